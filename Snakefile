@@ -1,0 +1,24 @@
+# persim-repro: reproduce PerSim (Agarwal et al., NeurIPS 2021) end to end.
+#   snakemake --cores 2 --configfile config/quick.yaml          # reduced scale, every stage
+#   snakemake --cores 2 --configfile config/quick.yaml datasets # one stage
+# Stages (rules/*.smk, in DAG order): agents -> policies -> datasets -> tables.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/agents.smk"
+include: "rules/policies.smk"
+include: "rules/datasets.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_datasets(),
+        all_tables(),

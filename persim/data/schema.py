@@ -1,0 +1,172 @@
+"""The offline-dataset format: one Parquet row per transition, one trajectory per agent.
+
+Columns (D = observation size, A = action size, C = covariates of the env):
+
+==================  =========  =====================================================
+``agent_id``        int64      id in the env's agents table (0-4 = test agents 1-5)
+covariate columns   float64    e.g. ``gravity`` or ``force``, ``length``
+``t``               int64      step within the trajectory, from 0
+``obs_0..obs_{D-1}``  float32  observation before the step
+``action``          int64      discrete envs; continuous envs have ``action_0..`` float32
+``reward``          float64    reward of the step
+``next_obs_0..``    float32    observation after the step
+``terminated``      bool       episode ended by the MDP
+``truncated``       bool       episode ended by the time limit
+==================  =========  =====================================================
+
+File metadata key ``persim`` holds JSON: env, behaviour, epsilon, seed, settings, settings hash,
+package versions, git commit (see :mod:`persim.provenance`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from persim.data.rollout import Transitions
+from persim.envs import EnvSpec, get_spec
+
+META_KEY = b"persim"
+OBS_DIMS = {"mountaincar": 2, "cartpole": 4, "halfcheetah": 18}
+ACTION_DIMS = {"mountaincar": 0, "cartpole": 0, "halfcheetah": 6}  # 0 = one discrete column
+
+
+class DatasetError(ValueError):
+    """A dataset file violates the schema; the message names the file and the column."""
+
+
+def expected_columns(env: str) -> dict[str, str]:
+    """Column name -> numpy dtype name for ``env``'s dataset."""
+    spec = get_spec(env)
+    d, a = OBS_DIMS[env], ACTION_DIMS[env]
+    cols: dict[str, str] = {"agent_id": "int64"}
+    cols.update({c: "float64" for c in spec.covariates})
+    cols["t"] = "int64"
+    cols.update({f"obs_{i}": "float32" for i in range(d)})
+    cols.update({"action": "int64"} if a == 0 else {f"action_{i}": "float32" for i in range(a)})
+    cols["reward"] = "float64"
+    cols.update({f"next_obs_{i}": "float32" for i in range(d)})
+    cols.update({"terminated": "bool", "truncated": "bool"})
+    return cols
+
+
+def to_frame(spec: EnvSpec, agent_ids: np.ndarray, covariates: np.ndarray, tr: Transitions) -> pd.DataFrame:
+    """Flat DataFrame in the dataset schema from lock-step transitions (episode i = agent_ids[i])."""
+    cols: dict[str, np.ndarray] = {"agent_id": agent_ids[tr.episode].astype(np.int64)}
+    for j, name in enumerate(spec.covariates):
+        cols[name] = covariates[tr.episode, j].astype(np.float64)
+    cols["t"] = tr.t.astype(np.int64)
+    cols.update({f"obs_{i}": tr.obs[:, i].astype(np.float32) for i in range(tr.obs.shape[1])})
+    if tr.actions.ndim == 1:
+        cols["action"] = tr.actions.astype(np.int64)
+    else:
+        cols.update({f"action_{i}": tr.actions[:, i].astype(np.float32) for i in range(tr.actions.shape[1])})
+    cols["reward"] = tr.rewards.astype(np.float64)
+    cols.update({f"next_obs_{i}": tr.next_obs[:, i].astype(np.float32) for i in range(tr.next_obs.shape[1])})
+    cols["terminated"] = tr.terminated.astype(bool)
+    cols["truncated"] = tr.truncated.astype(bool)
+    return pd.DataFrame(cols)
+
+
+def write_dataset(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
+    """Write ``frame`` to Parquet with ``meta`` (must include ``env``) under the ``persim`` key."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta, default=str)})
+    pq.write_table(table, str(path), compression="zstd")
+
+
+@dataclass
+class OfflineDataset:
+    """A validated offline dataset as arrays (T transitions, N agents).
+
+    agent_ids: [T] int64; covariates: [T, C] float64; t: [T] int64; obs, next_obs: [T, D] float32;
+    actions: [T] int64 or [T, A] float32; rewards: [T] float64; terminated, truncated: [T] bool.
+    """
+
+    env: str
+    path: str
+    meta: dict[str, Any]
+    agent_ids: np.ndarray
+    covariates: np.ndarray
+    t: np.ndarray
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+    @property
+    def n_transitions(self) -> int:
+        return len(self.t)
+
+    def returns(self) -> pd.Series:
+        """Return of each agent's trajectory, indexed by agent id."""
+        return pd.Series(self.rewards).groupby(self.agent_ids).sum()
+
+    def lengths(self) -> pd.Series:
+        """Transitions in each agent's trajectory, indexed by agent id."""
+        return pd.Series(self.t).groupby(self.agent_ids).size()
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The ``persim`` metadata of a dataset file (DatasetError if absent or unreadable)."""
+    try:
+        schema = pq.read_schema(str(path))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from exc
+    raw = (schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise DatasetError(f"{path}: no 'persim' metadata; not a persim dataset")
+    return json.loads(raw)
+
+
+def load_dataset(path: str | Path, env: str | None = None) -> OfflineDataset:
+    """Read and validate a dataset.
+
+    Raises :class:`DatasetError` naming the file and the offending column for: a file of another env
+    than ``env``, a missing column, a wrong dtype, a NaN/inf, a non-increasing ``t`` within an agent.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: dataset file does not exist")
+    meta = read_meta(path)
+    file_env = meta.get("env")
+    if env is not None and file_env != env:
+        raise DatasetError(f"{path}: dataset is for env {file_env!r}, expected {env!r}")
+    if file_env not in OBS_DIMS:
+        raise DatasetError(f"{path}: metadata names unknown env {file_env!r}")
+    frame = pd.read_parquet(path)
+    _validate(frame, file_env, path)
+    spec = get_spec(file_env)
+    d, a = OBS_DIMS[file_env], ACTION_DIMS[file_env]
+    actions = frame["action"].to_numpy() if a == 0 else frame[[f"action_{i}" for i in range(a)]].to_numpy()
+    return OfflineDataset(
+        env=file_env, path=str(path), meta=meta,
+        agent_ids=frame["agent_id"].to_numpy(), covariates=frame[list(spec.covariates)].to_numpy(),
+        t=frame["t"].to_numpy(), obs=frame[[f"obs_{i}" for i in range(d)]].to_numpy(),
+        actions=actions, rewards=frame["reward"].to_numpy(),
+        next_obs=frame[[f"next_obs_{i}" for i in range(d)]].to_numpy(),
+        terminated=frame["terminated"].to_numpy(), truncated=frame["truncated"].to_numpy(),
+    )
+
+
+def _validate(frame: pd.DataFrame, env: str, path: Path) -> None:
+    for col, dtype in expected_columns(env).items():
+        if col not in frame.columns:
+            raise DatasetError(f"{path}: missing column {col!r} (env {env})")
+        if str(frame[col].dtype) != dtype:
+            raise DatasetError(f"{path}: column {col!r} has dtype {frame[col].dtype}, expected {dtype}")
+        if dtype.startswith("float") and not np.isfinite(frame[col].to_numpy()).all():
+            raise DatasetError(f"{path}: column {col!r} contains NaN or inf")
+    if len(frame) == 0:
+        raise DatasetError(f"{path}: dataset has no rows")
+    steps = frame.groupby("agent_id", sort=False)["t"].diff().dropna()
+    if (steps != 1).any():
+        raise DatasetError(f"{path}: column 't' is not consecutive within each agent's trajectory")

@@ -1,0 +1,48 @@
+"""Heterogeneous MountainCar, CartPole and HalfCheetah (paper Appendix E.1).
+
+Importing this package registers the gymnasium ids ``persim/MountainCar-v0``,
+``persim/CartPole-v0`` and ``persim/HalfCheetah-v0``; covariates are keyword arguments::
+
+    env = persim.envs.make("cartpole", force=2.0, length=0.5)
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+
+from persim.envs.specs import ENV_NAMES, SPECS, EnvSpec, get_spec
+
+_ENTRY_POINTS = {
+    "mountaincar": "persim.envs.mountaincar:HeterogeneousMountainCar",
+    "cartpole": "persim.envs.cartpole:HeterogeneousCartPole",
+    "halfcheetah": "persim.envs.halfcheetah:HeterogeneousHalfCheetah",
+}
+
+
+def register_envs() -> None:
+    """Register the three envs with gymnasium (idempotent)."""
+    for name, entry in _ENTRY_POINTS.items():
+        spec = SPECS[name]
+        if spec.gym_id not in gym.registry:
+            gym.register(id=spec.gym_id, entry_point=entry, max_episode_steps=spec.max_episode_steps)
+
+
+def make(name: str, max_episode_steps: int | None = None, **covariates: float) -> gym.Env:
+    """Create env ``name`` with the given covariates (defaults: the env's default agent).
+
+    Args:
+        name: ``mountaincar``, ``cartpole`` or ``halfcheetah``.
+        max_episode_steps: episode cap; ``None`` = the paper's (500 / 200 / 1000).
+        **covariates: e.g. ``gravity=0.001`` or ``mass=1.7, damping=0.3``.
+    """
+    spec = get_spec(name)
+    unknown = set(covariates) - set(spec.covariates)
+    if unknown:
+        raise TypeError(f"{name}: unknown covariates {sorted(unknown)}; expected {list(spec.covariates)}")
+    kwargs = {**dict(zip(spec.covariates, spec.default)), **covariates}
+    cap = spec.max_episode_steps if max_episode_steps is None else int(max_episode_steps)
+    return gym.make(spec.gym_id, max_episode_steps=cap, **kwargs)
+
+
+register_envs()
+
+__all__ = ["ENV_NAMES", "SPECS", "EnvSpec", "get_spec", "make", "register_envs"]

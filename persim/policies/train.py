@@ -1,0 +1,152 @@
+"""Train one logging/test policy online with d3rlpy (DQN discrete, TD3 continuous).
+
+Paper (§5.1, App. E.2): DQN for MountainCar and CartPole, TD3 for HalfCheetah, trained on the
+policy-training agents of Table 4 (logging policies) or the default agent (test policy).
+Budgets come from config so reduced profiles can train briefly (and get weaker policies).
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from persim.data.rollout import rollout
+from persim.device import d3rlpy_device
+from persim.envs import get_spec, make
+from persim.progress import Progress
+
+LOG = logging.getLogger("persim")
+
+
+@dataclass
+class PolicyConfig:
+    """Online training settings; all budgets in environment steps.
+
+    ``n_steps_per_epoch`` is clipped to ``n_steps`` (d3rlpy would otherwise do 0 updates).
+    DQN uses ``learning_rate``, ``target_update_interval`` and a linear epsilon decay from
+    ``epsilon_start`` to ``epsilon_end`` over ``exploration_fraction * n_steps``; TD3 uses
+    ``actor_learning_rate``, ``critic_learning_rate``, Gaussian ``exploration_noise`` and
+    ``random_steps`` of uniform actions first.
+    """
+
+    algo: str
+    n_steps: int
+    n_steps_per_epoch: int = 5000
+    update_interval: int = 1
+    update_start_step: int = 1000
+    batch_size: int = 64
+    gamma: float = 0.99
+    hidden_units: list[int] = field(default_factory=lambda: [256, 256])
+    buffer_size: int = 100_000
+    eval_episodes: int = 10
+    # DQN
+    learning_rate: float = 1e-3
+    target_update_interval: int = 500
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    exploration_fraction: float = 0.5
+    # TD3
+    actor_learning_rate: float = 3e-4
+    critic_learning_rate: float = 3e-4
+    exploration_noise: float = 0.1
+    random_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if self.algo not in ("dqn", "td3"):
+            raise ValueError(f"policies.<env>.algo must be 'dqn' or 'td3', got {self.algo!r}")
+        if self.n_steps < 1:
+            raise ValueError(f"policies.<env>.n_steps must be >= 1, got {self.n_steps}")
+
+
+class EpisodeReturns(gym.Wrapper):
+    """Remembers the returns of the last 20 finished training episodes."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.recent: deque[float] = deque(maxlen=20)
+        self.episodes = 0
+        self._ret = 0.0
+
+    def reset(self, **kwargs):
+        self._ret = 0.0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, r, te, tr, info = self.env.step(action)
+        self._ret += float(r)
+        if te or tr:
+            self.recent.append(self._ret)
+            self.episodes += 1
+        return obs, r, te, tr, info
+
+
+def _build(cfg: PolicyConfig, device: str):
+    import d3rlpy
+    from d3rlpy.models.encoders import VectorEncoderFactory
+
+    enc = VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
+    if cfg.algo == "dqn":
+        algo = d3rlpy.algos.DQNConfig(
+            batch_size=cfg.batch_size, gamma=cfg.gamma, learning_rate=cfg.learning_rate,
+            target_update_interval=cfg.target_update_interval, encoder_factory=enc,
+        ).create(device=d3rlpy_device(device))
+        explorer = d3rlpy.algos.LinearDecayEpsilonGreedy(
+            start_epsilon=cfg.epsilon_start, end_epsilon=cfg.epsilon_end,
+            duration=max(1, int(cfg.exploration_fraction * cfg.n_steps)),
+        )
+    else:
+        algo = d3rlpy.algos.TD3Config(
+            batch_size=cfg.batch_size, gamma=cfg.gamma, actor_learning_rate=cfg.actor_learning_rate,
+            critic_learning_rate=cfg.critic_learning_rate, actor_encoder_factory=enc, critic_encoder_factory=enc,
+        ).create(device=d3rlpy_device(device))
+        explorer = d3rlpy.algos.NormalNoise(mean=0.0, std=cfg.exploration_noise)
+    return algo, explorer
+
+
+def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig, seed: int,
+                 max_episode_steps: int | None = None, device: str = "cpu"):
+    """Train a policy online on one agent; returns the d3rlpy algorithm (call ``.save(path)``)."""
+    import d3rlpy
+
+    spec = get_spec(env_name)
+    if (cfg.algo == "dqn") != spec.discrete:
+        raise ValueError(f"policies.{env_name}.algo={cfg.algo!r} does not fit {env_name}'s action space")
+    d3rlpy.seed(seed)
+    env = EpisodeReturns(make(env_name, max_episode_steps=max_episode_steps, **covariates))
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    algo, explorer = _build(cfg, device)
+    buffer = d3rlpy.dataset.create_fifo_replay_buffer(limit=cfg.buffer_size, env=env)
+    progress = Progress(cfg.n_steps, f"{env_name} {cfg.algo} steps", every=max(1, cfg.n_steps // 25))
+
+    def callback(_algo, _epoch: int, _step: int) -> None:
+        metrics = {"episodes": env.episodes}
+        if env.recent:
+            metrics["return_last20"] = float(np.mean(env.recent))
+        progress.update(1, **metrics)
+
+    algo.fit_online(
+        env, buffer, explorer,
+        n_steps=cfg.n_steps, n_steps_per_epoch=min(cfg.n_steps_per_epoch, cfg.n_steps),
+        update_interval=cfg.update_interval, update_start_step=min(cfg.update_start_step, cfg.n_steps),
+        random_steps=cfg.random_steps, logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
+        show_progress=False, callback=callback,
+    )
+    progress.close()
+    return algo
+
+
+def evaluate_policy(act, env_name: str, covariates: dict[str, float], n_episodes: int, seed: int,
+                    max_episode_steps: int | None = None) -> np.ndarray:
+    """Greedy returns ``[n_episodes]`` of ``act`` on one agent, all episodes run in lock step."""
+    envs = [make(env_name, max_episode_steps=max_episode_steps, **covariates) for _ in range(n_episodes)]
+    seeds = [seed + 10_000 + i for i in range(n_episodes)]
+    tr = rollout(envs, seeds, policies=[act], epsilon=0.0)
+    return tr.episode_returns(n_episodes)
+
+
+def config_dict(cfg: PolicyConfig) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,1 @@
+"""Tables and reports: our numbers rendered beside the paper's."""

@@ -1,0 +1,24 @@
+"""Minimal booktabs LaTeX rendering of wide tables (no jinja2 dependency)."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
+        text = text.replace(a, b)
+    return text
+
+
+def to_booktabs(frame: pd.DataFrame, caption: str, label: str) -> str:
+    """Render ``frame`` (string cells) as a booktabs ``table`` environment."""
+    cols = list(frame.columns)
+    lines = [
+        r"\begin{table}[ht]", r"\centering", rf"\caption{{{_escape(caption)}}}", rf"\label{{{label}}}",
+        r"\begin{tabular}{" + "l" * 2 + "r" * (len(cols) - 2) + "}", r"\toprule",
+        " & ".join(_escape(str(c)) for c in cols) + r" \\", r"\midrule",
+    ]
+    for _, row in frame.iterrows():
+        lines.append(" & ".join(_escape(str(v)) for v in row.tolist()) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+# Config validation, wildcard constraints, paths and the small input/params functions.
+import hashlib
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from persim.envs import ENV_NAMES, get_spec
+from persim.seeding import derive_seed
+
+
+validate(config, "../config/schema.yaml")
+
+OUT = config["outdir"].rstrip("/")
+ENVS = config["envs"]
+BEHAVIOURS = config["behaviours"]
+PACKAGE = Path(workflow.basedir) / "persim"
+
+
+wildcard_constraints:
+    env="|".join(ENV_NAMES),
+    policy=r"logging\d+|test",
+    behaviour="pure|random|pure_eps20|pure_eps40",
+
+
+def code_hash(*parts):
+    """Hash of the persim sources a rule depends on (files or sub-packages, relative to persim/).
+
+    Passed as a param, so editing those modules reruns the rule (Snakemake's params trigger) while
+    edits elsewhere in the package do not.
+    """
+    h = hashlib.sha256()
+    for part in sorted(parts):
+        path = PACKAGE / part
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(PACKAGE)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+CODE = {
+    "agents": code_hash("envs"),
+    "policy": code_hash("envs", "policies", "data/rollout.py", "device.py"),
+    "dataset": code_hash("envs", "data", "policies/io.py"),
+    "table5": code_hash("reporting", "data/schema.py"),
+    "policy_returns": code_hash("policies/targets.py"),
+}
+
+
+# ---- paths -------------------------------------------------------------------------------
+def agents_path(env):
+    return f"{OUT}/{env}/agents.parquet"
+
+
+def policy_path(env, policy, ext="d3"):
+    return f"{OUT}/{env}/policies/{policy}.{ext}"
+
+
+def dataset_path(env, behaviour):
+    return f"{OUT}/{env}/datasets/{behaviour}.parquet"
+
+
+def logging_policies(env):
+    return [p for p in get_spec(env).policy_names if p != "test"]
+
+
+# ---- targets -----------------------------------------------------------------------------
+def all_agents():
+    return [agents_path(e) for e in ENVS]
+
+
+def all_policies():
+    return [policy_path(e, p) for e in ENVS for p in get_spec(e).policy_names]
+
+
+def all_datasets():
+    return [dataset_path(e, b) for e in ENVS for b in BEHAVIOURS]
+
+
+def all_tables():
+    return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv"]
+
+
+# ---- input functions ---------------------------------------------------------------------
+def dataset_policy_inputs(wildcards):
+    """Logging policies a dataset needs (none for the purely random behaviour)."""
+    if config["datasets"]["epsilon"][wildcards.behaviour] >= 1.0:
+        return []
+    return [policy_path(wildcards.env, p) for p in logging_policies(wildcards.env)]
+
+
+def all_policy_stats(wildcards):
+    return [policy_path(e, p, "json") for e in ENVS for p in get_spec(e).policy_names]
+
+
+# ---- params: every setting that changes a rule's output ----------------------------------
+def agents_settings(wildcards):
+    return {"env": wildcards.env, "n_agents": config["agents"]["n_agents"],
+            "seed": derive_seed(config["seed"], "agents", wildcards.env)}
+
+
+def policy_settings(wildcards):
+    env, policy = wildcards.env, wildcards.policy
+    train = dict(config["policies"][env])
+    test_steps = train.pop("test_n_steps", None)
+    if policy == "test" and test_steps is not None:
+        train["n_steps"] = test_steps
+    spec = get_spec(env)
+    return {
+        "env": env, "policy": policy, "train": train,
+        "covariates": spec.covariate_dict(spec.policy_covariates(policy)),
+        "max_episode_steps": config["episode_steps"][env],
+        "seed": derive_seed(config["seed"], "policy", env, policy),
+        "device": config["device"],
+    }
+
+
+def dataset_settings(wildcards):
+    return {"env": wildcards.env, "behaviour": wildcards.behaviour,
+            "epsilon": config["datasets"]["epsilon"][wildcards.behaviour],
+            "max_episode_steps": config["episode_steps"][wildcards.env],
+            "seed": derive_seed(config["seed"], "dataset", wildcards.env)}

@@ -1,0 +1,46 @@
+# Stage 4: tables beside the paper's numbers.
+
+
+rule table5:
+    input:
+        agents=all_agents(),
+        datasets=all_datasets(),
+    output:
+        csv=f"{OUT}/tables/table5.csv",
+        tex=f"{OUT}/tables/table5.tex",
+    params:
+        code=CODE["table5"],
+    log:
+        f"{OUT}/logs/tables/table5.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/table5.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/table5.py"
+
+
+rule policy_returns:
+    input:
+        all_policy_stats,
+    output:
+        f"{OUT}/tables/policy_returns.csv",
+    params:
+        code=CODE["policy_returns"],
+    log:
+        f"{OUT}/logs/tables/policy_returns.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/policy_returns.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/policy_returns.py"
+
+
+rule tables:
+    input:
+        all_tables(),
