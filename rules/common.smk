@@ -4,6 +4,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+import persim
+
 from persim.envs import ENV_NAMES, get_spec
 from persim.seeding import derive_seed
 
@@ -13,7 +15,7 @@ validate(config, "../config/schema.yaml")
 OUT = config["outdir"].rstrip("/")
 ENVS = config["envs"]
 BEHAVIOURS = config["behaviours"]
-PACKAGE = Path(workflow.basedir) / "persim"
+PACKAGE = Path(persim.__file__).parent  # the code that will actually run
 
 
 wildcard_constraints:

@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine (Python 3.11 required):
+#   make quick   # create .venv, install, run the whole pipeline at reduced scale (config/quick.yaml)
+#   make test    # create .venv, install, run the test suite (what CI runs)
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+SNAKEMAKE_ARGS ?=
+
+.PHONY: setup quick smoke paper-dry-run test lint clean-smoke
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade-strategy only-if-needed torch==2.13.0
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+quick: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(SNAKEMAKE_ARGS)
+
+smoke: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
+
+paper-dry-run: setup
+	$(BIN)/snakemake -n --configfile config/config.yaml $(SNAKEMAKE_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -q -rs --durations=10
+
+lint: setup
+	$(BIN)/snakemake --lint --configfile config/smoke.yaml

@@ -1,0 +1,97 @@
+"""Datasets: schema, validating loader, determinism and independent behaviour streams."""
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from persim.data import DatasetError, expected_columns, generate_dataset, load_dataset, write_dataset
+from persim.envs import get_spec
+from persim.envs.agents import sample_agents
+
+
+def _always(action):
+    return lambda obs: np.full(len(obs), action, dtype=np.int64)
+
+
+def _policies(name):
+    spec = get_spec(name)
+    if spec.discrete:
+        return {f"logging{k}": _always(k % 2) for k in range(len(spec.policy_agents))}
+    return {f"logging{k}": (lambda obs: np.zeros((len(obs), 6), np.float32)) for k in range(len(spec.policy_agents))}
+
+
+def _make(name, behaviour="pure_eps20", eps=0.2, seed=0, n=7, steps=30):
+    agents = sample_agents(get_spec(name), n, seed=1)
+    return generate_dataset(name, agents, behaviour, eps, seed, _policies(name), max_episode_steps=steps)
+
+
+@pytest.mark.parametrize("name", ["mountaincar", "cartpole", "halfcheetah"])
+def test_dataset_schema_roundtrip(tmp_path, name):
+    frame = _make(name)
+    assert {c: str(frame[c].dtype) for c in frame.columns} == expected_columns(name)
+    path = tmp_path / "d.parquet"
+    write_dataset(frame, path, {"env": name, "behaviour": "pure_eps20"})
+    ds = load_dataset(path, env=name)
+    assert ds.n_transitions == len(frame)
+    assert sorted(ds.lengths().index) == list(range(7))  # one trajectory per agent
+    assert (ds.lengths() <= 30).all()
+    # consecutive transitions chain: next_obs(t) == obs(t+1) within an agent
+    same = ds.agent_ids[1:] == ds.agent_ids[:-1]
+    np.testing.assert_array_equal(ds.next_obs[:-1][same], ds.obs[1:][same])
+    # episodes end by termination or truncation exactly at their last transition
+    last = np.append(~same, True)
+    assert ((ds.terminated | ds.truncated) == last).all()
+
+
+def test_same_seed_same_dataset_and_behaviours_differ():
+    a, b = _make("cartpole", seed=5), _make("cartpole", seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(_make("cartpole", seed=6))
+    r1 = _make("cartpole", behaviour="random", eps=1.0, seed=5)
+    r2 = _make("cartpole", behaviour="pure_eps40", eps=1.0, seed=5)  # same epsilon, other stream
+    assert not r1["action"].equals(r2["action"])
+
+
+def test_pure_follows_policy_and_random_ignores_it():
+    pure = _make("cartpole", behaviour="pure", eps=0.0)
+    agents = sample_agents(get_spec("cartpole"), 7, seed=1).set_index("agent_id")
+    expected = agents.loc[pure["agent_id"], "logging_policy"].str[-1].astype(int).to_numpy() % 2
+    np.testing.assert_array_equal(pure["action"].to_numpy(), expected)
+    rand = _make("cartpole", behaviour="random", eps=1.0)
+    assert set(rand["action"]) == {0, 1}
+
+
+def _write(tmp_path, frame, env="cartpole", name="bad.parquet"):
+    path = tmp_path / name
+    write_dataset(frame, path, {"env": env})
+    return path
+
+
+def test_loader_errors_name_file_and_column(tmp_path):
+    good = _make("cartpole")
+    with pytest.raises(DatasetError, match=r"bad\.parquet.*missing column 'reward'"):
+        load_dataset(_write(tmp_path, good.drop(columns=["reward"])))
+    with pytest.raises(DatasetError, match=r"column 'action' has dtype float64"):
+        load_dataset(_write(tmp_path, good.astype({"action": "float64"})))
+    nan = good.copy()
+    nan.loc[3, "obs_2"] = np.nan
+    with pytest.raises(DatasetError, match=r"column 'obs_2' contains NaN"):
+        load_dataset(_write(tmp_path, nan))
+    with pytest.raises(DatasetError, match=r"for env 'cartpole', expected 'mountaincar'"):
+        load_dataset(_write(tmp_path, good), env="mountaincar")
+    shuffled = good.copy()
+    shuffled["t"] = shuffled["t"][::-1].to_numpy()
+    with pytest.raises(DatasetError, match="column 't'"):
+        load_dataset(_write(tmp_path, shuffled))
+    plain = tmp_path / "plain.parquet"
+    good.to_parquet(plain)
+    with pytest.raises(DatasetError, match=r"plain\.parquet: no 'persim' metadata"):
+        load_dataset(plain)
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(tmp_path / "nope.parquet")
+
+
+def test_metadata_is_kept(tmp_path):
+    path = _write(tmp_path, _make("mountaincar"), env="mountaincar", name="ok.parquet")
+    assert load_dataset(path).meta == {"env": "mountaincar"}
+    assert b"persim" in pq.read_schema(path).metadata

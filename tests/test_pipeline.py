@@ -1,0 +1,81 @@
+"""The Snakemake DAG: paper-profile dry run, smoke run end to end, caching and selective reruns."""
+import json
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import copy_workflow, job_counts, snakemake
+
+SMOKE = ["--configfile", "config/smoke.yaml"]
+
+
+def test_paper_profile_builds_its_dag(workflow_copy):
+    start = time.perf_counter()
+    res = snakemake(workflow_copy, "-n", "--configfile", "config/config.yaml")
+    elapsed = time.perf_counter() - start
+    assert res.returncode == 0, res.stderr[-3000:]
+    counts = job_counts(res.stdout)
+    print(f"paper profile: {counts.get('total')} jobs, dry run {elapsed:.1f} s")
+    assert counts["agents"] == 3
+    assert counts["train_policy"] == 5 + 5 + 4 + 3  # logging policies + one test policy per env
+    assert counts["dataset"] == 3 * 4
+    assert elapsed < 60
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    wf = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
+    start = time.perf_counter()
+    res = snakemake(wf, "--cores", "2", *SMOKE, timeout=1200)
+    print(f"smoke run: {time.perf_counter() - start:.0f} s")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    return wf
+
+
+@pytest.mark.slow
+def test_smoke_run_produces_every_output(smoke_run):
+    out = smoke_run / "results/smoke"
+    for env in ("mountaincar", "cartpole", "halfcheetah"):
+        for b in ("pure", "random", "pure_eps20", "pure_eps40"):
+            assert (out / env / "datasets" / f"{b}.parquet").is_file()
+            assert (out / "logs" / env / "datasets" / f"{b}.log").is_file()
+    table5 = pd.read_csv(out / "tables/table5.csv")
+    assert len(table5) == 3 * 4 * 7 and table5["paper"].notna().all()
+    assert (out / "tables/table5.tex").read_text().count(r"\\") == 13  # header + 12 rows
+    returns = pd.read_csv(out / "tables/policy_returns.csv")
+    assert len(returns) == 17 and returns["mean_return"].notna().all()
+    stats = json.loads((out / "cartpole/policies/test.json").read_text())
+    assert {"settings_hash", "seed", "git", "versions"} <= set(stats["provenance"])
+    log = (out / "logs/cartpole/policies/logging0.log").read_text()
+    assert "ETA" in log and "greedy return" in log
+    assert not (smoke_run / "d3rlpy_logs").exists()
+
+
+@pytest.mark.slow
+def test_second_run_does_nothing(smoke_run):
+    res = snakemake(smoke_run, "-n", *SMOKE)
+    assert res.returncode == 0
+    assert job_counts(res.stdout) == {}, res.stdout[-2000:]
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_dataset_setting_reruns_only_its_branch(smoke_run):
+    override = smoke_run / "eps.yaml"
+    override.write_text(yaml.safe_dump({"datasets": {"epsilon": {"pure_eps20": 0.25}}}))
+    res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "all": 1, "total": 5}
+    assert "pure_eps20.parquet" in res.stdout and "pure_eps40.parquet" not in res.stdout.split("Job stats")[0]
+
+
+@pytest.mark.slow
+def test_policy_setting_reruns_policy_and_downstream(smoke_run):
+    override = smoke_run / "pol.yaml"
+    override.write_text(yaml.safe_dump({"policies": {"cartpole": {"eval_episodes": 3}}}))
+    res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
+    counts = job_counts(res.stdout)
+    # 6 cartpole policies; the 3 non-random cartpole datasets; both tables
+    assert counts == {"train_policy": 6, "dataset": 3, "table5": 1, "policy_returns": 1, "all": 1, "total": 12}
