@@ -5,11 +5,13 @@ from pathlib import Path
 from snakemake.utils import validate
 
 import persim
+from persim.config import check_config
 
 from persim.envs import ENV_NAMES, get_spec
 from persim.seeding import derive_seed
 
 
+check_config(config, Path(workflow.basedir) / "config" / "schema.yaml")  # names the bad key
 validate(config, "../config/schema.yaml")
 
 OUT = config["outdir"].rstrip("/")

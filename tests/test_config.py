@@ -2,18 +2,19 @@
 import pytest
 import yaml
 
-from conftest import snakemake
+from conftest import REPO, snakemake
+from persim.config import ConfigError, load_config, merge
 
 
 @pytest.mark.parametrize(
     "override,key",
     [
-        ({"agents": {"n_agent": 10}}, "n_agent"),  # unknown key
-        ({"seed": "zero"}, "seed"),  # wrong type
-        ({"agents": {"n_agents": 2}}, "n_agents"),  # out of range
-        ({"datasets": {"epsilon": {"pure_eps20": 1.5}}}, "pure_eps20"),  # out of range, nested
-        ({"policies": {"cartpole": {"n_steps": 0}}}, "n_steps"),
-        ({"envs": ["pendulum"]}, "pendulum"),
+        ({"agents": {"n_agent": 10}}, "'agents.n_agent'"),  # unknown key
+        ({"seed": "zero"}, "'seed'"),  # wrong type
+        ({"agents": {"n_agents": 2}}, "'agents.n_agents'"),  # out of range
+        ({"datasets": {"epsilon": {"pure_eps20": 1.5}}}, "'datasets.epsilon.pure_eps20'"),
+        ({"policies": {"cartpole": {"n_steps": 0}}}, "'policies.cartpole.n_steps'"),
+        ({"envs": ["pendulum"]}, "'envs.0'"),
     ],
 )
 def test_bad_config_names_the_key(workflow_copy, override, key):
@@ -22,7 +23,7 @@ def test_bad_config_names_the_key(workflow_copy, override, key):
     res = snakemake(workflow_copy, "-n", "--configfile", str(bad))
     assert res.returncode != 0
     out = res.stdout + res.stderr
-    assert key in out, out[-2000:]
+    assert f"config key {key}" in out, out[-2000:]
     assert not (workflow_copy / "results").exists()
 
 
@@ -30,3 +31,14 @@ def test_profiles_validate_and_share_the_dag(workflow_copy):
     for profile in ("config.yaml", "quick.yaml", "smoke.yaml"):
         res = snakemake(workflow_copy, "-n", "-q", "--configfile", f"config/{profile}")
         assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_load_config_merges_profiles_like_snakemake(tmp_path):
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    assert quick["outdir"] == "results/quick" and quick["agents"]["n_agents"] == 100
+    assert quick["policies"]["cartpole"]["algo"] == "dqn"  # kept from the paper profile
+    assert merge({"a": [1, 2], "b": {"c": 1}}, {"a": [3], "b": {"d": 2}}) == {"a": [3], "b": {"c": 1, "d": 2}}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policies: {halfcheetah: {algo: ppo}}\n")
+    with pytest.raises(ConfigError, match="config key 'policies.halfcheetah.algo'"):
+        load_config(REPO / "config/config.yaml", bad)

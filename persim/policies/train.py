@@ -25,6 +25,7 @@ LOG = logging.getLogger("persim")
 class PolicyConfig:
     """Online training settings; all budgets in environment steps.
 
+    Every ``update_interval`` env steps, ``n_updates`` gradient steps are taken.
     ``n_steps_per_epoch`` is clipped to ``n_steps`` (d3rlpy would otherwise do 0 updates).
     DQN uses ``learning_rate``, ``target_update_interval`` and a linear epsilon decay from
     ``epsilon_start`` to ``epsilon_end`` over ``exploration_fraction * n_steps``; TD3 uses
@@ -36,6 +37,7 @@ class PolicyConfig:
     n_steps: int
     n_steps_per_epoch: int = 5000
     update_interval: int = 1
+    n_updates: int = 1
     update_start_step: int = 1000
     batch_size: int = 64
     gamma: float = 0.99
@@ -131,7 +133,7 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
     algo.fit_online(
         env, buffer, explorer,
         n_steps=cfg.n_steps, n_steps_per_epoch=min(cfg.n_steps_per_epoch, cfg.n_steps),
-        update_interval=cfg.update_interval, update_start_step=min(cfg.update_start_step, cfg.n_steps),
+        update_interval=cfg.update_interval, n_updates=cfg.n_updates, update_start_step=min(cfg.update_start_step, cfg.n_steps),
         random_steps=cfg.random_steps, logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
         show_progress=False, callback=callback,
     )
