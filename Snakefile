@@ -20,5 +20,5 @@ include: "rules/tables.smk"
 rule all:
     default_target: True
     input:
-        all_datasets(),
-        all_tables(),
+        targets_datasets(),
+        targets_tables(),

@@ -15,10 +15,12 @@ rule agents:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        ENV_FILE
     script:
         "../scripts/make_agents.py"
 
 
-rule all_agents:
+rule agent_tables:
     input:
-        all_agents(),
+        targets_agents(),

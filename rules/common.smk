@@ -1,10 +1,12 @@
 # Config validation, wildcard constraints, paths and the small input/params functions.
 import hashlib
+import sys
 from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)  # parse with this checkout's persim, as the jobs do
 
 from snakemake.utils import validate
 
-import persim
 from persim.config import check_config
 
 from persim.envs import ENV_NAMES, get_spec
@@ -15,9 +17,10 @@ check_config(config, Path(workflow.basedir) / "config" / "schema.yaml")  # names
 validate(config, "../config/schema.yaml")
 
 OUT = config["outdir"].rstrip("/")
+ENV_FILE = "../environment.yml"  # software of every rule (used with --use-conda / --sdm conda)
 ENVS = config["envs"]
 BEHAVIOURS = config["behaviours"]
-PACKAGE = Path(persim.__file__).parent  # the code that will actually run
+PACKAGE = Path(workflow.basedir) / "persim"  # scripts import this copy (scripts/_bootstrap.py)
 
 
 wildcard_constraints:
@@ -69,19 +72,19 @@ def logging_policies(env):
 
 
 # ---- targets -----------------------------------------------------------------------------
-def all_agents():
+def targets_agents():
     return [agents_path(e) for e in ENVS]
 
 
-def all_policies():
+def targets_policies():
     return [policy_path(e, p) for e in ENVS for p in get_spec(e).policy_names]
 
 
-def all_datasets():
+def targets_datasets():
     return [dataset_path(e, b) for e in ENVS for b in BEHAVIOURS]
 
 
-def all_tables():
+def targets_tables():
     return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv"]
 
 

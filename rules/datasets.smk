@@ -18,10 +18,12 @@ rule dataset:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        ENV_FILE
     script:
         "../scripts/generate_dataset.py"
 
 
 rule datasets:
     input:
-        all_datasets(),
+        targets_datasets(),

@@ -16,10 +16,12 @@ rule train_policy:
     resources:
         mem_mb=4000,
         runtime=240,
+    conda:
+        ENV_FILE
     script:
         "../scripts/train_policy.py"
 
 
 rule policies:
     input:
-        all_policies(),
+        targets_policies(),

@@ -3,8 +3,8 @@
 
 rule table5:
     input:
-        agents=all_agents(),
-        datasets=all_datasets(),
+        agents=targets_agents(),
+        datasets=targets_datasets(),
     output:
         csv=f"{OUT}/tables/table5.csv",
         tex=f"{OUT}/tables/table5.tex",
@@ -18,6 +18,8 @@ rule table5:
     resources:
         mem_mb=4000,
         runtime=10,
+    conda:
+        ENV_FILE
     script:
         "../scripts/table5.py"
 
@@ -37,10 +39,12 @@ rule policy_returns:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        ENV_FILE
     script:
         "../scripts/policy_returns.py"
 
 
 rule tables:
     input:
-        all_tables(),
+        targets_tables(),

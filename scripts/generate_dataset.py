@@ -1,4 +1,5 @@
 """Rule `dataset`: one trajectory per agent under one behaviour, written as Parquet."""
+import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 from pathlib import Path
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Rule `agents`: sample the agents table of one env (thin entry point, logic in persim.envs.agents)."""
+import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 from persim.data.schema import write_dataset
 from persim.envs import get_spec
 from persim.envs.agents import sample_agents

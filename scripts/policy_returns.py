@@ -1,4 +1,5 @@
 """Rule `policy_returns`: one CSV row per trained policy with its greedy return and the paper's target."""
+import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 import json
 
 import pandas as pd

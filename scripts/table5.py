@@ -1,4 +1,5 @@
 """Rule `table5`: Table 5 (dataset returns and lengths) as CSV and LaTeX, beside the paper's numbers."""
+import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 from pathlib import Path
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Rule `train_policy`: train one logging/test policy online and record its greedy return."""
+import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 import json
 
 import numpy as np

@@ -85,14 +85,29 @@ class EpisodeReturns(gym.Wrapper):
         return obs, r, te, tr, info
 
 
-def _build(cfg: PolicyConfig, device: str):
+def _observation_scaler(env: gym.Env):
+    """Min-max scaler from the observation box when it is bounded (MountainCar), else None.
+
+    MountainCar's velocity is ~50x smaller than its position; unscaled, DQN's Q-values barely
+    depend on it and the greedy policy idles at the valley bottom.
+    """
+    from d3rlpy.preprocessing import MinMaxObservationScaler
+
+    low, high = env.observation_space.low, env.observation_space.high
+    if np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high - low < 1e3):
+        return MinMaxObservationScaler(minimum=low.astype(np.float32), maximum=high.astype(np.float32))
+    return None
+
+
+def _build(cfg: PolicyConfig, device: str, env: gym.Env):
     import d3rlpy
     from d3rlpy.models.encoders import VectorEncoderFactory
 
     enc = VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
+    scaler = _observation_scaler(env)
     if cfg.algo == "dqn":
         algo = d3rlpy.algos.DQNConfig(
-            batch_size=cfg.batch_size, gamma=cfg.gamma, learning_rate=cfg.learning_rate,
+            batch_size=cfg.batch_size, observation_scaler=scaler, gamma=cfg.gamma, learning_rate=cfg.learning_rate,
             target_update_interval=cfg.target_update_interval, encoder_factory=enc,
         ).create(device=d3rlpy_device(device))
         explorer = d3rlpy.algos.LinearDecayEpsilonGreedy(
@@ -102,7 +117,7 @@ def _build(cfg: PolicyConfig, device: str):
     else:
         algo = d3rlpy.algos.TD3Config(
             batch_size=cfg.batch_size, gamma=cfg.gamma, actor_learning_rate=cfg.actor_learning_rate,
-            critic_learning_rate=cfg.critic_learning_rate, actor_encoder_factory=enc, critic_encoder_factory=enc,
+            critic_learning_rate=cfg.critic_learning_rate, observation_scaler=scaler, actor_encoder_factory=enc, critic_encoder_factory=enc,
         ).create(device=d3rlpy_device(device))
         explorer = d3rlpy.algos.NormalNoise(mean=0.0, std=cfg.exploration_noise)
     return algo, explorer
@@ -120,7 +135,7 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
     env = EpisodeReturns(make(env_name, max_episode_steps=max_episode_steps, **covariates))
     env.reset(seed=seed)
     env.action_space.seed(seed)
-    algo, explorer = _build(cfg, device)
+    algo, explorer = _build(cfg, device, env)
     buffer = d3rlpy.dataset.create_fifo_replay_buffer(limit=cfg.buffer_size, env=env)
     progress = Progress(cfg.n_steps, f"{env_name} {cfg.algo} steps", every=max(1, cfg.n_steps // 25))
 
