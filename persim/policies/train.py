@@ -6,6 +6,7 @@ Budgets come from config so reduced profiles can train briefly (and get weaker p
 """
 from __future__ import annotations
 
+import io
 import logging
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,9 @@ class PolicyConfig:
     DQN uses ``learning_rate``, ``target_update_interval`` and a linear epsilon decay from
     ``epsilon_start`` to ``epsilon_end`` over ``exploration_fraction * n_steps``; TD3 uses
     ``actor_learning_rate``, ``critic_learning_rate``, Gaussian ``exploration_noise`` and
-    ``random_steps`` of uniform actions first.
+    ``random_steps`` of uniform actions first. With ``eval_interval > 0`` the greedy policy is
+    evaluated every that many steps on ``eval_episodes`` episodes and the best snapshot is kept
+    (DQN on MountainCar is notoriously unstable: its last iterate is often worse than an earlier one).
     """
 
     algo: str
@@ -44,7 +47,9 @@ class PolicyConfig:
     hidden_units: list[int] = field(default_factory=lambda: [256, 256])
     buffer_size: int = 100_000
     eval_episodes: int = 10
+    eval_interval: int = 0
     # DQN
+    double_dqn: bool = False
     learning_rate: float = 1e-3
     target_update_interval: int = 500
     epsilon_start: float = 1.0
@@ -106,7 +111,8 @@ def _build(cfg: PolicyConfig, device: str, env: gym.Env):
     enc = VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
     scaler = _observation_scaler(env)
     if cfg.algo == "dqn":
-        algo = d3rlpy.algos.DQNConfig(
+        make_config = d3rlpy.algos.DoubleDQNConfig if cfg.double_dqn else d3rlpy.algos.DQNConfig
+        algo = make_config(
             batch_size=cfg.batch_size, observation_scaler=scaler, gamma=cfg.gamma, learning_rate=cfg.learning_rate,
             target_update_interval=cfg.target_update_interval, encoder_factory=enc,
         ).create(device=d3rlpy_device(device))
@@ -139,11 +145,24 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
     buffer = d3rlpy.dataset.create_fifo_replay_buffer(limit=cfg.buffer_size, env=env)
     progress = Progress(cfg.n_steps, f"{env_name} {cfg.algo} steps", every=max(1, cfg.n_steps // 25))
 
-    def callback(_algo, _epoch: int, _step: int) -> None:
+    best = {"return": -np.inf, "step": 0, "weights": None}
+
+    def greedy_eval(step: int) -> None:
+        act = lambda obs: algo.predict(obs.astype(np.float32))  # noqa: E731
+        ret = float(evaluate_policy(act, env_name, covariates, cfg.eval_episodes, seed + step, max_episode_steps).mean())
+        LOG.info("step %d greedy eval return %.2f (best %.2f at step %d)", step, ret, best["return"], best["step"])
+        if ret > best["return"]:
+            buf = io.BytesIO()
+            algo.impl.save_model(buf)
+            best.update({"return": ret, "step": step, "weights": buf.getvalue()})
+
+    def callback(_algo, _epoch: int, step: int) -> None:
         metrics = {"episodes": env.episodes}
         if env.recent:
             metrics["return_last20"] = float(np.mean(env.recent))
         progress.update(1, **metrics)
+        if cfg.eval_interval and step % cfg.eval_interval == 0 and step > cfg.update_start_step:
+            greedy_eval(step)
 
     algo.fit_online(
         env, buffer, explorer,
@@ -153,6 +172,10 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
         show_progress=False, callback=callback,
     )
     progress.close()
+    if cfg.eval_interval:
+        greedy_eval(cfg.n_steps)
+        LOG.info("keeping the snapshot of step %d (greedy eval return %.2f)", best["step"], best["return"])
+        algo.impl.load_model(io.BytesIO(best["weights"]))
     return algo
 
 
