@@ -1,7 +1,7 @@
 # persim-repro: reproduce PerSim (Agarwal et al., NeurIPS 2021) end to end.
 #   snakemake --cores 2 --configfile config/quick.yaml          # reduced scale, every stage
 #   snakemake --cores 2 --configfile config/quick.yaml datasets # one stage
-# Stages (rules/*.smk, in DAG order): agents -> policies -> datasets -> tables.
+# Stages (rules/*.smk, in DAG order): agents -> policies -> datasets -> simulators -> evaluations -> tables.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -14,6 +14,8 @@ include: "rules/common.smk"
 include: "rules/agents.smk"
 include: "rules/policies.smk"
 include: "rules/datasets.smk"
+include: "rules/persim.smk"
+include: "rules/evaluation.smk"
 include: "rules/tables.smk"
 
 

@@ -10,6 +10,8 @@ from snakemake.utils import validate
 from persim.config import check_config
 
 from persim.envs import ENV_NAMES, get_spec
+from persim.methods import SIMULATOR_METHODS
+from persim.reporting.prediction_tables import PREDICTION_TABLES as PREDICTION_TABLE
 from persim.seeding import derive_seed
 
 
@@ -27,6 +29,7 @@ wildcard_constraints:
     env="|".join(ENV_NAMES),
     policy=r"logging\d+|test",
     behaviour="pure|random|pure_eps20|pure_eps40",
+    method="|".join(SIMULATOR_METHODS),
 
 
 def code_hash(*parts):
@@ -51,6 +54,9 @@ CODE = {
     "dataset": code_hash("envs", "data", "policies/io.py"),
     "table5": code_hash("reporting", "data/schema.py"),
     "policy_returns": code_hash("policies/targets.py"),
+    "persim": code_hash("models", "data/schema.py", "device.py"),
+    "prediction": code_hash("evaluation", "envs", "models", "methods.py", "policies/io.py"),
+    "prediction_tables": code_hash("reporting"),
 }
 
 
@@ -65,6 +71,10 @@ def policy_path(env, policy, ext="d3"):
 
 def dataset_path(env, behaviour):
     return f"{OUT}/{env}/datasets/{behaviour}.parquet"
+
+
+def method_path(env, behaviour, method, name):
+    return f"{OUT}/{env}/{behaviour}/{method}/{name}"
 
 
 def logging_policies(env):
@@ -84,8 +94,17 @@ def targets_datasets():
     return [dataset_path(e, b) for e in ENVS for b in BEHAVIOURS]
 
 
+def targets_simulators():
+    return [method_path(e, b, m, "model.pt") for e in ENVS for b in BEHAVIOURS for m in SIMULATOR_METHODS]
+
+
+def targets_predictions():
+    return [method_path(e, b, m, "prediction.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATOR_METHODS]
+
+
 def targets_tables():
-    return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv"]
+    return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv",
+            f"{OUT}/tables/prediction_long.csv"]
 
 
 # ---- input functions ---------------------------------------------------------------------
@@ -127,3 +146,22 @@ def dataset_settings(wildcards):
             "epsilon": config["datasets"]["epsilon"][wildcards.behaviour],
             "max_episode_steps": config["episode_steps"][wildcards.env],
             "seed": derive_seed(config["seed"], "dataset", wildcards.env)}
+
+
+def persim_settings(wildcards):
+    p = config["persim"]
+    model = {k: p[k] for k in ("n_members", "epochs", "learning_rate", "lr_halve_every")}
+    model.update(p["env"][wildcards.env])
+    return {"env": wildcards.env, "behaviour": wildcards.behaviour, "model": model, "device": config["device"],
+            "seed": derive_seed(config["seed"], "persim", wildcards.env, wildcards.behaviour)}
+
+
+def rollout_settings(wildcards):
+    return {"env": wildcards.env, **config["evaluation"]["prediction"],
+            "seed": derive_seed(config["seed"], "test_rollouts", wildcards.env)}
+
+
+def prediction_settings(wildcards):
+    p = config["evaluation"]["prediction"]
+    return {"env": wildcards.env, "dataset": wildcards.behaviour, "method": wildcards.method,
+            "method_label": SIMULATOR_METHODS[wildcards.method], "warmup": p["warmup"], "horizon": p["horizon"]}

@@ -48,3 +48,27 @@ rule policy_returns:
 rule tables:
     input:
         targets_tables(),
+
+
+rule prediction_tables:
+    input:
+        results=targets_predictions(),
+    output:
+        long=f"{OUT}/tables/prediction_long.csv",
+        csv=[f"{OUT}/tables/table{PREDICTION_TABLE[e]}_{e}.csv" for e in ENVS],
+        tex=[f"{OUT}/tables/table{PREDICTION_TABLE[e]}_{e}.tex" for e in ENVS],
+    params:
+        n_agents=config["agents"]["n_agents"],
+        code=CODE["prediction_tables"],
+    log:
+        f"{OUT}/logs/tables/prediction_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/prediction_tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/prediction_tables.py"

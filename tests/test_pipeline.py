@@ -21,6 +21,7 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["agents"] == 3
     assert counts["train_policy"] == 5 + 5 + 4 + 3  # logging policies + one test policy per env
     assert counts["dataset"] == 3 * 4
+    assert counts["train_persim"] == counts["eval_prediction"] == 3 * 4
     assert elapsed < 60
 
 
@@ -51,6 +52,12 @@ def test_smoke_run_produces_every_output(smoke_run):
     log = (out / "logs/cartpole/policies/logging0.log").read_text()
     assert "ETA" in log and "greedy return" in log
     assert not (smoke_run / "d3rlpy_logs").exists()
+    long = pd.read_csv(out / "tables/prediction_long.csv")
+    ours = long[long["method"] == "PerSim"]
+    assert len(ours) == 3 * 4 * 5 * 2 and ours["ours"].notna().all() and ours["paper"].notna().all()
+    assert long[long["method"] != "PerSim"]["ours"].isna().all()  # not implemented: no made-up values
+    tex = (out / "tables/table7_cartpole.tex").read_text()
+    assert "Vanilla CaDM & — [" in tex
 
 
 @pytest.mark.slow
@@ -67,7 +74,8 @@ def test_dataset_setting_reruns_only_its_branch(smoke_run):
     override.write_text(yaml.safe_dump({"datasets": {"epsilon": {"pure_eps20": 0.25}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     assert res.returncode == 0, res.stderr[-2000:]
-    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "all": 1, "total": 5}
+    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_persim": 3, "eval_prediction": 3,
+                                      "prediction_tables": 1, "all": 1, "total": 12}
     assert "pure_eps20.parquet" in res.stdout and "pure_eps40.parquet" not in res.stdout.split("Job stats")[0]
 
 
@@ -77,5 +85,29 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
     override.write_text(yaml.safe_dump({"policies": {"cartpole": {"eval_episodes": 3}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     counts = job_counts(res.stdout)
-    # 6 cartpole policies; the 3 non-random cartpole datasets; both tables
-    assert counts == {"train_policy": 6, "dataset": 3, "table5": 1, "policy_returns": 1, "all": 1, "total": 12}
+    # 6 cartpole policies; the 3 non-random cartpole datasets and their simulators; the test
+    # rollouts (test policy) and so all 4 cartpole prediction evaluations; the tables
+    assert counts == {"train_policy": 6, "dataset": 3, "table5": 1, "policy_returns": 1, "train_persim": 3,
+                      "test_rollouts": 1, "eval_prediction": 4, "prediction_tables": 1, "all": 1, "total": 21}
+
+
+@pytest.mark.slow
+def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
+    override = smoke_run / "persim.yaml"
+    override.write_text(yaml.safe_dump({"persim": {"epochs": 3}}))
+    res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
+    assert job_counts(res.stdout) == {"train_persim": 12, "eval_prediction": 12, "prediction_tables": 1,
+                                      "all": 1, "total": 26}
+
+
+@pytest.mark.slow
+def test_editing_a_module_reruns_the_rules_that_import_it(smoke_run):
+    module = smoke_run / "persim/evaluation/prediction.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# edited\n")
+        res = snakemake(smoke_run, "-n", *SMOKE)
+        counts = job_counts(res.stdout)
+        assert counts == {"test_rollouts": 3, "eval_prediction": 12, "prediction_tables": 1, "all": 1, "total": 17}
+    finally:
+        module.write_text(original)

@@ -35,6 +35,7 @@ from persim.envs import EnvSpec, get_spec
 META_KEY = b"persim"
 OBS_DIMS = {"mountaincar": 2, "cartpole": 4, "halfcheetah": 18}
 ACTION_DIMS = {"mountaincar": 0, "cartpole": 0, "halfcheetah": 6}  # 0 = one discrete column
+N_ACTIONS = {"mountaincar": 3, "cartpole": 2, "halfcheetah": 0}  # 0 = continuous
 
 
 class DatasetError(ValueError):

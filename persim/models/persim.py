@@ -1,0 +1,231 @@
+"""PerSim's personalized simulators (paper §4, App. D.1) as one batched ensemble.
+
+The next-state change of agent n under (s, a) is modelled, coordinate by coordinate, as a rank-r
+tensor product of three latent factors:
+
+    Δs_d ≈ Σ_l u_l(n) · v_l(s, d) · w_l(a)
+
+with an agent encoder g_u (a linear layer on the agent one-hot, i.e. an embedding table),
+a state encoder g_v (MLP, D -> D·r) and an action encoder g_w (linear on the action one-hot for
+discrete actions, MLP for continuous ones). States, continuous actions and the target Δs are
+standardised with dataset statistics. M members with different initialisations and minibatch
+orders are trained at once as stacked weights ([M, ...] on every tensor).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from persim.data.schema import N_ACTIONS, OfflineDataset
+from persim.models.ensemble import EnsembleMLP
+from persim.models.normalizer import Standardizer
+from persim.progress import Progress
+
+LOG = logging.getLogger("persim")
+
+
+@dataclass
+class PerSimConfig:
+    """Hyper-parameters (paper values: rank 3/5/15, 300 epochs, batch 512/64/512, lr 1e-3 halved every
+    150 epochs, M = 5; state encoder 1x256 (MC/CP) or 4x256 (HC); action encoder 2x256 if continuous)."""
+
+    rank: int = 3
+    state_hidden: list[int] = field(default_factory=lambda: [256])
+    action_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    n_members: int = 5
+    epochs: int = 300
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    lr_halve_every: int = 150
+
+    def __post_init__(self) -> None:
+        for key in ("rank", "n_members", "epochs", "batch_size", "lr_halve_every"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"persim.{key} must be >= 1, got {getattr(self, key)}")
+
+
+class EnsembleEmbedding(nn.Module):
+    """Linear layer on a one-hot input, as a table lookup: ids ``[B]`` or ``[M, B]`` -> ``[M, B, r]``."""
+
+    def __init__(self, n_members: int, n_items: int, dim: int):
+        super().__init__()
+        bound = 1.0 / np.sqrt(n_items)
+        self.weight = nn.Parameter(torch.empty(n_members, n_items, dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_members, 1, dim).uniform_(-bound, bound))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        m, _, dim = self.weight.shape
+        ids = ids.expand(m, -1) if ids.dim() == 1 else ids
+        return torch.gather(self.weight, 1, ids.unsqueeze(-1).expand(-1, -1, dim)) + self.bias
+
+
+class PerSimNet(nn.Module):
+    """The M-member factorised dynamics model; works in standardised units.
+
+    Args:
+        n_agents: N, size of the agent one-hot.
+        obs_dim: D.
+        n_actions: number of discrete actions, or 0 for continuous actions of size ``action_dim``.
+    """
+
+    def __init__(self, n_agents: int, obs_dim: int, n_actions: int, action_dim: int, cfg: PerSimConfig):
+        super().__init__()
+        m, r = cfg.n_members, cfg.rank
+        self.obs_dim, self.rank, self.n_members = obs_dim, r, m
+        self.discrete = n_actions > 0
+        self.g_u = EnsembleEmbedding(m, n_agents, r)
+        self.g_v = EnsembleMLP(m, obs_dim, obs_dim * r, tuple(cfg.state_hidden))
+        self.g_w = EnsembleEmbedding(m, n_actions, r) if self.discrete else EnsembleMLP(m, action_dim, r, tuple(cfg.action_hidden))
+        self.obs_norm = Standardizer(obs_dim)
+        self.delta_norm = Standardizer(obs_dim)
+        self.act_norm = Standardizer(max(action_dim, 1))
+
+    def factors(self, agents: torch.Tensor, states_n: torch.Tensor, actions: torch.Tensor):
+        """Latent factors u ``[M, B, r]``, v ``[M, B, D, r]``, w ``[M, B, r]`` (standardised inputs)."""
+        m, b = states_n.shape[0], states_n.shape[1]
+        u = self.g_u(agents)
+        v = self.g_v(states_n).view(m, b, self.obs_dim, self.rank)
+        if self.discrete:
+            w = self.g_w(actions)
+        else:
+            a = self.act_norm(actions)
+            w = self.g_w(a.expand(m, -1, -1) if a.dim() == 2 else a)
+        return u, v, w
+
+    def forward(self, agents: torch.Tensor, states_n: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Standardised Δs ``[M, B, D]`` for agents ``[B]|[M,B]``, standardised states ``[M, B, D]``,
+        actions ``[B]|[M,B]`` (int64) or ``[B, A]|[M, B, A]`` (raw units)."""
+        u, v, w = self.factors(agents, states_n, actions)
+        return torch.einsum("mbl,mbdl,mbl->mbd", u, v, w)
+
+    def step(self, agents: torch.Tensor, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Next states ``[M, B, D]`` in raw units from states ``[M, B, D]`` or ``[B, D]`` (raw units)."""
+        if states.dim() == 2:
+            states = states.expand(self.n_members, -1, -1)
+        delta_n = self(agents, self.obs_norm(states), actions)
+        return states + self.delta_norm.inverse(delta_n)
+
+
+def _tensors(ds: OfflineDataset, device: str) -> dict[str, torch.Tensor]:
+    discrete = ds.actions.ndim == 1
+    return {
+        "agents": torch.as_tensor(ds.agent_ids, dtype=torch.int64, device=device),
+        "obs": torch.as_tensor(ds.obs, dtype=torch.float32, device=device),
+        "actions": torch.as_tensor(ds.actions, dtype=torch.int64 if discrete else torch.float32, device=device),
+        "delta": torch.as_tensor(ds.next_obs - ds.obs, dtype=torch.float32, device=device),
+    }
+
+
+class PerSimSimulator:
+    """A trained PerSim ensemble behind the simulator protocol shared by all methods.
+
+    ``predict(agents [B], states [B, D], actions [B] | [B, A]) -> next_states [B, D]`` (ensemble
+    mean, raw units); ``predict_members`` keeps the member axis ``[M, B, D]``.
+    """
+
+    def __init__(self, net: PerSimNet, cfg: PerSimConfig, meta: dict[str, Any]):
+        self.net, self.cfg, self.meta = net.eval(), cfg, meta
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.g_u.weight.device
+
+    @torch.no_grad()
+    def predict_members(self, agents, states, actions) -> torch.Tensor:
+        dev = self.device
+        agents = torch.as_tensor(agents, dtype=torch.int64, device=dev)
+        states = torch.as_tensor(states, dtype=torch.float32, device=dev)
+        actions = torch.as_tensor(actions, device=dev)
+        actions = actions.long() if self.net.discrete else actions.float()
+        return self.net.step(agents, states, actions)
+
+    def predict(self, agents, states, actions) -> torch.Tensor:
+        return self.predict_members(agents, states, actions).mean(0)
+
+    def agent_factors(self) -> np.ndarray:
+        """Learned agent factors u ``[M, N, r]`` (agent one-hot through g_u)."""
+        return (self.net.g_u.weight + self.net.g_u.bias).detach().cpu().numpy()
+
+    def save(self, path: str | Path) -> None:
+        torch.save({"config": asdict(self.cfg), "meta": self.meta, "state_dict": self.net.state_dict()}, str(path))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "PerSimSimulator":
+        blob = torch.load(str(path), map_location=device, weights_only=False)
+        cfg, meta = PerSimConfig(**blob["config"]), blob["meta"]
+        net = PerSimNet(meta["n_agents"], meta["obs_dim"], meta["n_actions"], meta["action_dim"], cfg).to(device)
+        net.load_state_dict(blob["state_dict"])
+        return cls(net, cfg, meta)
+
+
+def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int, device: str = "cpu",
+                 val_fraction: float = 0.0) -> tuple[PerSimSimulator, dict[str, list[float]]]:
+    """Fit the ensemble on ``ds`` (all members in one batched pass per minibatch).
+
+    With ``val_fraction > 0``, that share of transitions (drawn across all trajectories) is held
+    out and the per-epoch validation MSE (standardised Δs, mean over members) is returned.
+    Returns the simulator and a history ``{"train_loss": [...], "val_loss": [...]}``.
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    data = _tensors(ds, device)
+    n = len(data["obs"])
+    order = torch.randperm(n, generator=gen)
+    n_val = int(round(val_fraction * n))
+    val_idx, train_idx = order[:n_val].to(device), order[n_val:].to(device)
+    discrete = ds.actions.ndim == 1
+    n_actions = N_ACTIONS[ds.env]
+    action_dim = 0 if discrete else ds.actions.shape[1]
+    net = PerSimNet(n_agents, ds.obs.shape[1], n_actions, action_dim, cfg).to(device)
+    net.obs_norm.fit(data["obs"][train_idx])
+    net.delta_norm.fit(data["delta"][train_idx])
+    if not discrete:
+        net.act_norm.fit(data["actions"][train_idx])
+    target = net.delta_norm(data["delta"])
+    obs_n = net.obs_norm(data["obs"])
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_halve_every, gamma=0.5)
+    m, bsz, n_train = cfg.n_members, cfg.batch_size, len(train_idx)
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+    progress = Progress(cfg.epochs, f"persim r={cfg.rank} M={m} epochs", every=max(1, cfg.epochs // 20))
+    for _ in range(cfg.epochs):
+        net.train()
+        perms = torch.argsort(torch.rand(m, n_train, generator=gen), dim=1).to(device)  # [M, T]
+        total = 0.0
+        for start in range(0, n_train, bsz):
+            idx = train_idx[perms[:, start:start + bsz]]  # [M, B]
+            pred = net(data["agents"][idx], obs_n[idx], data["actions"][idx])
+            loss = (pred - target[idx]).square().sum(-1).mean(-1).sum()  # members independent
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * idx.shape[1]
+        sched.step()
+        history["train_loss"].append(total / (n_train * m))
+        metrics = {"train_mse": history["train_loss"][-1]}
+        if n_val:
+            history["val_loss"].append(_val_loss(net, data, obs_n, target, val_idx))
+            metrics["val_mse"] = history["val_loss"][-1]
+        progress.update(1, **metrics)
+    progress.close()
+    meta = {"env": ds.env, "n_agents": n_agents, "obs_dim": ds.obs.shape[1], "n_actions": n_actions,
+            "action_dim": action_dim, "seed": seed, "n_transitions": n, "n_val": n_val}
+    return PerSimSimulator(net, cfg, meta), history
+
+
+@torch.no_grad()
+def _val_loss(net: PerSimNet, data, obs_n, target, val_idx, chunk: int = 65536) -> float:
+    net.eval()
+    total = 0.0
+    for start in range(0, len(val_idx), chunk):
+        idx = val_idx[start:start + chunk]
+        states = obs_n[idx].expand(net.n_members, -1, -1)
+        pred = net(data["agents"][idx], states, data["actions"][idx])
+        total += (pred - target[idx]).square().sum(-1).mean(0).sum().item()
+    return total / len(val_idx)

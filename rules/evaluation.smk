@@ -1,0 +1,54 @@
+# Stage 5: evaluations. Prediction (§5.2): every simulator on the same true test-policy rollouts.
+
+
+rule test_rollouts:
+    input:
+        policy=policy_path("{env}", "test"),
+        agents=agents_path("{env}"),
+    output:
+        rollouts=f"{OUT}/{{env}}/test_rollouts.npz",
+        meta=f"{OUT}/{{env}}/test_rollouts.json",
+    params:
+        settings=rollout_settings,
+        code=CODE["prediction"],
+    log:
+        f"{OUT}/logs/{{env}}/test_rollouts.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/test_rollouts.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/test_rollouts.py"
+
+
+rule eval_prediction:
+    input:
+        model=method_path("{env}", "{behaviour}", "{method}", "model.pt"),
+        rollouts=f"{OUT}/{{env}}/test_rollouts.npz",
+        agents=agents_path("{env}"),
+    output:
+        method_path("{env}", "{behaviour}", "{method}", "prediction.csv"),
+    params:
+        settings=prediction_settings,
+        code=CODE["prediction"],
+    log:
+        f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/prediction.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/{{behaviour}}/{{method}}/prediction.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/eval_prediction.py"
+
+
+rule predictions:
+    input:
+        targets_predictions(),

@@ -1,0 +1,30 @@
+# Stage 4: PerSim personalized simulators, one ensemble per env x dataset (§4, App. D.1).
+
+
+rule train_persim:
+    input:
+        dataset=dataset_path("{env}", "{behaviour}"),
+        agents=agents_path("{env}"),
+    output:
+        model=method_path("{env}", "{behaviour}", "persim", "model.pt"),
+        history=method_path("{env}", "{behaviour}", "persim", "history.csv"),
+    params:
+        settings=persim_settings,
+        code=CODE["persim"],
+    log:
+        f"{OUT}/logs/{{env}}/{{behaviour}}/persim/train.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/{{behaviour}}/persim/train.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/train_persim.py"
+
+
+rule simulators:
+    input:
+        targets_simulators(),
