@@ -1,0 +1,55 @@
+"""MPC planners on the true dynamics, and on a learned ensemble's interface."""
+import numpy as np
+import torch
+
+from persim.evaluation.reward import evaluate_mpc, true_step_factory
+from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn, rollout_scores
+
+
+def test_random_shooting_on_true_cartpole_reaches_the_limit():
+    cfg = MPCConfig()  # the paper's 1000 candidates x horizon 50
+    gen = torch.Generator().manual_seed(0)
+    planner = RandomShooting(cfg, n_actions=2, reward=reward_fn("cartpole"), n_members=1, generator=gen)
+    for cov in ({"force": 2.0, "length": 0.5},):  # the weakest push of the test agents
+        returns = evaluate_mpc("cartpole", cov, planner, true_step_factory("cartpole", cov, 1000), n_episodes=2, seed=0)
+        np.testing.assert_array_equal(returns, 200.0)
+
+
+def test_random_shooting_with_position_bonus_solves_mountaincar():
+    cfg = MPCConfig(n_candidates=300, horizon=40)
+    gen = torch.Generator().manual_seed(0)
+    cov = {"gravity": 0.0025}
+    planner = RandomShooting(cfg, 3, reward_fn("mountaincar"), 1, position_bonus=cfg.mc_position_bonus, generator=gen)
+    returns = evaluate_mpc("mountaincar", cov, planner, true_step_factory("mountaincar", cov, 300), n_episodes=2, seed=0)
+    assert (returns > -300).all(), returns  # a random policy gets -500
+
+
+def test_scores_average_members_and_stop_at_termination():
+    # member 0 reaches the MountainCar goal after one step, member 1 never does
+    def step(states, actions):
+        nxt = states.clone()
+        nxt[0, :, 0] = 0.6
+        return nxt
+    states = torch.tensor([[-0.5, 0.0]])
+    actions = torch.zeros(1, 4, 5, dtype=torch.int64)
+    scores = rollout_scores(step, reward_fn("mountaincar"), states, actions, n_members=2)
+    # member 0: one -1 then terminated; member 1: five -1 -> average -3
+    torch.testing.assert_close(scores, torch.full((1, 4), -3.0))
+
+
+def test_cem_improves_on_a_quadratic_and_warm_starts():
+    target = torch.tensor([0.5, -0.25])
+
+    def step(states, actions):  # next state's obs[17] is the reward signal: -|a - target|^2
+        nxt = torch.zeros(*states.shape[:2], 18)
+        nxt[..., 17] = -(actions - target).square().sum(-1)
+        return nxt
+
+    cfg = MPCConfig(n_candidates=100, horizon=3, cem_iterations=5, n_elites=10)
+    cem = CEM(cfg, -torch.ones(2), torch.ones(2), lambda s, a, n: (n[..., 17], torch.zeros_like(n[..., 17]).bool()), 1,
+              generator=torch.Generator().manual_seed(0))
+    cem.reset(2)
+    first = cem.act(lambda s, a: step(s, a), torch.zeros(2, 18))
+    assert first.shape == (2, 2)
+    torch.testing.assert_close(first, target.expand(2, -1), atol=0.1, rtol=0)
+    assert cem.mean[:, -1].abs().max() == 0  # shifted warm start ends in zeros
