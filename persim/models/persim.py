@@ -102,7 +102,7 @@ class PerSimNet(nn.Module):
         """Standardised Δs ``[M, B, D]`` for agents ``[B]|[M,B]``, standardised states ``[M, B, D]``,
         actions ``[B]|[M,B]`` (int64) or ``[B, A]|[M, B, A]`` (raw units)."""
         u, v, w = self.factors(agents, states_n, actions)
-        return torch.einsum("mbl,mbdl,mbl->mbd", u, v, w)
+        return torch.matmul(v, (u * w).unsqueeze(-1)).squeeze(-1)  # Σ_l u_l v_{l,d} w_l
 
     def step(self, agents: torch.Tensor, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Next states ``[M, B, D]`` in raw units from states ``[M, B, D]`` or ``[B, D]`` (raw units)."""
@@ -115,9 +115,9 @@ class PerSimNet(nn.Module):
 def _tensors(ds: OfflineDataset, device: str) -> dict[str, torch.Tensor]:
     discrete = ds.actions.ndim == 1
     return {
-        "agents": torch.as_tensor(ds.agent_ids, dtype=torch.int64, device=device),
-        "obs": torch.as_tensor(ds.obs, dtype=torch.float32, device=device),
-        "actions": torch.as_tensor(ds.actions, dtype=torch.int64 if discrete else torch.float32, device=device),
+        "agents": torch.tensor(ds.agent_ids, dtype=torch.int64, device=device),
+        "obs": torch.tensor(ds.obs, dtype=torch.float32, device=device),
+        "actions": torch.tensor(ds.actions, dtype=torch.int64 if discrete else torch.float32, device=device),
         "delta": torch.as_tensor(ds.next_obs - ds.obs, dtype=torch.float32, device=device),
     }
 

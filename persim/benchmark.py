@@ -1,0 +1,144 @@
+"""Speed benchmarks of the PerSim core (prints figures; not a test).
+
+    python -m persim.benchmark [--quick] [--device cpu|cuda]
+
+Reports, with the settings used: ensemble training throughput (M members in one batched model)
+against the authors' implementation measured on a 2-core machine (3.5 s/epoch/member MountainCar,
+247k transitions, batch 512; 0.54 s/epoch/member CartPole, batch 64), MPC step latency for the
+MountainCar, CartPole (random shooting, M=5 x 1000 x 50) and HalfCheetah (CEM 200 x 30 x 5)
+settings against 0.52 s / 0.62 s, the time of 200 prediction rollouts (reference 42 s), and the
+fraction of the machine's float32 matrix-multiply peak one MountainCar MPC step reaches.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from persim.data.schema import OfflineDataset
+from persim.evaluation.prediction import TestRollouts, predict_open_loop
+from persim.models import PerSimConfig, PerSimNet, PerSimSimulator, train_persim
+from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn
+
+ENV_DIMS = {"mountaincar": (2, 3, 0), "cartpole": (4, 2, 0), "halfcheetah": (18, 0, 6)}
+PAPER_MODEL = {
+    "mountaincar": dict(rank=3, state_hidden=[256], action_hidden=[], batch_size=512),
+    "cartpole": dict(rank=5, state_hidden=[256], action_hidden=[], batch_size=64),
+    "halfcheetah": dict(rank=15, state_hidden=[256] * 4, action_hidden=[256, 256], batch_size=512),
+}
+
+
+def synthetic_dataset(env: str, n: int, n_agents: int = 500, seed: int = 0) -> OfflineDataset:
+    """Random transitions with the env's shapes (speed only depends on shapes)."""
+    d, k, a = ENV_DIMS[env]
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, d)).astype(np.float32)
+    actions = rng.integers(k, size=n) if k else rng.uniform(-1, 1, (n, a)).astype(np.float32)
+    return OfflineDataset(env, "<synthetic>", {}, rng.integers(n_agents, size=n), np.zeros((n, 1)),
+                          np.zeros(n, np.int64), obs, actions, rng.normal(size=n),
+                          obs + 0.01 * rng.normal(size=(n, d)).astype(np.float32),
+                          np.zeros(n, bool), np.zeros(n, bool))
+
+
+def bench_training(env: str, n: int, epochs: int, device: str) -> dict:
+    ds = synthetic_dataset(env, n)
+    cfg = PerSimConfig(n_members=5, epochs=epochs, **PAPER_MODEL[env])
+    start = time.perf_counter()
+    train_persim(ds, 500, cfg, seed=0, device=device)
+    per_epoch = (time.perf_counter() - start) / epochs
+    return {"transitions": n, "epoch_s_5_members": per_epoch, "transitions_per_s": 5 * n / per_epoch}
+
+
+def make_sim(env: str, device: str) -> PerSimSimulator:
+    d, k, a = ENV_DIMS[env]
+    cfg = PerSimConfig(n_members=5, **PAPER_MODEL[env])
+    net = PerSimNet(500, d, k, a, cfg).to(device)
+    return PerSimSimulator(net, cfg, {"env": env})
+
+
+def bench_mpc(env: str, device: str, repeats: int) -> float:
+    sim = make_sim(env, device)
+    d, k, a = ENV_DIMS[env]
+    gen = torch.Generator().manual_seed(0)
+    if k:
+        cfg = MPCConfig()
+        planner = RandomShooting(cfg, k, reward_fn(env), 5, position_bonus=0.01 if env == "mountaincar" else 0, generator=gen)
+    else:
+        cfg = MPCConfig(n_candidates=200, horizon=30)
+        planner = CEM(cfg, -torch.ones(a), torch.ones(a), reward_fn(env), 5, generator=gen)
+    planner.reset(1)
+    agents = torch.zeros(cfg.n_candidates, dtype=torch.int64, device=device)
+    step = lambda s, act: sim.net.step(agents, s, act)  # noqa: E731
+    states = torch.zeros(1, d, device=device)
+    planner.act(step, states)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        planner.act(step, states)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def mc_mpc_flops() -> float:
+    """Multiply-adds x2 of one MountainCar MPC step: 5 members x 1000 candidates x 50 steps."""
+    d, r, h = 2, 3, 256
+    per_row = d * h + h * d * r + 2 * d * r  # g_v layers + factor product
+    return 2.0 * per_row * 5 * 1000 * 50
+
+
+def matmul_peak(device: str) -> float:
+    x = torch.randn(2048, 2048, device=device)
+    torch.mm(x, x)
+    t = time.perf_counter()
+    for _ in range(5):
+        torch.mm(x, x)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return 5 * 2 * 2048**3 / (time.perf_counter() - t)
+
+
+def bench_prediction(env: str, device: str) -> float:
+    sim = make_sim(env, device)
+    d, k, a = ENV_DIMS[env]
+    rng = np.random.default_rng(0)
+    acts = rng.integers(k, size=(200, 60)) if k else rng.uniform(-1, 1, (200, 60, a)).astype(np.float32)
+    ro = TestRollouts(rng.normal(size=(200, 61, d)).astype(np.float32), acts)
+    t = time.perf_counter()
+    predict_open_loop(sim, 0, ro, 10, 50)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true", help="fewer epochs/repeats")
+    args = ap.parse_args()
+    dev = args.device
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {dev}")
+    epochs = 1 if args.quick else 3
+    mc = bench_training("mountaincar", 247_000, epochs, dev)
+    print(f"train MountainCar: {mc['transitions']} transitions, batch 512, r=3, M=5: {mc['epoch_s_5_members']:.2f} s/epoch "
+          f"({mc['transitions_per_s']:.0f} member-transitions/s); reference 5 x 3.5 = 17.5 s -> "
+          f"{17.5 / mc['epoch_s_5_members']:.1f}x")
+    cp = bench_training("cartpole", 93_000, epochs, dev)
+    print(f"train CartPole: {cp['transitions']} transitions, batch 64, r=5, M=5: {cp['epoch_s_5_members']:.2f} s/epoch; "
+          f"reference 5 x 0.54 = 2.7 s -> {2.7 / cp['epoch_s_5_members']:.1f}x")
+    reps = 3 if args.quick else 10
+    for env, ref in (("mountaincar", 0.52), ("cartpole", 0.62), ("halfcheetah", None)):
+        s = bench_mpc(env, dev, reps)
+        tail = f"; reference {ref:.2f} s -> {ref / s:.1f}x" if ref else ""
+        print(f"MPC step {env}: {s * 1000:.1f} ms{tail}")
+        if env == "mountaincar":
+            flops, peak = mc_mpc_flops(), matmul_peak(dev)
+            print(f"  MountainCar MPC step ~{flops / 1e9:.2f} GFLOP -> {flops / s / 1e9:.1f} GFLOP/s; "
+                  f"matmul peak {peak / 1e9:.1f} GFLOP/s ({100 * flops / s / peak:.0f}% of peak)")
+    for env in ("mountaincar", "halfcheetah"):
+        print(f"200 prediction rollouts x 50 steps {env}: {bench_prediction(env, dev):.3f} s (reference 42 s)")
+
+
+if __name__ == "__main__":
+    main()
