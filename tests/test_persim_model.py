@@ -51,8 +51,9 @@ def test_rank3_persim_fits_mountaincar_random_data(mc_random, tmp_path):
     cfg = PerSimConfig(rank=3, n_members=3, epochs=50, batch_size=64, lr_halve_every=25, state_hidden=[64],
                        learning_rate=3e-3)
     sim, hist = train_persim(mc_random, 30, cfg, seed=0, val_fraction=0.2)
-    # held-out one-step error (standardised); what remains is the wall/speed-limit clipping
-    assert hist["val_loss"][-1] < 0.1 * hist["val_loss"][0]
+    # held-out one-step error (standardised Δs, summed over D=2): a constant predictor scores ~2;
+    # what remains is mostly the wall / speed-limit clipping, which no smooth model fits
+    assert hist["val_loss"][-1] < hist["val_loss"][0] and hist["val_loss"][-1] < 0.1 * 2
     # long-horizon open-loop prediction of test agent 4 (default gravity) under a pumping policy
     pump = lambda obs: (obs[:, 1] >= 0).astype(np.int64) * 2  # noqa: E731
     ro = collect_rollouts("mountaincar", {"gravity": 0.0025}, pump, 20, 60, seed=1)
