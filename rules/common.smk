@@ -12,6 +12,7 @@ from persim.config import check_config
 from persim.envs import ENV_NAMES, get_spec
 from persim.methods import SIMULATOR_METHODS
 from persim.reporting.prediction_tables import PREDICTION_TABLES as PREDICTION_TABLE
+from persim.reporting.reward_tables import REWARD_TABLES as REWARD_TABLE
 from persim.seeding import derive_seed
 
 
@@ -55,8 +56,11 @@ CODE = {
     "table5": code_hash("reporting", "data/schema.py"),
     "policy_returns": code_hash("policies/targets.py"),
     "persim": code_hash("models", "data/schema.py", "device.py"),
-    "prediction": code_hash("evaluation", "envs", "models", "methods.py", "policies/io.py"),
+    "prediction": code_hash("evaluation/prediction.py", "envs", "models", "methods.py", "policies/io.py"),
     "prediction_tables": code_hash("reporting"),
+    "reward": code_hash("evaluation/reward.py", "evaluation/planners.py", "planning", "envs", "models",
+                        "methods.py", "seeding.py"),
+    "reward_tables": code_hash("reporting"),
 }
 
 
@@ -102,9 +106,15 @@ def targets_predictions():
     return [method_path(e, b, m, "prediction.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATOR_METHODS]
 
 
+def targets_rewards():
+    learned = [method_path(e, b, m, "reward.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATOR_METHODS]
+    true_env = [f"{OUT}/{e}/true_mpc/reward.csv" for e in ENVS if e in config["evaluation"]["reward"]["true_env_mpc"]]
+    return learned + true_env
+
+
 def targets_tables():
     return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv",
-            f"{OUT}/tables/prediction_long.csv"]
+            f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv"]
 
 
 # ---- input functions ---------------------------------------------------------------------
@@ -165,3 +175,20 @@ def prediction_settings(wildcards):
     p = config["evaluation"]["prediction"]
     return {"env": wildcards.env, "dataset": wildcards.behaviour, "method": wildcards.method,
             "method_label": SIMULATOR_METHODS[wildcards.method], "warmup": p["warmup"], "horizon": p["horizon"]}
+
+
+def _reward_common(env):
+    r = config["evaluation"]["reward"]
+    kind = "continuous" if env == "halfcheetah" else "discrete"
+    return {"env": env, "n_seeds": r["n_seeds"], "n_episodes": r["n_episodes"], "mpc": r["mpc"][kind],
+            "max_episode_steps": config["episode_steps"][env],
+            "seed": derive_seed(config["seed"], "reward", env)}
+
+
+def reward_settings(wildcards):
+    return {**_reward_common(wildcards.env), "dataset": wildcards.behaviour, "method": wildcards.method,
+            "method_label": SIMULATOR_METHODS[wildcards.method]}
+
+
+def true_mpc_settings(wildcards):
+    return {**_reward_common(wildcards.env), "dataset": "", "method": "true_mpc", "method_label": "True env+MPC"}

@@ -52,3 +52,53 @@ rule eval_prediction:
 rule predictions:
     input:
         targets_predictions(),
+
+
+rule eval_reward:
+    input:
+        model=method_path("{env}", "{behaviour}", "{method}", "model.pt"),
+        agents=agents_path("{env}"),
+    output:
+        method_path("{env}", "{behaviour}", "{method}", "reward.csv"),
+    params:
+        settings=reward_settings,
+        code=CODE["reward"],
+    log:
+        f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/reward.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/{{behaviour}}/{{method}}/reward.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=600,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/eval_reward.py"
+
+
+rule eval_reward_true_env:
+    input:
+        agents=agents_path("{env}"),
+    output:
+        f"{OUT}/{{env}}/true_mpc/reward.csv",
+    params:
+        settings=true_mpc_settings,
+        code=CODE["reward"],
+    log:
+        f"{OUT}/logs/{{env}}/true_mpc/reward.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/true_mpc/reward.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=600,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/eval_reward.py"
+
+
+rule rewards:
+    input:
+        targets_rewards(),

@@ -72,3 +72,27 @@ rule prediction_tables:
         ENV_FILE
     script:
         "../scripts/prediction_tables.py"
+
+
+rule reward_tables:
+    input:
+        results=targets_rewards(),
+    output:
+        long=f"{OUT}/tables/reward_long.csv",
+        csv=[f"{OUT}/tables/table{REWARD_TABLE[e]}_{e}.csv" for e in ENVS],
+        tex=[f"{OUT}/tables/table{REWARD_TABLE[e]}_{e}.tex" for e in ENVS],
+    params:
+        n_agents=config["agents"]["n_agents"],
+        code=CODE["reward_tables"],
+    log:
+        f"{OUT}/logs/tables/reward_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/reward_tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/reward_tables.py"

@@ -21,7 +21,8 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["agents"] == 3
     assert counts["train_policy"] == 5 + 5 + 4 + 3  # logging policies + one test policy per env
     assert counts["dataset"] == 3 * 4
-    assert counts["train_persim"] == counts["eval_prediction"] == 3 * 4
+    assert counts["train_persim"] == counts["eval_prediction"] == counts["eval_reward"] == 3 * 4
+    assert counts["eval_reward_true_env"] == 2  # MountainCar, CartPole
     assert elapsed < 60
 
 
@@ -58,6 +59,14 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert long[long["method"] != "PerSim"]["ours"].isna().all()  # not implemented: no made-up values
     tex = (out / "tables/table7_cartpole.tex").read_text()
     assert "Vanilla CaDM & — [" in tex
+    reward = pd.read_csv(out / "tables/reward_long.csv")
+    persim = reward[reward["method"] == "PerSim"]
+    assert len(persim) == 3 * 4 * 5 and persim["ours"].notna().all() and persim["paper"].notna().all()
+    true_env = reward[reward["method"] == "True env+MPC"]
+    assert true_env[true_env["env"] != "halfcheetah"]["ours"].notna().all()
+    assert true_env[true_env["env"] == "halfcheetah"]["ours"].isna().all()
+    assert (reward[~reward["method"].isin(["PerSim", "True env+MPC"])]["ours"].isna()).all()
+    assert "True env+MPC" in (out / "tables/table10_cartpole.tex").read_text()
 
 
 @pytest.mark.slow
@@ -75,7 +84,8 @@ def test_dataset_setting_reruns_only_its_branch(smoke_run):
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     assert res.returncode == 0, res.stderr[-2000:]
     assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_persim": 3, "eval_prediction": 3,
-                                      "prediction_tables": 1, "all": 1, "total": 12}
+                                      "eval_reward": 3, "prediction_tables": 1, "reward_tables": 1, "all": 1,
+                                      "total": 16}
     assert "pure_eps20.parquet" in res.stdout and "pure_eps40.parquet" not in res.stdout.split("Job stats")[0]
 
 
@@ -88,7 +98,8 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
     # 6 cartpole policies; the 3 non-random cartpole datasets and their simulators; the test
     # rollouts (test policy) and so all 4 cartpole prediction evaluations; the tables
     assert counts == {"train_policy": 6, "dataset": 3, "table5": 1, "policy_returns": 1, "train_persim": 3,
-                      "test_rollouts": 1, "eval_prediction": 4, "prediction_tables": 1, "all": 1, "total": 21}
+                      "test_rollouts": 1, "eval_prediction": 4, "eval_reward": 3, "prediction_tables": 1,
+                      "reward_tables": 1, "all": 1, "total": 25}
 
 
 @pytest.mark.slow
@@ -96,8 +107,8 @@ def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
     override = smoke_run / "persim.yaml"
     override.write_text(yaml.safe_dump({"persim": {"epochs": 3}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
-    assert job_counts(res.stdout) == {"train_persim": 12, "eval_prediction": 12, "prediction_tables": 1,
-                                      "all": 1, "total": 26}
+    assert job_counts(res.stdout) == {"train_persim": 12, "eval_prediction": 12, "eval_reward": 12,
+                                      "prediction_tables": 1, "reward_tables": 1, "all": 1, "total": 39}
 
 
 @pytest.mark.slow

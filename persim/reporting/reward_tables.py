@@ -1,0 +1,58 @@
+"""Tables 9-11 (reward per env) from per-cell result files, beside the paper's numbers.
+
+Cells are "mean ± std" over seeds as in the paper; methods not produced show "—".
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from persim.reporting.latex import to_booktabs
+from persim.reporting.paper import load_paper_tables
+from persim.reporting.table5 import DATASET_LABELS, ENV_LABELS
+
+REWARD_TABLES = {"mountaincar": 9, "cartpole": 10, "halfcheetah": 11}
+REWARD_METHODS = ("PerSim", "Vanilla CaDM", "PE-TS CaDM", "BCQ-P", "BCQ-A", "CQL-P", "CQL-A", "MOReL-P", "MOReL-A")
+TRUE_MPC = "True env+MPC"
+
+
+def reward_long(results: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Long form: table, env, dataset ('' for True env+MPC), method, agent, ours, ours_std, paper, paper_std."""
+    paper = load_paper_tables() if paper is None else paper
+    ref = paper[paper["table"].isin(REWARD_TABLES.values()) & (paper["metric"] == "reward")]
+    ref = ref[["table", "env", "dataset", "method", "agent", "mean", "std"]].rename(
+        columns={"mean": "paper", "std": "paper_std"})
+    ref = ref.astype({"method": str}).assign(dataset=ref["dataset"].fillna("").astype(str))
+    ours = results.rename(columns={"reward": "ours", "reward_std": "ours_std"})
+    ours = ours[["env", "dataset", "method", "agent", "ours", "ours_std"]].copy()
+    ours["dataset"] = ours["dataset"].fillna("").astype(str)
+    ours["agent"] = ours["agent"].astype("Int64")
+    ours["table"] = ours["env"].map(REWARD_TABLES)
+    out = ref.merge(ours, on=["table", "env", "dataset", "method", "agent"], how="outer")
+    return out.sort_values(["table", "dataset", "method", "agent"]).reset_index(drop=True)
+
+
+def _fmt(mean, std) -> str:
+    if mean is None or pd.isna(mean):
+        return "—"
+    return f"{mean:.1f} ± {0.0 if pd.isna(std) else std:.1f}"
+
+
+def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None) -> str:
+    """Paper-shaped table: rows dataset x method plus True env+MPC; cells 'ours [paper]'."""
+    sub = long[long["env"] == env]
+    rows = []
+    blocks = [(ds, m) for ds in DATASET_LABELS for m in REWARD_METHODS] + [("", TRUE_MPC)]
+    for ds, method in blocks:
+        cells = sub[(sub["dataset"] == ds) & (sub["method"] == method)]
+        row = {"Data": DATASET_LABELS.get(ds, "—"), "Method": method}
+        for k in range(1, 6):
+            c = cells[cells["agent"] == k]
+            o = _fmt(c["ours"].iloc[0], c["ours_std"].iloc[0]) if len(c) else "—"
+            p = _fmt(c["paper"].iloc[0], c["paper_std"].iloc[0]) if len(c) else "—"
+            row[f"Agent {k}"] = f"{o} [{p}]"
+        rows.append(row)
+    table = REWARD_TABLES[env]
+    scale = f" ({n_agents} training agents)" if n_agents else ""
+    caption = (f"Table {table}: {ENV_LABELS[env]} reward, mean ± std over seeds; ours{scale}, the paper's value "
+               "in brackets; — = not produced.")
+    return to_booktabs(pd.DataFrame(rows), caption, f"tab:table{table}")
