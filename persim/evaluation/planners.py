@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import torch
 
+from persim.data.schema import N_ACTIONS
 from persim.envs import get_spec
 from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn
-
-N_ACTIONS = {"mountaincar": 3, "cartpole": 2}
 
 
 def make_planner(env: str, mpc: dict, n_members: int, seed: int):
