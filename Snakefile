@@ -17,6 +17,7 @@ include: "rules/datasets.smk"
 include: "rules/persim.smk"
 include: "rules/evaluation.smk"
 include: "rules/tables.smk"
+include: "rules/figures.smk"
 
 
 rule all:
@@ -24,3 +25,5 @@ rule all:
     input:
         targets_datasets(),
         targets_tables(),
+        targets_figures(),
+        targets_rank_cv(),

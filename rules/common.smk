@@ -49,18 +49,23 @@ def code_hash(*parts):
     return h.hexdigest()[:16]
 
 
+MODEL = ("models/__init__.py", "models/persim.py", "models/ensemble.py", "models/normalizer.py", "methods.py")
+TABLES = ("reporting/latex.py", "reporting/paper.py", "reporting/table5.py")
 CODE = {
     "agents": code_hash("envs"),
     "policy": code_hash("envs", "policies", "data/rollout.py", "device.py"),
     "dataset": code_hash("envs", "data", "policies/io.py"),
-    "table5": code_hash("reporting", "data/schema.py"),
+    "table5": code_hash(*TABLES, "data/schema.py"),
     "policy_returns": code_hash("policies/targets.py"),
-    "persim": code_hash("models", "data/schema.py", "device.py"),
-    "prediction": code_hash("evaluation/prediction.py", "envs", "models", "methods.py", "policies/io.py"),
-    "prediction_tables": code_hash("reporting"),
-    "reward": code_hash("evaluation/reward.py", "evaluation/planners.py", "planning", "envs", "models",
-                        "methods.py", "seeding.py"),
-    "reward_tables": code_hash("reporting"),
+    "persim": code_hash(*MODEL, "models/rank_selection.py", "data/schema.py", "device.py"),
+    "rollouts": code_hash("evaluation/prediction.py", "envs", "policies/io.py"),
+    "prediction": code_hash("evaluation/prediction.py", "envs", *MODEL),
+    "prediction_tables": code_hash("reporting/prediction_tables.py", *TABLES),
+    "reward": code_hash("evaluation/reward.py", "evaluation/planners.py", "planning", "envs", *MODEL, "seeding.py"),
+    "reward_tables": code_hash("reporting/reward_tables.py", *TABLES),
+    "figure_tsne": code_hash("reporting/figures.py", *TABLES, *MODEL),
+    "figure_trajectories": code_hash("reporting/figures.py", *TABLES, *MODEL, "evaluation/prediction.py",
+                                     "policies/io.py"),
 }
 
 
@@ -112,6 +117,16 @@ def targets_rewards():
     return learned + true_env
 
 
+def targets_figures():
+    tsne = [f"{OUT}/figures/fig5_tsne_{e}.png" for e in ENVS]
+    traj = [f"{OUT}/figures/fig4_trajectories_{e}.png" for e in ENVS if e in config["figures"]["trajectory_envs"]]
+    return tsne + traj
+
+
+def targets_rank_cv():
+    return [f"{OUT}/{e}/rank_cv.csv" for e in ENVS]
+
+
 def targets_tables():
     return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv",
             f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv"]
@@ -158,12 +173,54 @@ def dataset_settings(wildcards):
             "seed": derive_seed(config["seed"], "dataset", wildcards.env)}
 
 
-def persim_settings(wildcards):
+def persim_model(env):
     p = config["persim"]
     model = {k: p[k] for k in ("n_members", "epochs", "learning_rate", "lr_halve_every")}
-    model.update(p["env"][wildcards.env])
-    return {"env": wildcards.env, "behaviour": wildcards.behaviour, "model": model, "device": config["device"],
+    model.update(p["env"][env])
+    return model
+
+
+def persim_settings(wildcards):
+    return {"env": wildcards.env, "behaviour": wildcards.behaviour, "model": persim_model(wildcards.env),
+            "rank_source": config["persim"]["rank_source"], "device": config["device"],
             "seed": derive_seed(config["seed"], "persim", wildcards.env, wildcards.behaviour)}
+
+
+def persim_rank_input(wildcards):
+    """The rank-CV table when config chooses the cross-validated rank (persim.rank_source: cv)."""
+    return [f"{OUT}/{wildcards.env}/rank_cv.csv"] if config["persim"]["rank_source"] == "cv" else []
+
+
+def rank_cv_dataset(wildcards):
+    return dataset_path(wildcards.env, config["persim"]["rank_cv"]["dataset"])
+
+
+def rank_cv_settings(wildcards):
+    cv = config["persim"]["rank_cv"]
+    model = {**persim_model(wildcards.env), "n_members": cv["n_members"], "epochs": cv["epochs"]}
+    return {"env": wildcards.env, "dataset": cv["dataset"], "model": model, "ranks": cv["ranks"],
+            "val_fraction": cv["val_fraction"], "device": config["device"],
+            "seed": derive_seed(config["seed"], "rank_cv", wildcards.env)}
+
+
+def tsne_settings(wildcards):
+    return {"env": wildcards.env, "dataset": config["figures"]["tsne_dataset"],
+            "seed": derive_seed(config["seed"], "tsne", wildcards.env)}
+
+
+def trajectory_settings(wildcards):
+    f, p = config["figures"], config["evaluation"]["prediction"]
+    return {"env": wildcards.env, "dataset": f["trajectory_dataset"], "agents": f["trajectory_agents"],
+            "steps": f["trajectory_steps"], "warmup": p["warmup"],
+            "seed": derive_seed(config["seed"], "trajectory_figure", wildcards.env)}
+
+
+def tsne_model(wildcards):
+    return method_path(wildcards.env, config["figures"]["tsne_dataset"], "persim", "model.pt")
+
+
+def trajectory_model(wildcards):
+    return method_path(wildcards.env, config["figures"]["trajectory_dataset"], "persim", "model.pt")
 
 
 def rollout_settings(wildcards):

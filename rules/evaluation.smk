@@ -10,7 +10,7 @@ rule test_rollouts:
         meta=f"{OUT}/{{env}}/test_rollouts.json",
     params:
         settings=rollout_settings,
-        code=CODE["prediction"],
+        code=CODE["rollouts"],
     log:
         f"{OUT}/logs/{{env}}/test_rollouts.log",
     benchmark:

@@ -14,7 +14,12 @@ with rule_run(snakemake) as run:  # noqa: F821
     ds = load_dataset(snakemake.input.dataset, env=s["env"])  # noqa: F821
     n_agents = len(pd.read_parquet(snakemake.input.agents))  # noqa: F821
     run.logger.info("%d transitions, %d agents, device %s", ds.n_transitions, n_agents, device)
-    sim, history = train_persim(ds, n_agents, PerSimConfig(**s["model"]), seed=s["seed"], device=device)
+    model = dict(s["model"])
+    if s["rank_source"] == "cv":
+        cv = pd.read_csv(snakemake.input.rank_cv[0])  # noqa: F821
+        model["rank"] = int(cv.loc[cv["selected"], "rank"].iloc[0])
+        run.logger.info("rank %d chosen by cross-validation (%s)", model["rank"], snakemake.input.rank_cv[0])  # noqa: F821
+    sim, history = train_persim(ds, n_agents, PerSimConfig(**model), seed=s["seed"], device=device)
     sim.meta["provenance"] = run.provenance(device)
     sim.save(snakemake.output.model)  # noqa: F821
     pd.DataFrame({"epoch": range(1, len(history["train_loss"]) + 1), "train_mse": history["train_loss"]}).to_csv(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "persim", "environment.yml")
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "persim", "environment.yml", "report")
 
 
 def copy_workflow(dest: Path) -> Path:

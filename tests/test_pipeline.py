@@ -23,6 +23,7 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["dataset"] == 3 * 4
     assert counts["train_persim"] == counts["eval_prediction"] == counts["eval_reward"] == 3 * 4
     assert counts["eval_reward_true_env"] == 2  # MountainCar, CartPole
+    assert counts["rank_cv"] == 3 and counts["figure_tsne"] == 3 and counts["figure_trajectories"] == 2
     assert elapsed < 60
 
 
@@ -67,6 +68,11 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert true_env[true_env["env"] == "halfcheetah"]["ours"].isna().all()
     assert (reward[~reward["method"].isin(["PerSim", "True env+MPC"])]["ours"].isna()).all()
     assert "True env+MPC" in (out / "tables/table10_cartpole.tex").read_text()
+    for env in ("mountaincar", "cartpole", "halfcheetah"):
+        assert (out / f"figures/fig5_tsne_{env}.png").stat().st_size > 10_000
+        cv = pd.read_csv(out / env / "rank_cv.csv")
+        assert list(cv["rank"]) == [3, 5] and cv["selected"].sum() == 1
+    assert (out / "figures/fig4_trajectories_cartpole.png").is_file()
 
 
 @pytest.mark.slow
@@ -98,8 +104,8 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
     # 6 cartpole policies; the 3 non-random cartpole datasets and their simulators; the test
     # rollouts (test policy) and so all 4 cartpole prediction evaluations; the tables
     assert counts == {"train_policy": 6, "dataset": 3, "table5": 1, "policy_returns": 1, "train_persim": 3,
-                      "test_rollouts": 1, "eval_prediction": 4, "eval_reward": 3, "prediction_tables": 1,
-                      "reward_tables": 1, "all": 1, "total": 25}
+                      "test_rollouts": 1, "eval_prediction": 4, "eval_reward": 3, "figure_trajectories": 1,
+                      "prediction_tables": 1, "reward_tables": 1, "all": 1, "total": 26}
 
 
 @pytest.mark.slow
@@ -108,7 +114,8 @@ def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
     override.write_text(yaml.safe_dump({"persim": {"epochs": 3}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     assert job_counts(res.stdout) == {"train_persim": 12, "eval_prediction": 12, "eval_reward": 12,
-                                      "prediction_tables": 1, "reward_tables": 1, "all": 1, "total": 39}
+                                      "figure_tsne": 3, "figure_trajectories": 2, "prediction_tables": 1,
+                                      "reward_tables": 1, "all": 1, "total": 44}
 
 
 @pytest.mark.slow
@@ -119,6 +126,7 @@ def test_editing_a_module_reruns_the_rules_that_import_it(smoke_run):
         module.write_text(original + "\n# edited\n")
         res = snakemake(smoke_run, "-n", *SMOKE)
         counts = job_counts(res.stdout)
-        assert counts == {"test_rollouts": 3, "eval_prediction": 12, "prediction_tables": 1, "all": 1, "total": 17}
+        assert counts == {"test_rollouts": 3, "eval_prediction": 12, "figure_trajectories": 2, "prediction_tables": 1,
+                          "all": 1, "total": 19}
     finally:
         module.write_text(original)
