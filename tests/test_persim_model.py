@@ -71,3 +71,14 @@ def test_rank3_persim_fits_mountaincar_random_data(mc_random, tmp_path):
 def test_bad_model_config_is_rejected():
     with pytest.raises(ValueError, match="persim.rank"):
         PerSimConfig(rank=0)
+
+
+def test_rank_selection_scores_every_rank_on_one_split(mc_random):
+    import pandas as pd
+
+    from persim.models.rank_selection import best_rank, rank_scores
+
+    cfg = PerSimConfig(n_members=1, epochs=2, batch_size=512, state_hidden=[16])
+    scores = rank_scores(mc_random, 30, cfg, [1, 3], seed=0, val_fraction=0.2)
+    assert list(scores["rank"]) == [1, 3] and (scores["val_mse_final"] > 0).all()
+    assert best_rank(pd.DataFrame({"rank": [5, 3, 10], "val_mse_final": [0.1, 0.1, 0.2]})) == 3

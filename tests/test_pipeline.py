@@ -130,3 +130,13 @@ def test_editing_a_module_reruns_the_rules_that_import_it(smoke_run):
                           "all": 1, "total": 19}
     finally:
         module.write_text(original)
+
+
+@pytest.mark.slow
+def test_cross_validated_rank_feeds_training(smoke_run):
+    override = smoke_run / "cv.yaml"
+    override.write_text(yaml.safe_dump({"persim": {"rank_source": "cv"}}))
+    res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
+    counts = job_counts(res.stdout)
+    assert counts["train_persim"] == 12 and "rank_cv" not in counts  # CV table reused, training redone
+    assert "rank_cv.csv" in res.stdout.split("rule train_persim")[1]
