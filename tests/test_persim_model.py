@@ -62,7 +62,7 @@ def test_rank3_persim_fits_mountaincar_random_data(mc_random, tmp_path):
     # save / load gives the same predictions
     sim.save(tmp_path / "m.pt")
     again = PerSimSimulator.load(tmp_path / "m.pt")
-    s = torch.as_tensor(mc_random.obs[:50])
+    s = torch.tensor(mc_random.obs[:50])
     torch.testing.assert_close(again.predict(mc_random.agent_ids[:50], s, mc_random.actions[:50]),
                                sim.predict(mc_random.agent_ids[:50], s, mc_random.actions[:50]))
     assert sim.agent_factors().shape == (3, 30, 3)
