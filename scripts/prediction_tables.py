@@ -1,20 +1,16 @@
 """Rule `prediction_tables`: Tables 6-8 (CSV + LaTeX) from the per-cell prediction results."""
 import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 
-from pathlib import Path
-
 import pandas as pd
 
 from persim.provenance import write_sidecar
-from persim.reporting.prediction_tables import PREDICTION_TABLES, prediction_latex, prediction_long
+from persim.reporting.latex import write_env_tables
+from persim.reporting.prediction_tables import prediction_latex, prediction_long
 from persim.workflow import rule_run
 
 with rule_run(snakemake) as run:  # noqa: F821
-    results = pd.concat([pd.read_csv(p) for p in snakemake.input.results], ignore_index=True)  # noqa: F821
-    long = prediction_long(results)
-    long.to_csv(snakemake.output.long, index=False)  # noqa: F821
-    for csv, tex in zip(snakemake.output.csv, snakemake.output.tex):  # noqa: F821
-        env = Path(csv).stem.split("_", 1)[1]
-        long[long["env"] == env].to_csv(csv, index=False)
-        Path(tex).write_text(prediction_latex(long, env, snakemake.params.n_agents))  # noqa: F821
-    write_sidecar(snakemake.output.long, run.provenance())  # noqa: F821
+    out = snakemake.output  # noqa: F821
+    long = prediction_long(pd.concat([pd.read_csv(p) for p in snakemake.input.results], ignore_index=True))  # noqa: F821
+    long.to_csv(out.long, index=False)
+    write_env_tables(long, out.csv, out.tex, prediction_latex, snakemake.params.n_agents)  # noqa: F821
+    write_sidecar(out.long, run.provenance())

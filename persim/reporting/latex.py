@@ -22,3 +22,15 @@ def to_booktabs(frame: pd.DataFrame, caption: str, label: str) -> str:
         lines.append(" & ".join(_escape(str(v)) for v in row.tolist()) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
+
+
+def write_env_tables(long: pd.DataFrame, csv_paths, tex_paths, render, n_agents: int | None) -> None:
+    """Write one CSV (rows of ``long`` for that env) and one LaTeX table per env.
+
+    Paths are ``.../table<N>_<env>.csv|.tex``; ``render(long, env, n_agents)`` returns the LaTeX."""
+    from pathlib import Path
+
+    for csv, tex in zip(csv_paths, tex_paths):
+        env = Path(csv).stem.split("_", 1)[1]
+        long[long["env"] == env].to_csv(csv, index=False)
+        Path(tex).write_text(render(long, env, n_agents))
