@@ -112,7 +112,7 @@ class CEM:
         for _ in range(cfg.cem_iterations):
             noise = torch.randn(e, cfg.n_candidates, *mean.shape[1:], generator=self.gen).to(dev)
             cand = (mean.unsqueeze(1) + std.unsqueeze(1) * noise).clamp(low, high)
-            scores = rollout_scores(lambda s, a: step_fn(s, a), self.reward, states, cand, self.m)
+            scores = rollout_scores(step_fn, self.reward, states, cand, self.m)
             elite_idx = scores.topk(cfg.n_elites, dim=1).indices
             elites = cand[torch.arange(e).unsqueeze(1), elite_idx]  # [E, K, H, A]
             mean = cfg.smoothing * mean + (1 - cfg.smoothing) * elites.mean(1)
