@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup quick smoke paper-dry-run test lint clean-smoke
+.PHONY: setup quick smoke paper-dry-run test slurm-test report lint clean-smoke
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade-strategy only-if-needed torch==2.13.0
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -e '.[test,slurm]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -28,6 +28,14 @@ paper-dry-run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10
+
+# Real Slurm submission on this machine (root; installs Debian's slurm-wlm + munge if missing), ~1-2 min.
+slurm-test: setup
+	bash tests/slurm/run_slurm_test.sh
+
+# Self-contained HTML report of the quick run (tables, figures, comparison, provenance).
+report: setup
+	$(BIN)/snakemake --configfile config/quick.yaml --report results/quick/report.html
 
 lint: setup
 	$(BIN)/snakemake --lint --configfile config/smoke.yaml

@@ -1,6 +1,6 @@
 # persim-repro: reproduce PerSim (Agarwal et al., NeurIPS 2021) end to end.
 #   snakemake --cores 2 --configfile config/quick.yaml          # reduced scale, every stage
-#   snakemake --cores 2 --configfile config/quick.yaml datasets # one stage
+#   snakemake datasets --cores 2 --configfile config/quick.yaml # one stage (target before --configfile)
 # Stages (rules/*.smk, in DAG order): agents -> policies -> datasets -> simulators -> evaluations -> tables.
 from snakemake.utils import min_version
 
@@ -10,11 +10,15 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/agents.smk"
 include: "rules/policies.smk"
 include: "rules/datasets.smk"
 include: "rules/persim.smk"
+include: "rules/baselines.smk"
 include: "rules/evaluation.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"

@@ -56,3 +56,37 @@ def check_config(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
     if errors:
         lines = [f"config key '{_key(e)}': {e.message}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+BASELINE_SECTIONS = {"cadm_vanilla": "cadm", "cadm_pets": "cadm", "bcq": "bcq", "cql": "cql", "morel": "morel"}
+
+
+def baseline_settings(config: dict[str, Any], name: str, env: str) -> dict[str, Any]:
+    """Resolved settings of a baseline for one env: ``common``, then ``env.<env>``, then the variant.
+
+    ``name`` is a CaDM variant (``cadm_vanilla``/``cadm_pets``) or an algorithm (``bcq``, ``cql``,
+    ``morel``); the result is the keyword arguments of that baseline's config dataclass.
+    """
+    if name not in BASELINE_SECTIONS:
+        raise ConfigError(f"unknown baseline {name!r}; known: {sorted(BASELINE_SECTIONS)}")
+    section = config.get("baselines", {}).get(BASELINE_SECTIONS[name], {})
+    out = merge(dict(section.get("common", {})), dict(section.get("env", {}).get(env, {})))
+    return merge(out, dict(section.get("variants", {}).get(name, {})))
+
+
+def build_dataclass(factory, settings: dict[str, Any], key: str, fields_of: type | None = None, **extra: Any):
+    """``factory(**extra, **settings)`` (a config dataclass or its ``for_env``); an unknown or invalid
+    setting raises ConfigError naming ``key.<field>``. ``fields_of`` is the dataclass when
+    ``factory`` is not the class itself."""
+    import dataclasses
+
+    cls = fields_of or factory
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"config key '{key}.{','.join(unknown)}': unknown setting for {cls.__name__}; "
+                          f"known: {sorted(known)}")
+    try:
+        return factory(**extra, **settings)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"config key '{key}': {exc}") from exc

@@ -10,7 +10,8 @@ from snakemake.utils import validate
 from persim.config import check_config
 
 from persim.envs import ENV_NAMES, get_spec
-from persim.methods import SIMULATOR_METHODS
+from persim.config import baseline_settings
+from persim.methods import METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, split_policy_method
 from persim.reporting.prediction_tables import PREDICTION_TABLES as PREDICTION_TABLE
 from persim.reporting.reward_tables import REWARD_TABLES as REWARD_TABLE
 from persim.seeding import derive_seed
@@ -31,6 +32,10 @@ wildcard_constraints:
     policy=r"logging\d+|test",
     behaviour="pure|random|pure_eps20|pure_eps40",
     method="|".join(SIMULATOR_METHODS),
+    cadm="cadm_vanilla|cadm_pets",
+    orl="(bcq|cql)_(p|a)",
+    morel="morel_(p|a)",
+    pmethod="|".join(POLICY_METHODS),
 
 
 def code_hash(*parts):
@@ -49,7 +54,20 @@ def code_hash(*parts):
     return h.hexdigest()[:16]
 
 
-MODEL = ("models/__init__.py", "models/persim.py", "models/ensemble.py", "models/normalizer.py", "methods.py")
+MODEL = ("models/__init__.py", "models/persim.py", "models/ensemble.py", "models/normalizer.py")
+BASELINE = ("baselines/__init__.py", "config.py", "data/schema.py", "device.py", "seeding.py", "progress.py")
+METHOD_CODE = {  # the modules that define (train and load) each method
+    "persim": MODEL,
+    "cadm_vanilla": (*BASELINE, "baselines/cadm.py", "models/ensemble.py", "models/normalizer.py"),
+    "cadm_pets": (*BASELINE, "baselines/cadm.py", "models/ensemble.py", "models/normalizer.py"),
+    "bcq": (*BASELINE, "baselines/offline_rl.py", "policies"),
+    "cql": (*BASELINE, "baselines/offline_rl.py", "policies"),
+    "morel": (*BASELINE, "baselines/morel.py", "baselines/ppo.py", "models/ensemble.py", "models/normalizer.py",
+              "planning/rewards.py", "envs"),
+}
+EVAL_PREDICTION = ("evaluation/prediction.py", "evaluation/history.py", "envs", "methods.py")
+EVAL_REWARD = ("evaluation/reward.py", "evaluation/history.py", "evaluation/planners.py", "planning", "envs",
+               "seeding.py", "methods.py")
 TABLES = ("reporting/latex.py", "reporting/paper.py", "reporting/table5.py")
 CODE = {
     "agents": code_hash("envs"),
@@ -58,11 +76,22 @@ CODE = {
     "table5": code_hash(*TABLES, "data/schema.py"),
     "policy_returns": code_hash("policies/targets.py"),
     "persim": code_hash(*MODEL, "models/rank_selection.py", "data/schema.py", "device.py"),
+    "rank_cv": code_hash(*MODEL, "models/rank_selection.py", "data/schema.py", "device.py"),
     "rollouts": code_hash("evaluation/prediction.py", "envs", "policies/io.py"),
-    "prediction": code_hash("evaluation/prediction.py", "envs", *MODEL),
-    "prediction_tables": code_hash("reporting/prediction_tables.py", *TABLES),
-    "reward": code_hash("evaluation/reward.py", "evaluation/planners.py", "planning", "envs", *MODEL, "seeding.py"),
-    "reward_tables": code_hash("reporting/reward_tables.py", *TABLES),
+    "cadm": {m: code_hash(*METHOD_CODE[m]) for m in ("cadm_vanilla", "cadm_pets")},
+    "offline_rl": {a: code_hash(*METHOD_CODE[a]) for a in ("bcq", "cql")},
+    "morel": code_hash(*METHOD_CODE["morel"]),
+    "prediction": {m: code_hash(*EVAL_PREDICTION, *METHOD_CODE[m]) for m in SIMULATOR_METHODS},
+    "policy_reward": {a: code_hash("evaluation/reward.py", "policies/train.py", "data/rollout.py", "envs",
+                                   "seeding.py", "methods.py", *METHOD_CODE[a]) for a in ("bcq", "cql", "morel")},
+    "prediction_tables": code_hash("reporting/prediction_tables.py", "reporting/selection.py", *TABLES),
+    "reward": {m: code_hash(*EVAL_REWARD, *METHOD_CODE[m]) for m in SIMULATOR_METHODS},
+    "true_mpc": code_hash(*EVAL_REWARD),
+    "comparison": code_hash("reporting/compare.py", "reporting/intervals.py", "reporting/html.py",
+                            "reporting/selection.py", "reporting/prediction_tables.py", "reporting/reward_tables.py",
+                            *TABLES),
+    "reward_tables": code_hash("reporting/reward_tables.py", "reporting/selection.py", "reporting/prediction_tables.py",
+                               *TABLES),
     "figure_tsne": code_hash("reporting/figures.py", *TABLES, *MODEL),
     "figure_trajectories": code_hash("reporting/figures.py", *TABLES, *MODEL, "evaluation/prediction.py",
                                      "policies/io.py"),
@@ -103,16 +132,25 @@ def targets_datasets():
     return [dataset_path(e, b) for e in ENVS for b in BEHAVIOURS]
 
 
+TRAIN_THREADS = config["train_threads"]  # CPU threads of each training job (torch intra-op)
+SIMULATORS = config["methods"]["simulators"]  # the methods this run puts into the tables
+POLICIES = config["methods"]["policies"]
+
+
 def targets_simulators():
-    return [method_path(e, b, m, "model.pt") for e in ENVS for b in BEHAVIOURS for m in SIMULATOR_METHODS]
+    return [method_path(e, b, m, "model.pt") for e in ENVS for b in BEHAVIOURS for m in SIMULATORS]
+
+
+def targets_baseline_policies():
+    return [method_path(e, b, m, "policy.pt") for e in ENVS for b in BEHAVIOURS for m in POLICIES]
 
 
 def targets_predictions():
-    return [method_path(e, b, m, "prediction.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATOR_METHODS]
+    return [method_path(e, b, m, "prediction.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATORS]
 
 
 def targets_rewards():
-    learned = [method_path(e, b, m, "reward.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATOR_METHODS]
+    learned = [method_path(e, b, m, "reward.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATORS + POLICIES]
     true_env = [f"{OUT}/{e}/true_mpc/reward.csv" for e in ENVS if e in config["evaluation"]["reward"]["true_env_mpc"]]
     return learned + true_env
 
@@ -129,7 +167,7 @@ def targets_rank_cv():
 
 def targets_tables():
     return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv",
-            f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv"]
+            f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv", f"{OUT}/report/comparison.html"]
 
 
 # ---- input functions ---------------------------------------------------------------------
@@ -249,3 +287,42 @@ def reward_settings(wildcards):
 
 def true_mpc_settings(wildcards):
     return {**_reward_common(wildcards.env), "dataset": "", "method": "true_mpc", "method_label": "True env+MPC"}
+
+
+# ---- baselines (CaDM, BCQ, CQL, MOReL) -----------------------------------------------------
+def cadm_settings(wildcards):
+    env, variant = wildcards.env, wildcards.cadm
+    return {"env": env, "behaviour": wildcards.behaviour, "method": variant,
+            "model": baseline_settings(config, variant, env), "device": config["device"],
+            "config_key": "baselines.cadm",
+            "seed": derive_seed(config["seed"], variant, env, wildcards.behaviour)}
+
+
+def policy_baseline_settings(wildcards, method):
+    algo, scope = split_policy_method(method)
+    env = wildcards.env
+    return {"env": env, "behaviour": wildcards.behaviour, "method": method, "algo": algo, "scope": scope,
+            "train": baseline_settings(config, algo, env), "device": config["device"],
+            "config_key": f"baselines.{algo}", "max_episode_steps": config["episode_steps"][env],
+            "seed": derive_seed(config["seed"], method, env, wildcards.behaviour)}
+
+
+def offline_rl_settings(wildcards):
+    return policy_baseline_settings(wildcards, wildcards.orl)
+
+
+def morel_settings(wildcards):
+    return policy_baseline_settings(wildcards, wildcards.morel)
+
+
+def policy_reward_settings(wildcards):
+    common = _reward_common(wildcards.env)
+    common.pop("mpc")
+    return {**common, "n_episodes": config["evaluation"]["reward"]["policy_episodes"],
+            "dataset": wildcards.behaviour, "method": wildcards.pmethod,
+            "method_label": POLICY_METHODS[wildcards.pmethod]}
+
+
+def comparison_settings(wildcards):
+    return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
+            "seed": derive_seed(config["seed"], "bootstrap")}

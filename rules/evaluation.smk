@@ -34,7 +34,7 @@ rule eval_prediction:
         method_path("{env}", "{behaviour}", "{method}", "prediction.csv"),
     params:
         settings=prediction_settings,
-        code=CODE["prediction"],
+        code=lambda w: CODE["prediction"][w.method],
     log:
         f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/prediction.log",
     benchmark:
@@ -62,7 +62,7 @@ rule eval_reward:
         method_path("{env}", "{behaviour}", "{method}", "reward.csv"),
     params:
         settings=reward_settings,
-        code=CODE["reward"],
+        code=lambda w: CODE["reward"][w.method],
     log:
         f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/reward.log",
     benchmark:
@@ -84,7 +84,7 @@ rule eval_reward_true_env:
         f"{OUT}/{{env}}/true_mpc/reward.csv",
     params:
         settings=true_mpc_settings,
-        code=CODE["reward"],
+        code=CODE["true_mpc"],
     log:
         f"{OUT}/logs/{{env}}/true_mpc/reward.log",
     benchmark:

@@ -9,12 +9,12 @@ rule rank_cv:
         f"{OUT}/{{env}}/rank_cv.csv",
     params:
         settings=rank_cv_settings,
-        code=CODE["persim"],
+        code=CODE["rank_cv"],
     log:
         f"{OUT}/logs/{{env}}/rank_cv.log",
     benchmark:
         f"{OUT}/benchmarks/{{env}}/rank_cv.tsv"
-    threads: 2
+    threads: TRAIN_THREADS
     resources:
         mem_mb=8000,
         runtime=480,
@@ -39,7 +39,7 @@ rule train_persim:
         f"{OUT}/logs/{{env}}/{{behaviour}}/persim/train.log",
     benchmark:
         f"{OUT}/benchmarks/{{env}}/{{behaviour}}/persim/train.tsv"
-    threads: 2
+    threads: TRAIN_THREADS
     resources:
         mem_mb=8000,
         runtime=240,

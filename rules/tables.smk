@@ -55,8 +55,11 @@ rule prediction_tables:
         results=targets_predictions(),
     output:
         long=f"{OUT}/tables/prediction_long.csv",
-        csv=[f"{OUT}/tables/table{PREDICTION_TABLE[e]}_{e}.csv" for e in ENVS],
+        csv=[report(f"{OUT}/tables/table{PREDICTION_TABLE[e]}_{e}.csv", caption="../report/tables.rst", category="Tables")
+             for e in ENVS],
         tex=[f"{OUT}/tables/table{PREDICTION_TABLE[e]}_{e}.tex" for e in ENVS],
+        table1_csv=report(f"{OUT}/tables/table1.csv", caption="../report/tables.rst", category="Tables"),
+        table1_tex=f"{OUT}/tables/table1.tex",
     params:
         n_agents=config["agents"]["n_agents"],
         code=CODE["prediction_tables"],
@@ -79,8 +82,11 @@ rule reward_tables:
         results=targets_rewards(),
     output:
         long=f"{OUT}/tables/reward_long.csv",
-        csv=[f"{OUT}/tables/table{REWARD_TABLE[e]}_{e}.csv" for e in ENVS],
+        csv=[report(f"{OUT}/tables/table{REWARD_TABLE[e]}_{e}.csv", caption="../report/tables.rst", category="Tables")
+             for e in ENVS],
         tex=[f"{OUT}/tables/table{REWARD_TABLE[e]}_{e}.tex" for e in ENVS],
+        table2_csv=report(f"{OUT}/tables/table2.csv", caption="../report/tables.rst", category="Tables"),
+        table2_tex=f"{OUT}/tables/table2.tex",
     params:
         n_agents=config["agents"]["n_agents"],
         code=CODE["reward_tables"],
@@ -96,3 +102,30 @@ rule reward_tables:
         ENV_FILE
     script:
         "../scripts/reward_tables.py"
+
+
+rule comparison:
+    input:
+        prediction=targets_predictions(),
+        reward=targets_rewards(),
+    output:
+        cells=f"{OUT}/report/comparison.csv",
+        summary=f"{OUT}/report/comparison_summary.csv",
+        intervals=f"{OUT}/report/reward_intervals.csv",
+        markdown=f"{OUT}/report/comparison.md",
+        html=report(f"{OUT}/report/comparison.html", caption="../report/comparison.rst", category="Comparison"),
+    params:
+        settings=comparison_settings,
+        code=CODE["comparison"],
+    log:
+        f"{OUT}/logs/tables/comparison.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/comparison.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/comparison.py"

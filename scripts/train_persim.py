@@ -6,6 +6,7 @@ import pandas as pd
 from persim.data import load_dataset
 from persim.device import resolve_device
 from persim.models import PerSimConfig, train_persim
+from persim.provenance import write_sidecar
 from persim.workflow import rule_run
 
 with rule_run(snakemake) as run:  # noqa: F821
@@ -22,5 +23,6 @@ with rule_run(snakemake) as run:  # noqa: F821
     sim, history = train_persim(ds, n_agents, PerSimConfig(**model), seed=s["seed"], device=device)
     sim.meta["provenance"] = run.provenance(device)
     sim.save(snakemake.output.model)  # noqa: F821
+    write_sidecar(snakemake.output.model, sim.meta["provenance"])  # noqa: F821
     pd.DataFrame({"epoch": range(1, len(history["train_loss"]) + 1), "train_mse": history["train_loss"]}).to_csv(
         snakemake.output.history, index=False)  # noqa: F821

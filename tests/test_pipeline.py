@@ -9,6 +9,7 @@ import yaml
 from conftest import copy_workflow, job_counts, snakemake
 
 SMOKE = ["--configfile", "config/smoke.yaml"]
+BEHAVIOURS = ("pure", "random")  # config/smoke.yaml: one policy-logged and the random dataset
 
 
 def test_paper_profile_builds_its_dag(workflow_copy):
@@ -21,10 +22,28 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["agents"] == 3
     assert counts["train_policy"] == 5 + 5 + 4 + 3  # logging policies + one test policy per env
     assert counts["dataset"] == 3 * 4
-    assert counts["train_persim"] == counts["eval_prediction"] == counts["eval_reward"] == 3 * 4
-    assert counts["eval_reward_true_env"] == 2  # MountainCar, CartPole
+    assert counts["train_persim"] == 3 * 4
+    assert counts["train_cadm"] == 3 * 4 * 2  # Vanilla and PE-TS CaDM
+    assert counts["eval_prediction"] == counts["eval_reward"] == 3 * 4 * 3  # PerSim + 2 CaDM
+    assert counts["train_offline_rl"] == 3 * 4 * 4  # BCQ-P/A, CQL-P/A
+    assert counts["train_morel"] == 3 * 4 * 2
+    assert counts["eval_policy_reward"] == 3 * 4 * 6
+    assert counts["comparison"] == 1
+    assert counts["eval_reward_true_env"] == 3
     assert counts["rank_cv"] == 3 and counts["figure_tsne"] == 3 and counts["figure_trajectories"] == 2
     assert elapsed < 60
+
+
+def test_slurm_profile_builds_grouped_jobs(workflow_copy):
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copytree(REPO / "profiles", workflow_copy / "profiles")
+    res = snakemake(workflow_copy, "-n", "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
+                    "predictions")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    assert "group" in res.stdout and "predictions" in res.stdout  # eval_prediction jobs share Slurm jobs
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +60,12 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_produces_every_output(smoke_run):
     out = smoke_run / "results/smoke"
     for env in ("mountaincar", "cartpole", "halfcheetah"):
-        for b in ("pure", "random", "pure_eps20", "pure_eps40"):
+        for b in BEHAVIOURS:
             assert (out / env / "datasets" / f"{b}.parquet").is_file()
             assert (out / "logs" / env / "datasets" / f"{b}.log").is_file()
     table5 = pd.read_csv(out / "tables/table5.csv")
-    assert len(table5) == 3 * 4 * 7 and table5["paper"].notna().all()
-    assert (out / "tables/table5.tex").read_text().count(r"\\") == 13  # header + 12 rows
+    assert len(table5) == 3 * 2 * 7 and table5["paper"].notna().all()
+    assert (out / "tables/table5.tex").read_text().count(r"\\") == 7  # header + 6 rows
     returns = pd.read_csv(out / "tables/policy_returns.csv")
     assert len(returns) == 17 and returns["mean_return"].notna().all()
     stats = json.loads((out / "cartpole/policies/test.json").read_text())
@@ -55,19 +74,37 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert "ETA" in log and "greedy return" in log
     assert not (smoke_run / "d3rlpy_logs").exists()
     long = pd.read_csv(out / "tables/prediction_long.csv")
-    ours = long[long["method"] == "PerSim"]
-    assert len(ours) == 3 * 4 * 5 * 2 and ours["ours"].notna().all() and ours["paper"].notna().all()
-    assert long[long["method"] != "PerSim"]["ours"].isna().all()  # not implemented: no made-up values
+    assert long[~long["dataset"].isin(BEHAVIOURS)]["ours"].isna().all()  # not run: no made-up values
+    long = long[long["dataset"].isin(BEHAVIOURS)]
+    for method in ("PerSim", "Vanilla CaDM", "PE-TS CaDM"):
+        ours = long[long["method"] == method]
+        assert len(ours) == 3 * 2 * 5 * 2 and ours["ours"].notna().all() and ours["paper"].notna().all(), method
     tex = (out / "tables/table7_cartpole.tex").read_text()
-    assert "Vanilla CaDM & — [" in tex
-    reward = pd.read_csv(out / "tables/reward_long.csv")
-    persim = reward[reward["method"] == "PerSim"]
-    assert len(persim) == 3 * 4 * 5 and persim["ours"].notna().all() and persim["paper"].notna().all()
+    assert "Vanilla CaDM & — [" not in tex and "PE-TS CaDM &" in tex
+    reward = pd.read_csv(out / "tables/reward_long.csv", keep_default_na=False, na_values=[""])
+    learned = reward[(reward["method"] != "True env+MPC") & reward["dataset"].isin(BEHAVIOURS)]
+    assert set(learned["method"]) == {"PerSim", "Vanilla CaDM", "PE-TS CaDM", "BCQ-P", "BCQ-A", "CQL-P", "CQL-A",
+                                      "MOReL-P", "MOReL-A"}
+    assert len(learned) == 3 * 2 * 5 * 9 and learned["ours"].notna().all() and learned["paper"].notna().all()
     true_env = reward[reward["method"] == "True env+MPC"]
-    assert true_env[true_env["env"] != "halfcheetah"]["ours"].notna().all()
-    assert true_env[true_env["env"] == "halfcheetah"]["ours"].isna().all()
-    assert (reward[~reward["method"].isin(["PerSim", "True env+MPC"])]["ours"].isna()).all()
+    assert len(true_env) == 3 * 5 and true_env["ours"].notna().all()  # HalfCheetah via MuJoCo state copies
     assert "True env+MPC" in (out / "tables/table10_cartpole.tex").read_text()
+    policy_rows = pd.read_csv(out / "cartpole/pure/cql_a/reward.csv")
+    assert list(policy_rows["n_episodes"].unique()) == [2] and (policy_rows["n_seeds"] == 2).all()
+    table2 = pd.read_csv(out / "tables/table2.csv", keep_default_na=False, na_values=[""])
+    assert set(zip(table2["env"], table2["agent"].astype(int))) == {
+        ("mountaincar", 1), ("mountaincar", 4), ("mountaincar", 5), ("cartpole", 1), ("cartpole", 4),
+        ("cartpole", 5), ("halfcheetah", 1), ("halfcheetah", 2), ("halfcheetah", 3)}
+    assert "Table 1:" in (out / "tables/table1.tex").read_text()
+    summary = pd.read_csv(out / "report/comparison_summary.csv")
+    overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
+    assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5
+    assert "Reproduction vs. paper" in (out / "report/comparison.html").read_text()
+    intervals = pd.read_csv(out / "report/reward_intervals.csv")
+    assert (intervals["iqm_ci_low"] <= intervals["iqm_ci_high"]).all()
+    for sidecar in ("cartpole/random/cadm_pets/model.pt", "cartpole/random/bcq_a/policy.pt"):
+        prov = json.loads((out / f"{sidecar}.meta.json").read_text())
+        assert {"settings_hash", "seed", "git", "versions", "inputs"} <= set(prov)
     for env in ("mountaincar", "cartpole", "halfcheetah"):
         assert (out / f"figures/fig5_tsne_{env}.png").stat().st_size > 10_000
         cv = pd.read_csv(out / env / "rank_cv.csv")
@@ -86,13 +123,15 @@ def test_second_run_does_nothing(smoke_run):
 @pytest.mark.slow
 def test_dataset_setting_reruns_only_its_branch(smoke_run):
     override = smoke_run / "eps.yaml"
-    override.write_text(yaml.safe_dump({"datasets": {"epsilon": {"pure_eps20": 0.25}}}))
+    override.write_text(yaml.safe_dump({"datasets": {"epsilon": {"pure": 0.05}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     assert res.returncode == 0, res.stderr[-2000:]
-    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_persim": 3, "eval_prediction": 3,
-                                      "eval_reward": 3, "prediction_tables": 1, "reward_tables": 1, "all": 1,
-                                      "total": 16}
-    assert "pure_eps20.parquet" in res.stdout and "pure_eps40.parquet" not in res.stdout.split("Job stats")[0]
+    # the dataset, and per env: PerSim, 2 CaDM, 4 BCQ/CQL, 2 MOReL trained on it and their evaluations
+    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_persim": 3, "train_cadm": 6,
+                                      "train_offline_rl": 12, "train_morel": 6, "eval_prediction": 9,
+                                      "eval_reward": 9, "eval_policy_reward": 18, "prediction_tables": 1,
+                                      "reward_tables": 1, "comparison": 1, "all": 1, "total": 71}
+    assert "pure.parquet" in res.stdout and "random.parquet" not in res.stdout.split("Job stats")[0]
 
 
 @pytest.mark.slow
@@ -101,11 +140,13 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
     override.write_text(yaml.safe_dump({"policies": {"cartpole": {"eval_episodes": 3}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     counts = job_counts(res.stdout)
-    # 6 cartpole policies; the 3 non-random cartpole datasets and their simulators; the test
-    # rollouts (test policy) and so all 4 cartpole prediction evaluations; the tables
-    assert counts == {"train_policy": 6, "dataset": 3, "table5": 1, "policy_returns": 1, "train_persim": 3,
-                      "test_rollouts": 1, "eval_prediction": 4, "eval_reward": 3, "figure_trajectories": 1,
-                      "prediction_tables": 1, "reward_tables": 1, "all": 1, "total": 26}
+    # 6 cartpole policies; the policy-logged cartpole dataset and every method trained on it; the
+    # test rollouts (test policy) and so both cartpole datasets' prediction evaluations; the tables
+    assert counts == {"train_policy": 6, "dataset": 1, "table5": 1, "policy_returns": 1, "train_persim": 1,
+                      "train_cadm": 2, "train_offline_rl": 4, "train_morel": 2, "test_rollouts": 1,
+                      "eval_prediction": 2 * 3, "eval_reward": 3, "eval_policy_reward": 6,
+                      "figure_trajectories": 1, "prediction_tables": 1, "reward_tables": 1, "comparison": 1,
+                      "all": 1, "total": 39}
 
 
 @pytest.mark.slow
@@ -113,9 +154,19 @@ def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
     override = smoke_run / "persim.yaml"
     override.write_text(yaml.safe_dump({"persim": {"epochs": 3}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
-    assert job_counts(res.stdout) == {"train_persim": 12, "eval_prediction": 12, "eval_reward": 12,
+    assert job_counts(res.stdout) == {"train_persim": 6, "eval_prediction": 6, "eval_reward": 6,
                                       "figure_tsne": 3, "figure_trajectories": 2, "prediction_tables": 1,
-                                      "reward_tables": 1, "all": 1, "total": 44}
+                                      "reward_tables": 1, "comparison": 1, "all": 1, "total": 27}
+
+
+@pytest.mark.slow
+def test_baseline_setting_reruns_only_that_baseline(smoke_run):
+    override = smoke_run / "cql.yaml"
+    override.write_text(yaml.safe_dump({"baselines": {"cql": {"common": {"n_steps": 25}}}}))
+    res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
+    assert job_counts(res.stdout) == {"train_offline_rl": 12, "eval_policy_reward": 12, "reward_tables": 1,
+                                      "comparison": 1, "all": 1, "total": 27}
+    assert "bcq_" not in res.stdout.split("Job stats")[0]
 
 
 @pytest.mark.slow
@@ -126,10 +177,43 @@ def test_editing_a_module_reruns_the_rules_that_import_it(smoke_run):
         module.write_text(original + "\n# edited\n")
         res = snakemake(smoke_run, "-n", *SMOKE)
         counts = job_counts(res.stdout)
-        assert counts == {"test_rollouts": 3, "eval_prediction": 12, "figure_trajectories": 2, "prediction_tables": 1,
-                          "all": 1, "total": 19}
+        assert counts == {"test_rollouts": 3, "eval_prediction": 18, "figure_trajectories": 2, "prediction_tables": 1,
+                          "comparison": 1, "all": 1, "total": 26}
     finally:
         module.write_text(original)
+
+
+@pytest.mark.slow
+def test_editing_a_baseline_module_reruns_only_that_baseline(smoke_run):
+    module = smoke_run / "persim/baselines/cadm.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# edited\n")
+        counts = job_counts(snakemake(smoke_run, "-n", *SMOKE).stdout)
+        assert counts == {"train_cadm": 12, "eval_prediction": 12, "eval_reward": 12, "prediction_tables": 1,
+                          "reward_tables": 1, "comparison": 1, "all": 1, "total": 40}
+    finally:
+        module.write_text(original)
+
+
+@pytest.mark.slow
+def test_trace_prints_the_chain_of_a_table_cell(smoke_run):
+    from persim.trace import format_chain
+
+    out = smoke_run / "results/smoke"
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(smoke_run)
+    try:
+        text = format_chain("results/smoke/tables/reward_long.csv",
+                            {"env": "cartpole", "dataset": "random", "method": "PE-TS CaDM", "agent": "2"})
+    finally:
+        os.chdir(cwd)
+    for rule in ("reward_tables", "eval_reward", "train_cadm", "dataset", "agents"):
+        assert f"rule {rule} " in text, text
+    assert "cartpole/random/cadm_pets/reward.csv" in text and "persim/reward.csv" not in text
+    assert (out / "cartpole/random/cadm_pets/model.pt").exists()
 
 
 @pytest.mark.slow
@@ -138,5 +222,5 @@ def test_cross_validated_rank_feeds_training(smoke_run):
     override.write_text(yaml.safe_dump({"persim": {"rank_source": "cv"}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     counts = job_counts(res.stdout)
-    assert counts["train_persim"] == 12 and "rank_cv" not in counts  # CV table reused, training redone
+    assert counts["train_persim"] == 6 and "rank_cv" not in counts  # CV table reused, training redone
     assert "rank_cv.csv" in res.stdout.split("rule train_persim")[1]

@@ -53,3 +53,25 @@ def test_cem_improves_on_a_quadratic_and_warm_starts():
     assert first.shape == (2, 2)
     torch.testing.assert_close(first, target.expand(2, -1), atol=0.1, rtol=0)
     assert cem.mean[:, -1].abs().max() == 0  # shifted warm start ends in zeros
+
+
+def test_halfcheetah_state_copies_match_the_env_step_for_step():
+    from persim.envs import make
+    from persim.planning.mujoco_dynamics import HalfCheetahDynamics
+
+    cov = {"mass": 0.3, "damping": 1.7}
+    env = make("halfcheetah", **cov)
+    obs, _ = env.reset(seed=3)
+    dyn = HalfCheetahDynamics(cov)
+    rng = np.random.default_rng(0)
+    states, actions, truth = [], [], []
+    for _ in range(40):
+        a = rng.uniform(-1, 1, 6)
+        nxt = env.step(a)[0]
+        states.append(obs), actions.append(a), truth.append(nxt)
+        obs = nxt
+    # all 40 transitions as one batch of state copies, through the torch interface with a member axis
+    pred = dyn.step(torch.tensor(np.stack(states))[None], torch.tensor(np.stack(actions)))
+    np.testing.assert_allclose(pred[0].numpy(), np.stack(truth), atol=1e-9)
+    other = HalfCheetahDynamics({"mass": 1.7, "damping": 0.3}).step_numpy(np.stack(states), np.stack(actions))
+    assert np.abs(other - np.stack(truth)).max() > 1e-2  # the covariates matter

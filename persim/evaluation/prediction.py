@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from persim.envs import make
+from persim.evaluation.history import context_length, rollout_window
 
 
 class Simulator(Protocol):
@@ -55,13 +56,21 @@ def collect_rollouts(env_name: str, covariates: dict[str, float], act: Callable[
 
 @torch.no_grad()
 def predict_open_loop(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int, horizon: int) -> np.ndarray:
-    """Predicted states ``[R, horizon, D]``: start from the true state at ``warmup``, feed predictions back."""
+    """Predicted states ``[R, horizon, D]``: start from the true state at ``warmup``, feed predictions back.
+
+    A simulator that conditions on context (CaDM) gets the last K true warm-up transitions, fixed
+    over the open-loop horizon."""
     r = rollouts.states.shape[0]
     agents = torch.full((r,), agent_id, dtype=torch.int64)
     state = torch.as_tensor(rollouts.states[:, warmup])
+    kwargs = {}
+    if context_length(sim):
+        window = rollout_window(rollouts.states, rollouts.actions, warmup, context_length(sim))
+        kwargs["context"] = window.context(sim)
     preds = []
     for k in range(horizon):
-        state = torch.as_tensor(sim.predict(agents, state, torch.as_tensor(rollouts.actions[:, warmup + k]))).float().cpu()
+        action = torch.as_tensor(rollouts.actions[:, warmup + k])
+        state = torch.as_tensor(sim.predict(agents, state, action, **kwargs)).float().cpu()
         preds.append(state)
     return torch.stack(preds, 1).numpy()
 

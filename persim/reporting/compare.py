@@ -1,0 +1,432 @@
+"""Cell-by-cell comparison of our results with the paper's Tables 1-2 and 6-11, with verdicts.
+
+One row per (table, env, dataset, method, agent) cell:
+``table, env, dataset, method, agent, metric, ours, ours_std, paper, paper_std, ratio, difference,
+tolerance, ours_r2, paper_r2, verdict``.
+
+Verdict rules
+-------------
+* Rewards (Tables 9-11; ``metric == "reward"``): ``difference = ours - paper``. "reproduced" if
+  ``|difference| <= 2 x paper_std``; when the paper's std is 0 or missing (printed "±0.0") the tolerance
+  is ``max(5% of |paper|, 1 reward unit)`` instead. Otherwise "better" if ours > paper, else "worse".
+  ``tolerance`` holds the absolute tolerance used.
+* Prediction (Tables 6-8; ``metric == "rmse"``; median R² is carried alongside in ``ours_r2`` /
+  ``paper_r2`` but not judged): ``ratio = ours / paper``. "reproduced" if within a factor 2 of the
+  paper, "better" if below half of it, "worse" if above twice it. The paper prints RMSE to 3 decimals
+  (three PerSim cells read "0.000"), so by default the factor-2 band is taken around the printed
+  value's rounding interval ``[paper - 0.0005, paper + 0.0005]``: reproduced iff
+  ``0.5 * (paper - 0.0005) <= ours <= 2 * (paper + 0.0005)``. ``rmse_decimals=None`` gives the literal
+  rule ``0.5 <= ratio <= 2``. A paper RMSE of 0 has ``ratio = inf``.
+* A cell the paper has and we do not: "missing" (ours stays NaN; nothing is invented). A cell we have
+  and the paper does not: "no paper value".
+
+Tables 1 and 2 of the main text repeat a selection of the appendix cells (with rounding slips, see the
+paper data README), so they are rebuilt here from Tables 6-8 / 9-11 for the agents they show:
+MountainCar and CartPole agents 1, 4, 5; HalfCheetah agents 1, 2, 3. ``summarize`` counts them per
+table but its "overall" row counts the appendix cells only, so no cell is counted twice.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from persim.reporting.paper import load_paper_tables
+from persim.reporting.selection import SELECTED_AGENTS
+
+log = logging.getLogger("persim")
+
+PREDICTION_TABLES = {"mountaincar": 6, "cartpole": 7, "halfcheetah": 8}
+REWARD_TABLES = {"mountaincar": 9, "cartpole": 10, "halfcheetah": 11}
+MAIN_TABLE = {"prediction": 1, "reward": 2}
+MAIN_TABLE_AGENTS = SELECTED_AGENTS  # the agents Tables 1-2 show (persim.reporting.selection)
+TABLE_ORDER = (1, 2, 6, 7, 8, 9, 10, 11)
+N_TRAIN_AGENTS = 500
+
+ENV_LABELS = {"mountaincar": "MountainCar", "cartpole": "CartPole", "halfcheetah": "HalfCheetah"}
+DATASET_LABELS = {"pure": "Pure", "random": "Random", "pure_eps20": "Pure-ε-20", "pure_eps40": "Pure-ε-40",
+                  "": "—"}
+METHODS = ("PerSim", "Vanilla CaDM", "PE-TS CaDM", "BCQ-P", "BCQ-A", "CQL-P", "CQL-A", "MOReL-P", "MOReL-A",
+           "True env+MPC")
+DATASETS = ("pure", "random", "pure_eps20", "pure_eps40", "")
+
+VERDICTS = ("reproduced", "better", "worse", "missing", "no paper value")
+COMPARED = ("reproduced", "better", "worse")
+REWARD_STD_FACTOR = 2.0
+REWARD_FALLBACK_REL = 0.05  # tolerance when the paper's std is 0/missing: 5% of |paper| ...
+REWARD_FALLBACK_ABS = 1.0  # ... but at least 1 reward unit
+RMSE_FACTOR = 2.0
+RMSE_DECIMALS = 3
+_EPS = 1e-9  # relative slack so that exact boundaries (2x, 2 std) are not lost to float rounding
+
+KEY = ["env", "dataset", "method", "agent"]
+COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
+           "ratio", "difference", "tolerance", "ours_r2", "paper_r2", "verdict"]
+
+
+# ----------------------------------------------------------------------------------------------- labels
+def _key(text) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(text).lower())
+
+
+_METHOD_ALIASES = {_key(m): m for m in METHODS} | {
+    "cadmvanilla": "Vanilla CaDM", "cadmpets": "PE-TS CaDM", "petscadm": "PE-TS CaDM",
+    "truempc": "True env+MPC", "trueenv": "True env+MPC", "truemodelmpc": "True env+MPC",
+}
+_DATASET_ALIASES = {
+    "pure": "pure", "random": "random",
+    **{k: "pure_eps20" for k in ("pureeps20", "pureepsilon20", "pureeps02", "pureeps020", "pureepsilon02")},
+    **{k: "pure_eps40" for k in ("pureeps40", "pureepsilon40", "pureeps04", "pureeps040", "pureepsilon04")},
+    **{k: "" for k in ("", "nan", "none", "na", "truempc", "trueenv", "trueenvmpc")},
+}
+
+
+def normalize_method(label) -> str:
+    """Paper method label for ``label`` ("persim", "bcq_p", "MOREL-A", "true_mpc" ...); unknown labels
+    are returned unchanged (their cells become "no paper value") with a warning."""
+    out = _METHOD_ALIASES.get(_key(label))
+    if out is None:
+        log.warning("compare: unknown method label %r kept as is", label)
+        return str(label)
+    return out
+
+
+def normalize_dataset(label) -> str:
+    """Paper dataset name: pure, random, pure_eps20, pure_eps40, or "" (no data: True env+MPC).
+    Accepts "Pure-eps-20", "pure-eps-20", "pure_eps_0.2", NaN ... Unknown names are kept with a warning."""
+    if label is None or (not isinstance(label, str) and pd.isna(label)):
+        return ""
+    out = _DATASET_ALIASES.get(_key(label))
+    if out is None:
+        log.warning("compare: unknown dataset label %r kept as is", label)
+        return str(label)
+    return out
+
+
+def normalize_env(label) -> str:
+    """mountaincar / cartpole / halfcheetah from e.g. "MountainCar-v0", "HalfCheetah"; else ValueError."""
+    key = re.sub(r"v\d+$", "", _key(label))
+    if key not in ENV_LABELS:
+        raise ValueError(f"compare: unknown env {label!r}; known: {sorted(ENV_LABELS)}")
+    return key
+
+
+def _normalize_keys(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    missing = [c for c in KEY if c not in frame.columns]
+    if missing:
+        raise ValueError(f"compare: {what} frame lacks columns {missing} (has {list(frame.columns)})")
+    out = frame.copy()
+    out["env"] = [normalize_env(v) for v in out["env"]]
+    out["dataset"] = [normalize_dataset(v) for v in out["dataset"]]
+    out["method"] = [normalize_method(v) for v in out["method"]]
+    agent = pd.to_numeric(out["agent"], errors="coerce")
+    if agent.isna().any() or (agent != agent.round()).any():
+        raise ValueError(f"compare: {what} frame has non-integer agents {sorted(set(out['agent'][agent.isna()]))}")
+    out["agent"] = agent.astype("Int64")
+    return out
+
+
+def _unique(frame: pd.DataFrame, what: str, keep_last: bool = False) -> pd.DataFrame:
+    dup = frame.duplicated(KEY, keep=False)
+    if dup.any():
+        cells = frame.loc[dup, KEY].drop_duplicates().head(3).to_dict("records")
+        if not keep_last:
+            raise ValueError(f"compare: {what} has duplicate cells, e.g. {cells}")
+        log.warning("compare: %s has duplicate cells (kept the last), e.g. %s", what, cells)
+        frame = frame.drop_duplicates(KEY, keep="last")
+    return frame
+
+
+# ------------------------------------------------------------------------------------------ our frames
+def ours_prediction(frame: pd.DataFrame) -> pd.DataFrame:
+    """Our prediction cells as ``env, dataset, method, agent, ours, ours_std, ours_r2``.
+
+    Accepts the per-cell results (columns ``rmse``, ``r2_median`` [, ``rmse_std``]) or the long table
+    ``tables/prediction_long.csv`` (columns ``metric``, ``ours``)."""
+    if {"metric", "ours"} <= set(frame.columns):
+        f = frame[frame["ours"].notna()]
+        f = f.pivot_table(index=KEY, columns="metric", values="ours", aggfunc="last", dropna=False).reset_index()
+        f = f.rename_axis(columns=None)
+    elif "rmse" in frame.columns:
+        f = frame
+    else:
+        raise ValueError("compare: prediction frame needs columns rmse [, r2_median, rmse_std] "
+                         f"or metric/ours; has {list(frame.columns)}")
+    out = pd.DataFrame({k: f[k] for k in KEY})
+    out["ours"] = pd.to_numeric(f["rmse"], errors="coerce") if "rmse" in f else np.nan
+    out["ours_std"] = pd.to_numeric(f["rmse_std"], errors="coerce") if "rmse_std" in f else np.nan
+    out["ours_r2"] = pd.to_numeric(f["r2_median"], errors="coerce") if "r2_median" in f else np.nan
+    return _unique(_normalize_keys(out, "prediction").dropna(subset=["ours"]), "our prediction results")
+
+
+def ours_reward(frame: pd.DataFrame) -> pd.DataFrame:
+    """Our reward cells as ``env, dataset, method, agent, ours, ours_std``.
+
+    Accepts the per-cell results (``reward``, ``reward_std``) or ``tables/reward_long.csv``
+    (``ours``, ``ours_std``)."""
+    if "reward" in frame.columns:
+        mean_col, std_col = "reward", "reward_std"
+    elif "ours" in frame.columns:
+        mean_col, std_col = "ours", "ours_std"
+    else:
+        raise ValueError(f"compare: reward frame needs reward[/reward_std] or ours[/ours_std]; "
+                         f"has {list(frame.columns)}")
+    out = pd.DataFrame({k: frame[k] for k in KEY})
+    out["ours"] = pd.to_numeric(frame[mean_col], errors="coerce")
+    out["ours_std"] = pd.to_numeric(frame[std_col], errors="coerce") if std_col in frame else np.nan
+    return _unique(_normalize_keys(out, "reward").dropna(subset=["ours"]), "our reward results")
+
+
+# ------------------------------------------------------------------------------------------ paper frame
+def paper_prediction(paper: pd.DataFrame) -> pd.DataFrame:
+    """Paper Tables 6-8 as ``env, dataset, method, agent, paper, paper_std, paper_r2``."""
+    p = _paper_rows(paper, PREDICTION_TABLES.values(), ("rmse", "r2_median"))
+    rmse = _unique(p[p["metric"] == "rmse"], "paper RMSE", keep_last=True)
+    r2 = _unique(p[p["metric"] == "r2_median"], "paper R²", keep_last=True)
+    out = rmse[KEY + ["mean"]].rename(columns={"mean": "paper"})
+    out["paper_std"] = np.nan  # the paper gives no spread for prediction
+    return out.merge(r2[KEY + ["mean"]].rename(columns={"mean": "paper_r2"}), on=KEY, how="left")
+
+
+def paper_reward(paper: pd.DataFrame) -> pd.DataFrame:
+    """Paper Tables 9-11 as ``env, dataset, method, agent, paper, paper_std``."""
+    p = _unique(_paper_rows(paper, REWARD_TABLES.values(), ("reward",)), "paper rewards", keep_last=True)
+    return p[KEY + ["mean", "std"]].rename(columns={"mean": "paper", "std": "paper_std"})
+
+
+def _paper_rows(paper: pd.DataFrame, tables: Iterable[int], metrics: tuple[str, ...]) -> pd.DataFrame:
+    p = paper[paper["table"].isin(list(tables)) & paper["metric"].isin(metrics) & paper["agent"].notna()]
+    if "n_train_agents" in p.columns:
+        p = p[p["n_train_agents"].fillna(N_TRAIN_AGENTS) == N_TRAIN_AGENTS]
+    p = _normalize_keys(p, "paper")
+    p["mean"] = pd.to_numeric(p["mean"], errors="coerce")
+    p["std"] = pd.to_numeric(p["std"], errors="coerce")
+    return p.dropna(subset=["mean"])
+
+
+# ------------------------------------------------------------------------------------------- verdicts
+def reward_verdicts(ours: np.ndarray, paper: np.ndarray, paper_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Verdicts and absolute tolerances for reward cells (arrays [n]; NaN = absent)."""
+    ours, paper, std = (np.asarray(a, dtype=float) for a in (ours, paper, paper_std))
+    fallback = np.maximum(REWARD_FALLBACK_REL * np.abs(paper), REWARD_FALLBACK_ABS)
+    tol = np.where(np.nan_to_num(std) > 0, REWARD_STD_FACTOR * np.nan_to_num(std), fallback)
+    diff = ours - paper
+    with np.errstate(invalid="ignore"):
+        ok = np.abs(diff) <= tol * (1 + _EPS)
+        verdict = np.where(ok, "reproduced", np.where(diff > 0, "better", "worse")).astype(object)
+    return _absent(verdict, ours, paper), np.where(np.isnan(paper), np.nan, tol)
+
+
+def rmse_verdicts(ours: np.ndarray, paper: np.ndarray, decimals: int | None = RMSE_DECIMALS) -> np.ndarray:
+    """Verdicts for RMSE cells (arrays [n]; NaN = absent); see the module docstring for ``decimals``."""
+    ours, paper = np.asarray(ours, dtype=float), np.asarray(paper, dtype=float)
+    half = 0.0 if decimals is None else 0.5 * 10.0 ** (-decimals)
+    low, high = np.maximum(paper - half, 0.0) / RMSE_FACTOR, (paper + half) * RMSE_FACTOR
+    with np.errstate(invalid="ignore"):
+        verdict = np.where(ours < low * (1 - _EPS), "better",
+                           np.where(ours > high * (1 + _EPS), "worse", "reproduced")).astype(object)
+    return _absent(verdict, ours, paper)
+
+
+def _absent(verdict: np.ndarray, ours: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    verdict[np.isnan(paper)] = "no paper value"
+    verdict[np.isnan(ours)] = "missing"
+    return verdict
+
+
+# -------------------------------------------------------------------------------------------- compare
+def compare(
+    prediction: pd.DataFrame | None = None, reward: pd.DataFrame | None = None, paper: pd.DataFrame | None = None,
+    main_tables: bool = True, rmse_decimals: int | None = RMSE_DECIMALS,
+) -> pd.DataFrame:
+    """One row per paper cell of Tables 6-11 (plus our cells the paper lacks), and, with
+    ``main_tables``, the Table 1-2 selections of them. ``prediction``/``reward`` may be None (all
+    such cells then read "missing"). Columns: see ``COLUMNS``."""
+    paper = load_paper_tables() if paper is None else paper
+    empty_p = pd.DataFrame(columns=KEY + ["ours", "ours_std", "ours_r2"])
+    pred = _merge(ours_prediction(prediction) if prediction is not None else empty_p, paper_prediction(paper))
+    pred["table"], pred["metric"] = pred["env"].map(PREDICTION_TABLES), "rmse"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pred["ratio"] = np.where(pred["paper"] == 0, np.where(pred["ours"] > 0, np.inf, np.nan),
+                                 pred["ours"] / pred["paper"])
+    pred["difference"], pred["tolerance"] = np.nan, np.nan
+    pred["verdict"] = rmse_verdicts(pred["ours"], pred["paper"], rmse_decimals)
+
+    empty_r = pd.DataFrame(columns=KEY + ["ours", "ours_std"])
+    rew = _merge(ours_reward(reward) if reward is not None else empty_r, paper_reward(paper))
+    rew["table"], rew["metric"] = rew["env"].map(REWARD_TABLES), "reward"
+    rew["ratio"], rew["difference"] = np.nan, rew["ours"] - rew["paper"]
+    rew["ours_r2"], rew["paper_r2"] = np.nan, np.nan
+    rew["verdict"], rew["tolerance"] = reward_verdicts(rew["ours"], rew["paper"], rew["paper_std"])
+
+    out = pd.concat([pred[COLUMNS], rew[COLUMNS]], ignore_index=True)
+    if main_tables:
+        out = pd.concat([main_table_rows(out), out], ignore_index=True)
+    return _sort(out)
+
+
+def _merge(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
+    ours = ours.astype({"agent": "Int64"})
+    out = ref.astype({"agent": "Int64"}).merge(ours, on=KEY, how="outer")
+    for col in ("ours", "ours_std", "ours_r2", "paper", "paper_std", "paper_r2"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float) if col in out else np.nan
+    return out
+
+
+def main_table_rows(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The cells of Tables 1 (prediction) and 2 (reward): appendix rows for the agents the main text shows."""
+    appendix = comparison[comparison["table"].isin([*PREDICTION_TABLES.values(), *REWARD_TABLES.values()])]
+    shown = np.array([a in MAIN_TABLE_AGENTS[e] for e, a in zip(appendix["env"], appendix["agent"])], dtype=bool)
+    rows = appendix[shown].copy()
+    rows["table"] = np.where(rows["metric"] == "rmse", MAIN_TABLE["prediction"], MAIN_TABLE["reward"])
+    return rows
+
+
+def _sort(frame: pd.DataFrame) -> pd.DataFrame:
+    ds = {d: i for i, d in enumerate(DATASETS)}
+    me = {m: i for i, m in enumerate(METHODS)}
+    env = {e: i for i, e in enumerate(ENV_LABELS)}
+    order = pd.DataFrame({"t": frame["table"].astype(int), "e": frame["env"].map(env),
+                          "d": frame["dataset"].map(ds).fillna(len(ds)), "m": frame["method"].map(me).fillna(len(me)),
+                          "a": frame["agent"].astype(int)})
+    idx = order.sort_values(["t", "e", "d", "m", "a"], kind="stable").index
+    out = frame.loc[idx].reset_index(drop=True)
+    out["table"] = out["table"].astype(int)
+    return out
+
+
+# -------------------------------------------------------------------------------------------- summary
+def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per table, plus an "overall" row over the appendix Tables 6-11 (Tables 1-2 repeat their cells):
+    ``table, kind, <count per verdict>, n_cells, n_ours, n_compared, share_reproduced`` where
+    ``n_compared`` counts cells with both our and the paper's value and ``share_reproduced`` is
+    reproduced / n_compared (NaN when nothing was compared)."""
+    rows = []
+    for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
+        sub = comparison[comparison["table"] == table]
+        rows.append(_counts(sub, str(table), _kind(sub)))
+    appendix = comparison[~comparison["table"].isin(MAIN_TABLE.values())]
+    rows.append(_counts(appendix, "overall", "all"))
+    return pd.DataFrame(rows)
+
+
+def _kind(sub: pd.DataFrame) -> str:
+    kinds = set(sub["metric"])
+    return "prediction" if kinds == {"rmse"} else "reward" if kinds == {"reward"} else "all"
+
+
+def _counts(sub: pd.DataFrame, table: str, kind: str) -> dict:
+    counts = sub["verdict"].value_counts()
+    row = {"table": table, "kind": kind, **{v: int(counts.get(v, 0)) for v in VERDICTS}}
+    n_compared = sum(row[v] for v in COMPARED)
+    row |= {"n_cells": len(sub), "n_ours": int(sub["ours"].notna().sum()), "n_compared": n_compared,
+            "share_reproduced": row["reproduced"] / n_compared if n_compared else np.nan}
+    return row
+
+
+# ------------------------------------------------------------------------------------------- markdown
+MARKS = {"reproduced": "✓", "better": "▲", "worse": "▼", "missing": "", "no paper value": "?"}
+
+
+def pipe_table(headers: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
+    """GitHub pipe table; ``align`` per column: "l" or "r" (default: first two left, rest right)."""
+    align = align or ["l" if i < 2 else "r" for i in range(len(headers))]
+    esc = lambda s: str(s).replace("|", r"\|").replace("\n", " ")  # noqa: E731
+    rule = [":--" if a == "l" else "--:" for a in align]
+    lines = ["| " + " | ".join(esc(h) for h in headers) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt_rmse(value, r2) -> str:
+    if pd.isna(value):
+        return "—"
+    return f"{value:.3f}" + ("" if pd.isna(r2) else f" ({r2:.3f})")
+
+
+def _fmt_reward(mean, std) -> str:
+    if pd.isna(mean):
+        return "—"
+    return f"{mean:.1f}" + ("" if pd.isna(std) else f" ± {std:.1f}")
+
+
+def _fmt_share(x) -> str:
+    return "—" if pd.isna(x) else f"{100 * x:.1f}%"
+
+
+def _cell(row: pd.Series) -> str:
+    if row["metric"] == "rmse":
+        ours, paper = _fmt_rmse(row["ours"], row["ours_r2"]), _fmt_rmse(row["paper"], row["paper_r2"])
+    else:
+        ours, paper = _fmt_reward(row["ours"], row["ours_std"]), _fmt_reward(row["paper"], row["paper_std"])
+    return f"{ours} [{paper}] {MARKS[row['verdict']]}".rstrip()
+
+
+def _summary_markdown(summary: pd.DataFrame) -> str:
+    headers = ["Table", "Kind", *VERDICTS, "cells", "ours", "compared", "share reproduced"]
+    rows = [[r["table"], r["kind"], *[str(r[v]) for v in VERDICTS], str(r["n_cells"]), str(r["n_ours"]),
+             str(r["n_compared"]), _fmt_share(r["share_reproduced"])] for _, r in summary.iterrows()]
+    return pipe_table(headers, rows)
+
+
+def _env_section(sub: pd.DataFrame, env: str) -> list[str]:
+    agents = sorted(int(a) for a in sub["agent"].unique())
+    headers = ["Data", "Method", *[f"Agent {a}" for a in agents]]
+    rows, absent = [], {}
+    for (ds, method), g in sub.groupby(["dataset", "method"], sort=False):
+        if g["ours"].isna().all():
+            absent.setdefault(method, []).append(ds)
+            continue
+        by_agent = {int(r["agent"]): _cell(r) for _, r in g.iterrows()}
+        rows.append([DATASET_LABELS.get(ds, ds), method, *[by_agent.get(a, "—") for a in agents]])
+    lines = [f"### {ENV_LABELS[env]}", ""]
+    lines += [pipe_table(headers, rows), ""] if rows else ["No cells produced.", ""]
+    if absent:
+        lines += ["Not produced (all cells missing): " + "; ".join(
+            _absent_label(sub, m, dss) for m, dss in absent.items()) + ".", ""]
+    return lines
+
+
+def _absent_label(sub: pd.DataFrame, method: str, datasets: list[str]) -> str:
+    if set(datasets) == set(sub.loc[sub["method"] == method, "dataset"]) and len(datasets) > 1:
+        return f"{method} (all datasets)"
+    named = [DATASET_LABELS.get(d, d) for d in datasets if d]
+    return method + (f" ({', '.join(named)})" if named else "")
+
+
+TABLE_TITLES = {1: "Table 1: prediction error (main text; agents as in the paper)",
+                2: "Table 2: average reward (main text; agents as in the paper)",
+                6: "Table 6: MountainCar prediction error", 7: "Table 7: CartPole prediction error",
+                8: "Table 8: HalfCheetah prediction error", 9: "Table 9: MountainCar reward",
+                10: "Table 10: CartPole reward", 11: "Table 11: HalfCheetah reward"}
+
+
+def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
+                title: str = "Reproduction vs. paper") -> str:
+    """Markdown report: verdict rules, the summary table, then one section per table and env with
+    cells ``ours [paper] mark`` (RMSE (median R²) to 3 decimals; reward mean ± std to 1 decimal)."""
+    summary = summarize(comparison) if summary is None else summary
+    lines = [f"# {title}", "",
+             "Cells: ours [paper] verdict. ✓ reproduced, ▲ better, ▼ worse, ? no paper value, — not produced.",
+             f"Rewards: reproduced if |ours − paper| ≤ {REWARD_STD_FACTOR:g} × paper std (std 0/missing: "
+             f"max({100 * REWARD_FALLBACK_REL:g}% of |paper|, {REWARD_FALLBACK_ABS:g})). RMSE: reproduced if within "
+             f"a factor {RMSE_FACTOR:g} of the paper's printed value (± its rounding); median R² shown, not judged.",
+             "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 6-11 only.", "",
+             "## Summary", "", _summary_markdown(summary), ""]
+    for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
+        sub = comparison[comparison["table"] == table]
+        lines += [f"## {TABLE_TITLES.get(table, f'Table {table}')}", ""]
+        for env in [e for e in ENV_LABELS if e in set(sub["env"])]:
+            lines += _env_section(sub[sub["env"] == env], env)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def load_results(paths: Iterable[str]) -> pd.DataFrame:
+    """Concatenate per-cell result CSVs (prediction.csv or reward.csv files) as the table rules read them."""
+    frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths]
+    if not frames:
+        raise ValueError("load_results: no paths given")
+    return pd.concat(frames, ignore_index=True)

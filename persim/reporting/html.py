@@ -1,0 +1,45 @@
+"""A self-contained HTML page of the comparison (for Snakemake's ``--report`` and for browsing)."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:110em} table{border-collapse:collapse;"
+         "font-size:90%;margin-bottom:1.5em} td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}"
+         " th{background:#eee} .reproduced{background:#d9f2d9} .better{background:#d9e6f2}"
+         " .worse{background:#f7d9d9} .missing{color:#999}")
+
+
+def _table(frame: pd.DataFrame, verdict_col: str | None = None) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cls = f' class="{html.escape(str(row[verdict_col]))}"' if verdict_col else ""
+        cells = "".join(f"<td>{'' if pd.isna(v) else html.escape(_fmt(v))}</td>" for v in row.tolist())
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: pd.DataFrame | None = None,
+                    title: str = "Reproduction vs. paper") -> str:
+    """Summary first, then every compared cell (rows coloured by verdict), then reward intervals."""
+    cols = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
+            "ratio", "difference", "verdict"]
+    have = comparison[comparison["verdict"] != "missing"]
+    parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
+             f"</head><body><h1>{html.escape(title)}</h1>",
+             "<p>Rewards: reproduced if within the paper's ± 2 std; RMSE: within a factor 2. "
+             "Cells the pipeline did not produce are counted as missing, never filled in.</p>",
+             "<h2>Summary</h2>", _table(summary),
+             f"<h2>Cells with our value ({len(have)} of {len(comparison)})</h2>",
+             _table(have[[c for c in cols if c in have.columns]], "verdict")]
+    if intervals is not None and len(intervals):
+        parts += ["<h2>Reward interval estimates over seeds (IQM, stratified bootstrap 95% CI)</h2>",
+                  _table(intervals)]
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,82 @@
+"""Tables 1 and 2 of the paper: its selection of three test agents per env from Tables 6-11.
+
+The paper's main-text tables repeat appendix cells (with rounding slips, see the paper data README),
+so both are built here from the same long frames as Tables 6-11, with the appendix values as the
+paper's reference. Agents are the paper's column headers matched to Table 4's test agents.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from persim.reporting.latex import to_booktabs
+from persim.reporting.prediction_tables import PREDICTION_METHODS
+from persim.reporting.reward_tables import REWARD_METHODS, TRUE_MPC
+from persim.reporting.table5 import DATASET_LABELS, ENV_LABELS
+
+# Table 1/2 headers: MountainCar gravity x100 0.01/0.025/0.035 -> agents 1, 4, 5; CartPole
+# (force/length) (2/0.5), (10/0.85), (10/0.15) -> 1, 4, 5; HalfCheetah (mass/damping) (0.3/1.7),
+# (1.7/0.3), (0.3/0.3) -> 1, 2, 3.
+SELECTED_AGENTS: dict[str, tuple[int, ...]] = {"mountaincar": (1, 4, 5), "cartpole": (1, 4, 5),
+                                               "halfcheetah": (1, 2, 3)}
+
+
+def select(long: pd.DataFrame, table: int) -> pd.DataFrame:
+    """Rows of a Tables 6-11 long frame that Table ``table`` (1 or 2) shows, relabelled ``table``."""
+    long = long.assign(dataset=long["dataset"].fillna("").astype(str))
+    keep = pd.Series(False, index=long.index)
+    for env, agents in SELECTED_AGENTS.items():
+        keep |= (long["env"] == env) & long["agent"].isin(agents)
+    return long[keep].assign(table=table).reset_index(drop=True)
+
+
+def _columns() -> list[tuple[str, int]]:
+    return [(env, k) for env, agents in SELECTED_AGENTS.items() for k in agents]
+
+
+def _header(env: str, k: int) -> str:
+    return f"{ENV_LABELS[env]} {k}"
+
+
+def table1_latex(long: pd.DataFrame, n_agents: int | None = None) -> str:
+    """Table 1: RMSE (median R²), ours [paper], datasets x {PerSim, CaDM variants} x 9 agents."""
+    def cell(sub: pd.DataFrame, col: str) -> str:
+        vals = dict(zip(sub["metric"], sub[col]))
+        rmse, r2 = vals.get("rmse"), vals.get("r2_median")
+        return "—" if rmse is None or pd.isna(rmse) else f"{rmse:.3f} ({r2:.2f})"
+
+    rows = []
+    for ds in DATASET_LABELS:
+        for method in PREDICTION_METHODS:
+            row = {"Data": DATASET_LABELS[ds], "Method": method}
+            for env, k in _columns():
+                sub = long[(long["env"] == env) & (long["dataset"] == ds) & (long["method"] == method)
+                           & (long["agent"] == k)]
+                row[_header(env, k)] = f"{cell(sub, 'ours')} [{cell(sub, 'paper')}]"
+            rows.append(row)
+    scale = f" ({n_agents} training agents)" if n_agents else ""
+    caption = (f"Table 1: prediction error, RMSE (median R²); ours{scale}, the paper's appendix value in "
+               "brackets; agents as in the paper's Table 1; — = not produced.")
+    return to_booktabs(pd.DataFrame(rows), caption, "tab:table1")
+
+
+def table2_latex(long: pd.DataFrame, n_agents: int | None = None) -> str:
+    """Table 2: average reward mean ± std, ours [paper], datasets x methods (+ True env+MPC) x 9 agents."""
+    def cell(sub: pd.DataFrame, mean: str, std: str) -> str:
+        if sub.empty or pd.isna(sub[mean].iloc[0]):
+            return "—"
+        s = sub[std].iloc[0]
+        return f"{sub[mean].iloc[0]:.1f} ± {0.0 if pd.isna(s) else s:.1f}"
+
+    long = long.assign(dataset=long["dataset"].fillna("").astype(str))
+    rows = []
+    for ds, method in [(ds, m) for ds in DATASET_LABELS for m in REWARD_METHODS] + [("", TRUE_MPC)]:
+        row = {"Data": DATASET_LABELS.get(ds, "—"), "Method": method}
+        for env, k in _columns():
+            sub = long[(long["env"] == env) & (long["dataset"] == ds) & (long["method"] == method)
+                       & (long["agent"] == k)]
+            row[_header(env, k)] = f"{cell(sub, 'ours', 'ours_std')} [{cell(sub, 'paper', 'paper_std')}]"
+        rows.append(row)
+    scale = f" ({n_agents} training agents)" if n_agents else ""
+    caption = (f"Table 2: average reward, mean ± std over seeds; ours{scale}, the paper's appendix value in "
+               "brackets; agents as in the paper's Table 2; — = not produced.")
+    return to_booktabs(pd.DataFrame(rows), caption, "tab:table2")

@@ -1,0 +1,31 @@
+"""Rule `comparison`: our cells beside the paper's with verdicts, summary, Markdown + HTML, intervals."""
+import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
+
+from pathlib import Path
+
+from persim.provenance import write_sidecar
+from persim.reporting.compare import compare, load_results, summarize, to_markdown
+from persim.reporting.html import comparison_html
+from persim.reporting.intervals import interval_table, seed_runs
+from persim.workflow import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821
+    s, out = run.settings, snakemake.output  # noqa: F821
+    prediction = load_results(snakemake.input.prediction)  # noqa: F821
+    reward = load_results(snakemake.input.reward)  # noqa: F821
+    cmp = compare(prediction, reward)
+    summary = summarize(cmp)
+    runs = seed_runs(reward.fillna({"dataset": ""}))
+    intervals = interval_table(runs, ["env", "dataset", "method", "agent"], "seed_return", "seed",
+                               n_boot=s["n_boot"], alpha=s["alpha"], seed=s["seed"])
+    cmp.to_csv(out.cells, index=False)
+    summary.to_csv(out.summary, index=False)
+    intervals.to_csv(out.intervals, index=False)
+    title = f"Reproduction vs. paper ({s['run_name']} profile, {s['n_agents']} training agents per env)"
+    Path(out.markdown).write_text(to_markdown(cmp, summary, title=title))
+    Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title))
+    overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
+    run.logger.info("overall: %s of %s compared cells reproduced (%s missing)", overall.get("reproduced"),
+                    overall.get("n_compared"), overall.get("missing"))
+    for path in (out.cells, out.summary, out.intervals):
+        write_sidecar(path, run.provenance())

@@ -1,0 +1,260 @@
+"""Interval estimates (IQM, stratified bootstrap) and the paper-vs-reproduction comparison."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from persim.reporting import compare as cmp
+from persim.reporting.intervals import (
+    interval_table, iqm, iqm_score, mean_score, seed_runs, stratified_bootstrap_ci,
+)
+from persim.reporting.paper import load_paper_tables
+
+
+# ------------------------------------------------------------------------------------------ intervals
+def test_iqm_known_arrays():
+    assert iqm(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(2.5)
+    assert iqm(np.array([0, 0, 1, 1, 1, 1, 100, 100])) == pytest.approx(1.0)  # outliers trimmed
+    assert iqm(np.array([3.0, 5.0])) == pytest.approx(4.0)  # < 4 values: plain mean
+    x = np.array([[0, 0, 1, 1, 1, 1, 100, 100], [1, 2, 3, 4, 5, 6, 7, 8]], dtype=float)
+    np.testing.assert_allclose(iqm(x, axis=1), [1.0, 4.5])
+    # several axes at once = flatten those axes
+    stack = np.stack([x, 2 * x])  # [2, 2, 8]
+    np.testing.assert_allclose(iqm_score(stack), [iqm(x.ravel()), iqm(2 * x.ravel())])
+
+
+def _slow_ci(scores, stat, n_boot, alpha, seed):
+    """Loop reference: same random indices, one replicate and one task at a time."""
+    n_runs, n_tasks = scores.shape
+    idx = np.random.default_rng(seed).integers(0, n_runs, size=(n_boot, n_runs, n_tasks))
+    boot = []
+    for b in range(n_boot):
+        sample = np.empty_like(scores)
+        for t in range(n_tasks):
+            sample[:, t] = scores[idx[b, :, t], t]
+        boot.append(float(stat(sample[None])[0]))
+    return np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+
+
+@pytest.mark.parametrize("stat", [mean_score, iqm_score])
+def test_bootstrap_matches_loop_reference(stat):
+    scores = np.random.default_rng(3).normal(size=(5, 3)) * [1.0, 10.0, 100.0]
+    point, low, high = stratified_bootstrap_ci(scores, stat, n_boot=300, alpha=0.1, seed=7)
+    ref_low, ref_high = _slow_ci(scores, stat, 300, 0.1, 7)
+    assert (low, high) == pytest.approx((ref_low, ref_high))
+    assert point == pytest.approx(float(stat(scores[None])[0]))
+
+
+def test_bootstrap_is_stratified():
+    """Tasks are never mixed: task 0 always 0, task 1 always 100 -> every replicate's mean is 50."""
+    scores = np.column_stack([np.zeros(6), np.full(6, 100.0)])
+    point, low, high = stratified_bootstrap_ci(scores, "mean", n_boot=500, seed=1)
+    assert point == low == high == pytest.approx(50.0)
+
+
+def test_bootstrap_ci_contains_point_shrinks_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    small, big = rng.normal(10.0, 3.0, size=(5, 4)), rng.normal(10.0, 3.0, size=(500, 4))
+    for stat in ("mean", "iqm"):
+        p_s, lo_s, hi_s = stratified_bootstrap_ci(small, stat, seed=0)
+        p_b, lo_b, hi_b = stratified_bootstrap_ci(big, stat, seed=0)
+        assert lo_s <= p_s <= hi_s and lo_b <= p_b <= hi_b
+        assert hi_b - lo_b < 0.3 * (hi_s - lo_s)  # width ~ 1/sqrt(n_runs): ratio ~0.1
+        assert stratified_bootstrap_ci(small, stat, seed=0) == (p_s, lo_s, hi_s)
+    assert stratified_bootstrap_ci(small, "mean", seed=1) != stratified_bootstrap_ci(small, "mean", seed=0)
+
+
+def test_bootstrap_degenerate_and_bad_input():
+    point, low, high = stratified_bootstrap_ci(np.full((5, 3), 7.0), "iqm")
+    assert point == low == high == 7.0
+    with pytest.raises(ValueError, match="NaN"):
+        stratified_bootstrap_ci(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    with pytest.raises(ValueError, match="unknown statistic"):
+        stratified_bootstrap_ci(np.ones((3, 2)), "mode")
+    with pytest.raises(ValueError, match="shape"):
+        stratified_bootstrap_ci(np.ones((0, 2)))
+
+
+def test_seed_runs_and_interval_table():
+    rewards = pd.DataFrame({"env": ["cartpole", "cartpole"], "agent": [1, 2],
+                            "seed_returns": ["10.0;20.0;30.0", "5;5;5"]})
+    runs = seed_runs(rewards)
+    assert list(runs["seed_return"]) == [10.0, 20.0, 30.0, 5.0, 5.0, 5.0]
+    assert list(runs["seed"]) == [0, 1, 2, 0, 1, 2]
+    per_agent = interval_table(runs, ["env", "agent"], "seed_return", "seed", n_boot=200)
+    a1, a2 = per_agent.iloc[0], per_agent.iloc[1]
+    assert a1["mean"] == pytest.approx(20.0) and a1["std"] == pytest.approx(np.std([10, 20, 30]))
+    assert a1["mean_ci_low"] < 20.0 < a1["mean_ci_high"]
+    assert a2["mean_ci_low"] == a2["mean_ci_high"] == 5.0
+    pooled = interval_table(runs, ["env"], "seed_return", "seed", task_col="agent", n_boot=200)
+    assert pooled.loc[0, "n_runs"] == 3 and pooled.loc[0, "n_tasks"] == 2
+    assert pooled.loc[0, "mean"] == pytest.approx(12.5)
+    with pytest.raises(ValueError, match="duplicate"):
+        interval_table(runs, ["env"], "seed_return", "seed")  # runs repeat across agents
+    with pytest.raises(ValueError, match="unparseable"):
+        seed_runs(rewards.assign(seed_returns=["1;x", "2"]))
+
+
+# ------------------------------------------------------------------------------------------ verdicts
+def test_reward_verdict_boundaries():
+    paper = np.array([10.0, 10.0, 10.0, 100.0, 100.0, -500.0, -500.0, 0.5, 0.5])
+    std = np.array([1.5, 1.5, 1.5, 0.0, np.nan, 0.0, 0.0, 0.0, 0.0])
+    ours = np.array([13.0, 13.01, 6.99, 105.0, 94.9, -525.0, -525.1, 1.5, -0.51])
+    verdict, tol = cmp.reward_verdicts(ours, paper, std)
+    assert list(verdict) == ["reproduced", "better", "worse",  # exactly 2 std in; just past it out
+                             "reproduced", "worse",  # std 0 / NaN -> 5% of |paper|
+                             "reproduced", "worse",  # 5% of 500 = 25
+                             "reproduced", "worse"]  # small |paper|: at least 1 reward unit
+    np.testing.assert_allclose(tol, [3, 3, 3, 5, 5, 25, 25, 1, 1])
+
+
+def test_rmse_verdict_boundaries():
+    paper = np.full(4, 0.1)
+    ours = np.array([0.2, 0.05, 0.2001, 0.0499])
+    assert list(cmp.rmse_verdicts(ours, paper, decimals=None)) == ["reproduced", "reproduced", "worse", "better"]
+    # with the paper's 3-decimal rounding the band is [0.5 * 0.0995, 2 * 0.1005]
+    assert list(cmp.rmse_verdicts(np.array([0.2009, 0.0498, 0.2011, 0.0497]), paper, decimals=3)) == [
+        "reproduced", "reproduced", "worse", "better"]
+    # a printed 0.000 means < 0.0005: ours <= 0.001 reproduces it, nothing can beat it
+    assert list(cmp.rmse_verdicts(np.array([0.0, 0.001, 0.0012]), np.zeros(3))) == [
+        "reproduced", "reproduced", "worse"]
+    assert list(cmp.rmse_verdicts(np.array([np.nan, 0.1]), np.array([0.1, np.nan]))) == ["missing", "no paper value"]
+
+
+# ------------------------------------------------------------------------------------------ labels
+def test_label_normalisation():
+    assert [cmp.normalize_method(m) for m in ("persim", "bcq_p", "MOREL-A", "cadm_pets", "Vanilla CaDM",
+                                               "true_mpc", "True env + MPC")] == [
+        "PerSim", "BCQ-P", "MOReL-A", "PE-TS CaDM", "Vanilla CaDM", "True env+MPC", "True env+MPC"]
+    assert [cmp.normalize_dataset(d) for d in ("Pure", "pure-eps-20", "Pure-ε-40".replace("ε", "eps"),
+                                                "pure_eps_0.2", np.nan, "", "RANDOM")] == [
+        "pure", "pure_eps20", "pure_eps40", "pure_eps20", "", "", "random"]
+    assert cmp.normalize_env("MountainCar-v0") == "mountaincar"
+    assert cmp.normalize_env("HalfCheetah") == "halfcheetah"
+    with pytest.raises(ValueError, match="unknown env"):
+        cmp.normalize_env("pendulum")
+
+
+# ------------------------------------------------------------------------------------------ compare
+@pytest.fixture(scope="module")
+def paper():
+    return load_paper_tables()
+
+
+def _paper_value(paper, table, dataset, method, agent, metric):
+    p = paper[(paper["table"] == table) & (paper["method"] == method) & (paper["agent"] == agent)
+              & (paper["metric"] == metric) & (paper["dataset"].fillna("") == dataset)]
+    assert len(p) == 1
+    return float(p["mean"].iloc[0]), float(p["std"].iloc[0])
+
+
+def test_compare_cells_labels_and_missing(paper):
+    rmse_paper, _ = _paper_value(paper, 6, "pure", "PerSim", 1, "rmse")
+    rew_paper, rew_std = _paper_value(paper, 10, "pure_eps40", "BCQ-P", 2, "reward")
+    mpc_paper, mpc_std = _paper_value(paper, 9, "", "True env+MPC", 3, "reward")
+    prediction = pd.DataFrame({"env": ["mountaincar"] * 2, "dataset": ["pure", "pure"],
+                               "method": ["persim", "persim"], "agent": [1, 2],
+                               "rmse": [3 * rmse_paper, np.nan], "r2_median": [0.5, 0.9], "rmse_std": [0.01, 0.0]})
+    reward = pd.DataFrame({"env": ["CartPole", "mountaincar", "cartpole"],
+                           "dataset": ["pure-eps-40", np.nan, "pure"],
+                           "method": ["bcq_p", "true_mpc", "PerSim-BCQ-5"], "agent": [2, 3, 1],
+                           "reward": [rew_paper + 2 * rew_std, mpc_paper - 2.5 * mpc_std, 1.0],
+                           "reward_std": [1.0, 2.0, 0.0]})
+    c = cmp.compare(prediction, reward, paper)
+    appendix = c[c["table"] >= 6]
+    # every paper cell of Tables 6-11 appears once, plus our one cell without a paper value
+    n_paper = int((paper["table"].isin(range(6, 9)) & (paper["metric"] == "rmse")).sum()
+                  + (paper["table"].isin(range(9, 12)) & (paper["metric"] == "reward")).sum())
+    assert len(appendix) == n_paper + 1
+    assert not appendix.duplicated(["table", "env", "dataset", "method", "agent"]).any()
+
+    def cell(table, dataset, method, agent, env=None):
+        row = c[(c["table"] == table) & (c["dataset"] == dataset) & (c["method"] == method) & (c["agent"] == agent)
+                & ((c["env"] == env) if env else True)]
+        assert len(row) == 1
+        return row.iloc[0]
+
+    r = cell(6, "pure", "PerSim", 1)
+    assert r["verdict"] == "worse" and r["ratio"] == pytest.approx(3.0) and r["ours_r2"] == 0.5
+    assert r["paper"] == rmse_paper and not np.isnan(r["paper_r2"]) and np.isnan(r["difference"])
+    r = cell(6, "pure", "PerSim", 2)  # our NaN RMSE is not a value: missing, not invented
+    assert r["verdict"] == "missing" and np.isnan(r["ours"])
+    r = cell(10, "pure_eps40", "BCQ-P", 2)
+    assert r["verdict"] == "reproduced" and r["difference"] == pytest.approx(2 * rew_std)
+    r = cell(9, "", "True env+MPC", 3)
+    assert r["verdict"] == "worse" and r["ours_std"] == 2.0
+    r = cell(10, "pure", "PerSim-BCQ-5", 1)
+    assert r["verdict"] == "no paper value" and np.isnan(r["paper"])
+    r = cell(11, "random", "CQL-A", 5)
+    assert r["verdict"] == "missing" and np.isnan(r["ours"]) and not np.isnan(r["paper"])
+    # Table 1 repeats the shown agents only: MountainCar 1, 4, 5
+    t1 = c[(c["table"] == 1) & (c["env"] == "mountaincar")]
+    assert set(t1["agent"]) == {1, 4, 5} and (t1["metric"] == "rmse").all()
+    assert cell(1, "pure", "PerSim", 1, "mountaincar")["verdict"] == "worse"
+    assert set(c.loc[(c["table"] == 2) & (c["env"] == "halfcheetah"), "agent"]) == {1, 2, 3}
+
+
+def test_compare_accepts_table_long_form(paper):
+    """The merged tables/*_long.csv give the same cells as the per-cell results."""
+    results = pd.DataFrame({"env": ["cartpole"], "dataset": ["random"], "method": ["PerSim"], "agent": [4],
+                            "rmse": [0.02], "r2_median": [0.8]})
+    long = results.melt(id_vars=["env", "dataset", "method", "agent"], value_vars=["rmse", "r2_median"],
+                        var_name="metric", value_name="ours")
+    a = cmp.compare(results, None, paper, main_tables=False)
+    b = cmp.compare(long, None, paper, main_tables=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["verdict"] == "missing").sum() == len(a) - 1
+
+
+def test_duplicate_results_are_rejected(paper):
+    dup = pd.DataFrame({"env": ["cartpole"] * 2, "dataset": ["pure"] * 2, "method": ["persim", "PerSim"],
+                        "agent": [1, 1], "reward": [1.0, 2.0], "reward_std": [0.0, 0.0]})
+    with pytest.raises(ValueError, match="duplicate"):
+        cmp.compare(None, dup, paper)
+
+
+def test_summary_and_markdown(paper):
+    reward = pd.DataFrame({"env": ["mountaincar"] * 3, "dataset": ["pure"] * 3, "method": ["PerSim"] * 3,
+                           "agent": [1, 2, 3], "reward": [-56.8, -100.0, -300.0], "reward_std": [1.0, 2.0, 3.0]})
+    c = cmp.compare(None, reward, paper)
+    s = cmp.summarize(c).set_index("table")
+    t9 = s.loc["9"]
+    assert (t9["reproduced"], t9["worse"], t9["n_ours"], t9["n_compared"]) == (1, 2, 3, 3)
+    assert t9["missing"] == t9["n_cells"] - 3 and t9["share_reproduced"] == pytest.approx(1 / 3)
+    t2 = s.loc["2"]  # agents 1 (reproduced) and 3 (not shown in Table 2)
+    assert (t2["reproduced"], t2["n_compared"]) == (1, 1)
+    overall = s.loc["overall"]
+    assert overall["n_compared"] == 3 and overall["n_cells"] == len(c[c["table"] >= 6])
+    assert np.isnan(s.loc["6", "share_reproduced"])
+    md = cmp.to_markdown(c, cmp.summarize(c))
+    assert md.index("## Summary") < md.index("## Table 9")
+    assert "| 9 | reward | 1 | 0 | 2 |" in md and "33.3%" in md
+    assert "-56.8 ± 1.0 [-56.8 ± 1.8] ✓" in md  # rewards: 1 decimal ± std, then the paper's cell
+    assert "Vanilla CaDM (all datasets)" in md
+    assert "| Data | Method | Agent 1 | Agent 2 | Agent 3 | Agent 4 | Agent 5 |" in md
+    pred = pd.DataFrame({"env": ["halfcheetah"], "dataset": ["pure"], "method": ["PerSim"], "agent": [1],
+                         "rmse": [1.23456], "r2_median": [0.5]})
+    md = cmp.to_markdown(cmp.compare(pred, None, paper))
+    assert "1.235 (0.500) [1.401 (0.890)] ✓" in md
+
+
+def test_pipe_table_escapes():
+    text = cmp.pipe_table(["a", "b|c"], [["1", "x|y"]])
+    assert text.splitlines() == ["| a | b\\|c |", "| :-- | :-- |", "| 1 | x\\|y |"]
+
+
+def test_paper_typos_do_not_crash(paper):
+    """A repeated paper cell keeps its last value (as the CSV does for Table 13's stray cell); an
+    unparseable or empty paper value is no paper value; other tables are ignored."""
+    cell = (paper["table"] == 9) & (paper["dataset"] == "pure") & (paper["method"] == "PerSim") & (paper["agent"] == 1)
+    extra = paper[cell].assign(mean=-10.0, std=1.0)
+    blank = paper[(paper["table"] == 9) & (paper["dataset"] == "pure") & (paper["method"] == "PerSim")
+                  & (paper["agent"] == 2)]
+    bad = pd.concat([paper.drop(index=blank.index), extra, blank.assign(mean="n/a")], ignore_index=True)
+    reward = pd.DataFrame({"env": ["mountaincar"] * 2, "dataset": ["pure"] * 2, "method": ["PerSim"] * 2,
+                           "agent": [1, 2], "reward": [-10.5, -74.3], "reward_std": [0.0, 0.0]})
+    c = cmp.compare(None, reward, bad, main_tables=False)
+    rows = c[(c["table"] == 9) & (c["dataset"] == "pure") & (c["method"] == "PerSim")].set_index("agent")
+    assert rows.loc[1, "paper"] == -10.0 and rows.loc[1, "verdict"] == "reproduced"
+    assert np.isnan(rows.loc[2, "paper"]) and rows.loc[2, "verdict"] == "no paper value"
