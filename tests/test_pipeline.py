@@ -40,8 +40,8 @@ def test_slurm_profile_builds_grouped_jobs(workflow_copy):
     from conftest import REPO
 
     shutil.copytree(REPO / "profiles", workflow_copy / "profiles")
-    res = snakemake(workflow_copy, "-n", "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
-                    "predictions")
+    res = snakemake(workflow_copy, "predictions", "-n", "--profile", "profiles/slurm", "--configfile",
+                    "config/smoke.yaml")
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     assert "group" in res.stdout and "predictions" in res.stdout  # eval_prediction jobs share Slurm jobs
 
@@ -80,7 +80,8 @@ def test_smoke_run_produces_every_output(smoke_run):
         ours = long[long["method"] == method]
         assert len(ours) == 3 * 2 * 5 * 2 and ours["ours"].notna().all() and ours["paper"].notna().all(), method
     tex = (out / "tables/table7_cartpole.tex").read_text()
-    assert "Vanilla CaDM & — [" not in tex and "PE-TS CaDM &" in tex
+    assert "Random & Vanilla CaDM & — [" not in tex and "Random & PE-TS CaDM &" in tex
+    assert "Pure-eps-20 & Vanilla CaDM & — [" in tex  # not run in the smoke profile
     reward = pd.read_csv(out / "tables/reward_long.csv", keep_default_na=False, na_values=[""])
     learned = reward[(reward["method"] != "True env+MPC") & reward["dataset"].isin(BEHAVIOURS)]
     assert set(learned["method"]) == {"PerSim", "Vanilla CaDM", "PE-TS CaDM", "BCQ-P", "BCQ-A", "CQL-P", "CQL-A",

@@ -29,12 +29,12 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_killed_training_restarts_to_identical_result(tmp_path):
     ref, args = _workflow(tmp_path / "ref")
-    res = snakemake(ref, *args, TARGET)
+    res = snakemake(ref, TARGET, *args)  # targets before --configfile (it takes several files)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
 
     wf, _ = _workflow(tmp_path / "killed")
     exe = Path(sys.executable).parent / "snakemake"
-    proc = subprocess.Popen([str(exe), *args, TARGET], cwd=wf, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([str(exe), TARGET, *args], cwd=wf, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     log = wf / LOG
     deadline = time.monotonic() + 300
@@ -47,7 +47,7 @@ def test_killed_training_restarts_to_identical_result(tmp_path):
     proc.wait()
     assert not (wf / TARGET).exists()
 
-    res = snakemake(wf, *args, "--rerun-incomplete", TARGET)
+    res = snakemake(wf, TARGET, "--rerun-incomplete", *args)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     got, want = _weights(wf / TARGET), _weights(ref / TARGET)
     assert got.keys() == want.keys()
