@@ -47,6 +47,8 @@ def test_killed_training_restarts_to_identical_result(tmp_path):
     proc.wait()
     assert not (wf / TARGET).exists()
 
+    # what a user does after a power loss: release the stale lock, then rerun the incomplete job
+    assert snakemake(wf, TARGET, "--unlock", *args).returncode == 0
     res = snakemake(wf, TARGET, "--rerun-incomplete", *args)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     got, want = _weights(wf / TARGET), _weights(ref / TARGET)
