@@ -10,7 +10,7 @@ import pandas as pd
 from persim.envs import get_spec
 from persim.evaluation.history import context_length, planning_members
 from persim.evaluation.planners import make_planner
-from persim.evaluation.reward import (agent_covariates, evaluate_mpc, model_step_factory, reward_row,
+from persim.evaluation.reward import (evaluate_mpc, model_step_factory, reward_episodes, reward_row,
                                       true_step_factory)
 from persim.methods import load_simulator
 from persim.provenance import write_sidecar
@@ -25,20 +25,19 @@ with rule_run(snakemake) as run:  # noqa: F821
     n_members = 1 if sim is None else planning_members(sim)
     k_hist = 0 if sim is None else context_length(sim)
     n_cand = s["mpc"]["n_candidates"]
+    # every test agent x seed x episode in one lock-step batch: one planner call per env step
+    plan = reward_episodes(agents, spec, s["seed"], s["n_seeds"], s["n_episodes"])
+    planner = make_planner(s["env"], s["mpc"], n_members, derive_seed(s["seed"], "planner"))
+    factory = (true_step_factory(s["env"], plan.covariates, n_cand) if sim is None
+               else model_step_factory(sim, plan.agent_ids, n_cand, seed=derive_seed(s["seed"], "particles")))
+    returns = evaluate_mpc(s["env"], plan.covariates, planner, factory, len(plan.seeds), 0, s["max_episode_steps"],
+                           label=f"{len(agents)} agents x {s['n_seeds']} seeds x {s['n_episodes']} episodes",
+                           history_length=k_hist, episode_seeds=plan.seeds)
     rows = []
-    for _, row in agents.iterrows():
-        cov = agent_covariates(row, spec)
-        aid, seed_returns = int(row["agent_id"]), []
-        for k in range(s["n_seeds"]):
-            seed = derive_seed(s["seed"], "reward", aid, k)
-            planner = make_planner(s["env"], s["mpc"], n_members, seed)
-            factory = (true_step_factory(s["env"], cov, n_cand) if sim is None
-                       else model_step_factory(sim, aid, n_cand, seed=seed))
-            returns = evaluate_mpc(s["env"], cov, planner, factory, s["n_episodes"], seed, s["max_episode_steps"],
-                                   label=f"agent {row['test_agent']} seed {k}", history_length=k_hist)
-            seed_returns.append(float(returns.mean()))
-            run.logger.info("agent %d seed %d: mean return %.2f over %d episodes", row["test_agent"], k,
-                            returns.mean(), len(returns))
+    for (_, row), seed_returns in zip(agents.iterrows(), plan.seed_means(returns)):
+        for k, r in enumerate(seed_returns):
+            run.logger.info("agent %d seed %d: mean return %.2f over %d episodes", row["test_agent"], k, r,
+                            s["n_episodes"])
         rows.append(reward_row(s, row, spec, seed_returns))
     pd.DataFrame(rows).to_csv(snakemake.output[0], index=False)  # noqa: F821
     write_sidecar(snakemake.output[0], run.provenance())  # noqa: F821

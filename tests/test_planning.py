@@ -75,3 +75,20 @@ def test_halfcheetah_state_copies_match_the_env_step_for_step():
     np.testing.assert_allclose(pred[0].numpy(), np.stack(truth), atol=1e-9)
     other = HalfCheetahDynamics({"mass": 1.7, "damping": 0.3}).step_numpy(np.stack(states), np.stack(actions))
     assert np.abs(other - np.stack(truth)).max() > 1e-2  # the covariates matter
+
+
+def test_batched_agents_in_one_evaluation_match_their_separate_dynamics():
+    """Two HalfCheetah agents planned in one batch: each candidate row steps with its own agent's model."""
+    covs = [{"mass": 0.3, "damping": 1.7}, {"mass": 1.7, "damping": 0.3}]
+    factory = true_step_factory("halfcheetah", covs, n_candidates=3)
+    step = factory(np.array([0, 1]))
+    rng = np.random.default_rng(1)
+    states = torch.tensor(rng.normal(0, 0.1, (1, 6, 18)))
+    actions = torch.tensor(rng.uniform(-1, 1, (6, 6)))
+    out = step(states, actions)
+    from persim.planning.mujoco_dynamics import HalfCheetahDynamics
+
+    for e, cov in enumerate(covs):
+        rows = slice(3 * e, 3 * e + 3)
+        want = HalfCheetahDynamics(cov).step(states[:, rows], actions[rows])
+        torch.testing.assert_close(out[:, rows], want)

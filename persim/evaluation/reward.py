@@ -1,11 +1,12 @@
 """Reward evaluation (paper §5.3, Tables 2 and 9-11): MPC acting in the true environment.
 
-E episodes of one agent run in lock step; at every step the planner chooses actions for all
-still-running episodes in one batched call. Returns are counted as the env counts them
+E episodes run in lock step (one rule: every test agent x seed x episode at once); at every step
+the planner chooses actions for all still-running episodes in one batched call. Returns are counted as the env counts them
 (MountainCar -1 per step up to 500, CartPole +1 per step up to 200, HalfCheetah its 1000-step return).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -20,36 +21,61 @@ from persim.progress import Progress
 StepFactory = Callable[..., StepFn]  # (active episode indices [E'], history window | None) -> step_fn
 
 
-def true_step_factory(env_name: str, covariates: dict[str, float], n_candidates: int) -> StepFactory:
+def _per_episode(covariates, n: int | None = None) -> list[dict[str, float]]:
+    """A covariate dict per episode from one dict (``n`` copies) or a list of dicts."""
+    if isinstance(covariates, dict):
+        return [covariates] * (n or 1)
+    return list(covariates)
+
+
+def true_step_factory(env_name: str, covariates, n_candidates: int) -> StepFactory:
     """Step functions on the true dynamics for the "True env + MPC" row: batched torch dynamics
-    (MountainCar, CartPole) or MuJoCo state copies rolled out in C (HalfCheetah)."""
+    (MountainCar, CartPole) or MuJoCo state copies rolled out in C (HalfCheetah).
+
+    ``covariates``: one dict for every episode, or a list with one dict per episode."""
+    per_episode = _per_episode(covariates)
+    cov = torch.tensor([list(c.values()) for c in per_episode], dtype=torch.float32)  # [E or 1, C]
     if env_name == "halfcheetah":
         from persim.planning.mujoco_dynamics import HalfCheetahDynamics
 
-        dynamics = HalfCheetahDynamics(covariates)
+        keys = [tuple(c.values()) for c in per_episode]
+        unique = sorted(set(keys))
+        models = [HalfCheetahDynamics(dict(zip(per_episode[0], k))) for k in unique]
+        model_of = np.array([unique.index(k) for k in keys])  # [E] index into models
 
         def hc_factory(active: np.ndarray, window: Window | None = None) -> StepFn:
-            return dynamics.step
+            rows = model_of[np.repeat(active if len(keys) > 1 else np.zeros_like(active), n_candidates)]
+            groups = [(i, torch.as_tensor(np.flatnonzero(rows == i))) for i in np.unique(rows)]
+
+            def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+                out = torch.empty_like(states)
+                for i, r in groups:  # one batched MuJoCo rollout per agent's model
+                    out[:, r] = models[i].step(states[:, r], actions[r])
+                return out
+            return step
         return hc_factory
-    cov = torch.tensor([list(covariates.values())], dtype=torch.float32)
 
     def factory(active: np.ndarray, window: Window | None = None) -> StepFn:
+        c = cov if len(cov) == 1 else cov[torch.as_tensor(active)].repeat_interleave(n_candidates, dim=0)
+
         def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-            c = cov.expand(states.shape[1], -1)
-            nxt, _, _ = batched_step(env_name, states, actions.expand(states.shape[0], -1), c)
+            cc = c.expand(states.shape[1], -1) if len(c) == 1 else c
+            nxt, _, _ = batched_step(env_name, states, actions.expand(states.shape[0], *actions.shape), cc)
             return nxt
         return step
 
     return factory
 
 
-def model_step_factory(sim, agent_id: int, n_candidates: int, seed: int = 0) -> StepFactory:
-    """Step functions on a learned simulator for one agent.
+def model_step_factory(sim, agent_id, n_candidates: int, seed: int = 0) -> StepFactory:
+    """Step functions on a learned simulator; ``agent_id`` is one id or an array with one per episode.
 
-    PerSim steps its ensemble members with the agent id (``sim.net.step``). A context simulator (CaDM)
-    encodes each episode's last K true transitions once per env step, keeps that context fixed over the
-    planning horizon and steps its particles (``sim.step_particles``, sampling from ``seed``)."""
+    PerSim steps its ensemble members with the episode's agent id (``sim.net.step``). A context
+    simulator (CaDM) encodes each episode's last K true transitions once per env step, keeps that
+    context fixed over the planning horizon and steps its particles (``sim.step_particles``, sampling
+    from ``seed``)."""
     gen = torch.Generator(device=sim.device).manual_seed(seed) if context_length(sim) else None
+    ids = np.atleast_1d(np.asarray(agent_id, dtype=np.int64))
 
     def factory(active: np.ndarray, window: Window | None = None) -> StepFn:
         if context_length(sim):
@@ -58,7 +84,8 @@ def model_step_factory(sim, agent_id: int, n_candidates: int, seed: int = 0) -> 
             def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
                 return sim.step_particles(states, actions, ctx, generator=gen)
             return step
-        agents = torch.full((len(active) * n_candidates,), agent_id, dtype=torch.int64, device=sim.device)
+        per_episode = ids[active] if len(ids) > 1 else np.repeat(ids, len(active))
+        agents = torch.as_tensor(per_episode, device=sim.device).repeat_interleave(n_candidates)
 
         def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
             return sim.net.step(agents, states, actions)
@@ -68,15 +95,21 @@ def model_step_factory(sim, agent_id: int, n_candidates: int, seed: int = 0) -> 
 
 
 @torch.no_grad()
-def evaluate_mpc(env_name: str, covariates: dict[str, float], planner, step_factory: StepFactory,
+def evaluate_mpc(env_name: str, covariates, planner, step_factory: StepFactory,
                  n_episodes: int, seed: int, max_episode_steps: int | None = None,
-                 device: str = "cpu", label: str = "mpc", history_length: int = 0) -> np.ndarray:
+                 device: str = "cpu", label: str = "mpc", history_length: int = 0,
+                 episode_seeds: list[int] | None = None) -> np.ndarray:
     """Undiscounted returns ``[n_episodes]`` of ``planner`` acting in the true env.
 
-    With ``history_length = K > 0`` each episode's last K true transitions are kept and handed to the
+    ``covariates``: one dict (every episode the same agent) or a list with one dict per episode;
+    ``episode_seeds`` (one reset seed per episode) overrides the seeds drawn from ``seed``. With
+    ``history_length = K > 0`` each episode's last K true transitions are kept and handed to the
     step factory (context simulators)."""
-    envs = [make(env_name, max_episode_steps=max_episode_steps, **covariates) for _ in range(n_episodes)]
-    seeds = np.random.SeedSequence(seed).generate_state(n_episodes).tolist()
+    per_episode = _per_episode(covariates, n_episodes)
+    n_episodes = len(per_episode)
+    envs = [make(env_name, max_episode_steps=max_episode_steps, **c) for c in per_episode]
+    seeds = (episode_seeds if episode_seeds is not None
+             else np.random.SeedSequence(seed).generate_state(n_episodes).tolist())
     obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds)]).astype(np.float32)
     planner.reset(n_episodes)
     history = _history(envs[0], n_episodes, history_length, obs.shape[1]) if history_length else None
@@ -111,6 +144,41 @@ def _history(env, n_episodes: int, k: int, obs_dim: int) -> TransitionHistory:
 def agent_covariates(row, spec) -> dict[str, float]:
     """Covariates of one agents-table row as ``{name: value}``."""
     return {c: float(row[c]) for c in spec.covariates}
+
+
+@dataclass
+class EpisodePlan:
+    """Episodes of a reward evaluation, agent-major then seed then episode (A x S x N in all).
+
+    agent_ids ``[A*S*N]``, covariates (one dict per episode), seeds (env reset seed per episode)."""
+
+    agent_ids: np.ndarray
+    covariates: list[dict[str, float]]
+    seeds: list[int]
+    n_agents: int
+    n_seeds: int
+    n_episodes: int
+
+    def seed_means(self, returns: np.ndarray) -> list[list[float]]:
+        """Per agent, the mean return of each seed's episodes (``returns [A*S*N]``)."""
+        r = np.asarray(returns).reshape(self.n_agents, self.n_seeds, self.n_episodes).mean(-1)
+        return r.tolist()
+
+
+def reward_episodes(agents, spec, seed: int, n_seeds: int, n_episodes: int) -> EpisodePlan:
+    """Episode list for test agents (rows of the agents table): seed k of agent a resets its episodes
+    from ``derive_seed(seed, "reward", agent_id, k)``."""
+    from persim.seeding import derive_seed
+
+    ids, covs, seeds = [], [], []
+    for _, row in agents.iterrows():
+        aid = int(row["agent_id"])
+        for k in range(n_seeds):
+            ss = np.random.SeedSequence(derive_seed(seed, "reward", aid, k)).generate_state(n_episodes).tolist()
+            ids += [aid] * n_episodes
+            covs += [agent_covariates(row, spec)] * n_episodes
+            seeds += [int(x) for x in ss]
+    return EpisodePlan(np.asarray(ids, dtype=np.int64), covs, seeds, len(agents), n_seeds, n_episodes)
 
 
 def reward_row(settings: dict, row, spec, seed_returns: list[float]) -> dict:
