@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from persim.evaluation.history import TransitionHistory, rollout_window
-from persim.evaluation.prediction import TestRollouts, predict_open_loop
+from persim.evaluation.prediction import TestRollouts as Rollouts, predict_open_loop
 from persim.evaluation.reward import model_step_factory
 
 
@@ -48,7 +48,7 @@ class _ContextSim:
 def test_open_loop_prediction_feeds_the_warmup_context():
     steps = np.arange(12, dtype=np.float32)
     states = np.stack([steps * 0.5, steps * 2.0])[:, :, None]  # two rollouts, constant deltas 0.5 and 2
-    ro = TestRollouts(states, np.zeros((2, 11), dtype=np.int64))
+    ro = Rollouts(states, np.zeros((2, 11), dtype=np.int64))
     pred = predict_open_loop(_ContextSim(), 0, ro, warmup=4, horizon=5)
     np.testing.assert_allclose(pred[:, :, 0], states[:, 5:10, 0])  # exact only if the context is right
 
