@@ -12,6 +12,7 @@ from persim.config import check_config
 from persim.envs import ENV_NAMES, get_spec
 from persim.config import baseline_settings
 from persim.methods import METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, split_policy_method
+from persim.reporting.pending_tables import PENDING_TABLES
 from persim.reporting.prediction_tables import PREDICTION_TABLES as PREDICTION_TABLE
 from persim.reporting.reward_tables import REWARD_TABLES as REWARD_TABLE
 from persim.seeding import derive_seed
@@ -87,6 +88,7 @@ CODE = {
     "prediction_tables": code_hash("reporting/prediction_tables.py", "reporting/selection.py", *TABLES),
     "reward": {m: code_hash(*EVAL_REWARD, *METHOD_CODE[m]) for m in SIMULATOR_METHODS},
     "true_mpc": code_hash(*EVAL_REWARD),
+    "pending_tables": code_hash("reporting/pending_tables.py", *TABLES),
     "comparison": code_hash("reporting/compare.py", "reporting/intervals.py", "reporting/html.py",
                             "reporting/selection.py", "reporting/prediction_tables.py", "reporting/reward_tables.py",
                             *TABLES),
@@ -167,7 +169,8 @@ def targets_rank_cv():
 
 def targets_tables():
     return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv",
-            f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv", f"{OUT}/report/comparison.html"]
+            f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv", f"{OUT}/report/comparison.html",
+            *[f"{OUT}/tables/table{t}.csv" for t in PENDING_TABLES]]
 
 
 # ---- input functions ---------------------------------------------------------------------

@@ -129,3 +129,23 @@ rule comparison:
         ENV_FILE
     script:
         "../scripts/comparison.py"
+
+
+rule pending_tables:
+    output:
+        csv=[f"{OUT}/tables/table{t}.csv" for t in PENDING_TABLES],
+        tex=[f"{OUT}/tables/table{t}.tex" for t in PENDING_TABLES],
+    params:
+        code=CODE["pending_tables"],
+    log:
+        f"{OUT}/logs/tables/pending_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/pending_tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/pending_tables.py"
