@@ -61,3 +61,26 @@ def test_model_step_factory_repeats_context_per_candidate():
     out = step(torch.zeros(2, 8, 1), torch.zeros(8, dtype=torch.int64))
     assert out.shape == (2, 8, 1)
     assert out[0, :4, 0].tolist() == [1.0] * 4 and out[0, 4:, 0].tolist() == [5.0] * 4  # episode-major
+
+
+def test_policy_rewards_batch_all_agents_each_with_its_own_policy():
+    import logging
+
+    import pandas as pd
+
+    from persim.envs import get_spec
+    from persim.evaluation.reward import policy_reward_rows
+
+    class TwoPolicies:  # agent 0 always pushes left; agent 1 balances (pushes toward the lean)
+        def actor(self, agent_id):
+            if agent_id == 0:
+                return lambda obs: np.zeros(len(obs), dtype=np.int64)
+            return lambda obs: (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
+
+    agents = pd.DataFrame({"agent_id": [0, 1], "test_agent": [1, 2], "force": [10.0, 10.0],
+                           "length": [0.5, 0.5]})
+    settings = {"env": "cartpole", "dataset": "pure", "method_label": "X", "seed": 3, "n_seeds": 2,
+                "n_episodes": 3, "max_episode_steps": 200}
+    rows = policy_reward_rows(TwoPolicies(), agents, get_spec("cartpole"), settings, logging.getLogger("t"))
+    assert [r["agent"] for r in rows] == [1, 2] and all(r["n_seeds"] == 2 for r in rows)
+    assert rows[0]["reward"] < 20 and rows[1]["reward"] > 150  # each agent's episodes used its own policy

@@ -192,20 +192,24 @@ def reward_row(settings: dict, row, spec, seed_returns: list[float]) -> dict:
 
 
 def policy_reward_rows(policies, agents, spec, settings: dict, logger) -> list[dict]:
-    """Rows for a policy set acting greedily in the true env: per test agent, ``n_seeds`` x ``n_episodes``."""
-    from persim.policies.train import evaluate_policy
-    from persim.seeding import derive_seed
+    """Rows for a policy set acting greedily in the true env: every test agent x ``n_seeds`` x
+    ``n_episodes`` episode in one lock-step rollout (each agent's episodes use its own policy); the
+    episodes reset exactly as the MPC evaluation's (:func:`reward_episodes`)."""
+    from persim.data.rollout import rollout
 
+    plan = reward_episodes(agents, spec, settings["seed"], settings["n_seeds"], settings["n_episodes"])
+    actors = [policies.actor(int(aid)) for aid in agents["agent_id"]]
+    policy_index = np.repeat(np.arange(len(actors)), settings["n_seeds"] * settings["n_episodes"])
+    envs = [make(settings["env"], max_episode_steps=settings["max_episode_steps"], **c) for c in plan.covariates]
+    cap = envs[0].spec.max_episode_steps
+    progress = Progress(cap, f"{len(envs)} policy episodes, env steps", every=max(1, cap // 10), logger=logger)
+    tr = rollout(envs, plan.seeds, policies=actors, policy_index=policy_index, epsilon=0.0,
+                 on_step=lambda step, running: progress.update(1, running=running))
+    progress.close()
     rows = []
-    for _, row in agents.iterrows():
-        aid, seed_returns = int(row["agent_id"]), []
-        act = policies.actor(aid)
-        for k in range(settings["n_seeds"]):
-            seed = derive_seed(settings["seed"], "policy_reward", aid, k)
-            returns = evaluate_policy(act, settings["env"], agent_covariates(row, spec), settings["n_episodes"],
-                                      seed, settings["max_episode_steps"])
-            seed_returns.append(float(returns.mean()))
-            logger.info("agent %d seed %d: mean return %.2f over %d episodes", row["test_agent"], k,
-                        returns.mean(), len(returns))
+    for (_, row), seed_returns in zip(agents.iterrows(), plan.seed_means(tr.episode_returns(len(envs)))):
+        for k, r in enumerate(seed_returns):
+            logger.info("agent %d seed %d: mean return %.2f over %d episodes", row["test_agent"], k, r,
+                        settings["n_episodes"])
         rows.append(reward_row(settings, row, spec, seed_returns))
     return rows
