@@ -2,6 +2,10 @@
 
 Subpackages, one job each: ``envs`` (heterogeneous environments, agents, batched true dynamics),
 ``policies`` (online logging/test policies), ``data`` (rollouts, Parquet datasets and their loader),
-``reporting`` (tables beside the paper's numbers). ``provenance`` and ``progress`` are shared helpers.
+``models`` (PerSim's ensemble), ``planning`` (MPC), ``evaluation``, ``baselines`` and ``reporting``
+(tables beside the paper's numbers). ``provenance`` and ``progress`` are shared helpers.
 """
+from persim.allocator import tune_malloc
+
 __version__ = "0.1.0"
+MALLOC_TUNED = tune_malloc()  # keeps large CPU tensors off mmap (see persim.allocator)

@@ -8,7 +8,7 @@ from persim.envs import get_spec
 from persim.envs.agents import sample_agents
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
 from persim.models import PerSimConfig, PerSimNet, PerSimSimulator, train_persim
-from persim.models.ensemble import EnsembleMLP
+from persim.models.ensemble import EnsembleLinear, EnsembleMLP
 
 
 def test_ensemble_mlp_members_are_independent_networks():
@@ -18,7 +18,7 @@ def test_ensemble_mlp_members_are_independent_networks():
     out = mlp(x)
     l1, l2 = mlp.net[0], mlp.net[2]
     for m in range(3):
-        ref = torch.relu(x[m] @ l1.weight[m] + l1.bias[m]) @ l2.weight[m] + l2.bias[m]
+        ref = torch.relu(x[m] @ l1.weight[m].T + l1.bias[m]) @ l2.weight[m].T + l2.bias[m]
         torch.testing.assert_close(out[m], ref)
 
 
@@ -82,3 +82,22 @@ def test_rank_selection_scores_every_rank_on_one_split(mc_random):
     scores = rank_scores(mc_random, 30, cfg, [1, 3], seed=0, val_fraction=0.2)
     assert list(scores["rank"]) == [1, 3] and (scores["val_mse_final"] > 0).all()
     assert best_rank(pd.DataFrame({"rank": [5, 3, 10], "val_mse_final": [0.1, 0.1, 0.2]})) == 3
+
+
+@pytest.mark.parametrize("shape", [(2, 256), (256, 6), (4, 20), (7, 7)])
+def test_ensemble_linear_gradients_match_per_member_linear(shape):
+    """The hand-written backward (weight-gradient operand order chosen by shape) equals autograd's."""
+    torch.manual_seed(0)
+    n_in, n_out = shape
+    lin = EnsembleLinear(3, n_in, n_out).double()
+    x = torch.randn(3, 9, n_in, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 9, n_out, dtype=torch.float64)
+    (lin(x) * g).sum().backward()
+    w, b = lin.weight.detach().clone().requires_grad_(), lin.bias.detach().clone().requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    ref = torch.stack([torch.nn.functional.linear(x2[m], w[m], b[m, 0]) for m in range(3)])
+    (ref * g).sum().backward()
+    torch.testing.assert_close(lin.weight.grad, w.grad)
+    torch.testing.assert_close(lin.bias.grad, b.grad)
+    torch.testing.assert_close(x.grad, x2.grad)
+    assert torch.autograd.gradcheck(lambda x_: lin(x_), (x.detach()[:, :3].clone().requires_grad_(),))

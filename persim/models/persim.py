@@ -60,9 +60,11 @@ class EnsembleEmbedding(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_members, 1, dim).uniform_(-bound, bound))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        m, _, dim = self.weight.shape
-        ids = ids.expand(m, -1) if ids.dim() == 1 else ids
-        return torch.gather(self.weight, 1, ids.unsqueeze(-1).expand(-1, -1, dim)) + self.bias
+        m, n, dim = self.weight.shape
+        if ids.dim() == 1:  # the same ids for every member
+            return self.weight.index_select(1, ids) + self.bias
+        flat = (ids + n * torch.arange(m, device=ids.device).unsqueeze(1)).reshape(-1)  # [M*B] rows of [M*N, r]
+        return self.weight.reshape(m * n, dim).index_select(0, flat).view(m, -1, dim) + self.bias
 
 
 class PerSimNet(nn.Module):
@@ -189,23 +191,24 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
         net.act_norm.fit(data["actions"][train_idx])
     target = net.delta_norm(data["delta"])
     obs_n = net.obs_norm(data["obs"])
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    opt = _adam(net, cfg.learning_rate)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_halve_every, gamma=0.5)
     m, bsz, n_train = cfg.n_members, cfg.batch_size, len(train_idx)
+    columns = {"agents": data["agents"], "obs": obs_n, "actions": data["actions"], "target": target}
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
     progress = Progress(cfg.epochs, f"persim r={cfg.rank} M={m} epochs", every=max(1, cfg.epochs // 20))
     for _ in range(cfg.epochs):
         net.train()
-        perms = torch.argsort(torch.rand(m, n_train, generator=gen), dim=1).to(device)  # [M, T]
-        total = 0.0
-        for start in range(0, n_train, bsz):
-            idx = train_idx[perms[:, start:start + bsz]]  # [M, B]
-            pred = net(data["agents"][idx], obs_n[idx], data["actions"][idx])
-            loss = (pred - target[idx]).square().sum(-1).mean(-1).sum()  # members independent
+        perms = torch.stack([torch.randperm(n_train, generator=gen) for _ in range(m)]).to(device)  # [M, T]
+        total = torch.zeros((), device=device)
+        for batch in _minibatches(columns, train_idx[perms], bsz):
+            pred = net(batch["agents"], batch["obs"], batch["actions"])
+            loss = (pred - batch["target"]).square().sum(-1).mean(-1).sum()  # members independent
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * idx.shape[1]
+            total += loss.detach() * batch["target"].shape[1]
+        total = float(total)
         sched.step()
         history["train_loss"].append(total / (n_train * m))
         metrics = {"train_mse": history["train_loss"][-1]}
@@ -217,6 +220,29 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
     meta = {"env": ds.env, "n_agents": n_agents, "obs_dim": ds.obs.shape[1], "n_actions": n_actions,
             "action_dim": action_dim, "seed": seed, "n_transitions": n, "n_val": n_val}
     return PerSimSimulator(net, cfg, meta), history
+
+
+def _adam(net: nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam with one fused kernel per parameter (the per-parameter loop of the default CPU
+    implementation is ~30% of a batch-64 step); members stay independent since Adam is elementwise."""
+    try:
+        return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # a device without a fused kernel
+        return torch.optim.Adam(net.parameters(), lr=lr, foreach=True)
+
+
+def _minibatches(columns: dict[str, torch.Tensor], order: torch.Tensor, batch_size: int,
+                 steps_per_chunk: int = 64):
+    """Yield per-member minibatches ``{name: [M, B, ...]}`` following ``order`` ``[M, T]`` (row ids).
+
+    Rows are gathered once per chunk of ``steps_per_chunk`` minibatches (one index op per column,
+    bounded memory) and minibatches are views of the chunk."""
+    chunk = batch_size * steps_per_chunk
+    for c0 in range(0, order.shape[1], chunk):
+        idx = order[:, c0:c0 + chunk]
+        gathered = {k: v[idx] for k, v in columns.items()}
+        for b0 in range(0, idx.shape[1], batch_size):
+            yield {k: v[:, b0:b0 + batch_size] for k, v in gathered.items()}
 
 
 @torch.no_grad()
