@@ -101,3 +101,19 @@ def test_ensemble_linear_gradients_match_per_member_linear(shape):
     torch.testing.assert_close(lin.bias.grad, b.grad)
     torch.testing.assert_close(x.grad, x2.grad)
     assert torch.autograd.gradcheck(lambda x_: lin(x_), (x.detach()[:, :3].clone().requires_grad_(),))
+
+
+def test_malloc_tuning_applies_on_glibc_and_can_be_switched_off():
+    """Importing persim keeps large tensors off mmap on glibc; PERSIM_MALLOC_TUNING=0 opts out."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    code = "import persim; print(persim.MALLOC_TUNED)"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PERSIM_MALLOC_TUNING": "0"}).stdout.strip()
+    assert off == "False"
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert on == "True"
