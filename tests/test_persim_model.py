@@ -117,3 +117,17 @@ def test_malloc_tuning_applies_on_glibc_and_can_be_switched_off():
     assert off == "False"
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert on == "True"
+
+
+def test_minibatches_visit_every_training_row_once_per_member():
+    """Chunked gathering yields each member's permutation in order, every row exactly once."""
+    from persim.models.persim import _minibatches
+
+    n, m = 1000, 3
+    rows = torch.arange(n)
+    order = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(k)) for k in range(m)])
+    batches = list(_minibatches({"row": rows, "twice": 2 * rows}, order, batch_size=64, steps_per_chunk=4))
+    assert len(batches) == -(-n // 64)
+    seen = torch.cat([b["row"] for b in batches], dim=1)
+    assert torch.equal(seen, order)
+    assert all(torch.equal(b["twice"], 2 * b["row"]) for b in batches)
