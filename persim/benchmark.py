@@ -70,8 +70,7 @@ def bench_mpc(env: str, device: str, repeats: int) -> float:
         cfg = MPCConfig(n_candidates=200, horizon=30)
         planner = CEM(cfg, -torch.ones(a), torch.ones(a), reward_fn(env), 5, generator=gen)
     planner.reset(1)
-    agents = torch.zeros(cfg.n_candidates, dtype=torch.int64, device=device)
-    step = lambda s, act: sim.net.step(agents, s, act)  # noqa: E731
+    step = sim.planning_step([0], cfg.n_candidates)  # the step the reward evaluation uses
     states = torch.zeros(1, d, device=device)
     planner.act(step, states)  # warm-up
     times = []

@@ -16,10 +16,32 @@ def test_ensemble_mlp_members_are_independent_networks():
     mlp = EnsembleMLP(3, 4, 5, (8,))
     x = torch.randn(3, 10, 4)
     out = mlp(x)
-    l1, l2 = mlp.net[0], mlp.net[2]
+    l1, l2 = mlp.net[0], mlp.net[1]
     for m in range(3):
         ref = torch.relu(x[m] @ l1.weight[m].T + l1.bias[m]) @ l2.weight[m].T + l2.bias[m]
         torch.testing.assert_close(out[m], ref)
+
+
+def test_ensemble_mlp_gradients_match_per_member_modules():
+    """The feature-major layers with fused ReLU backpropagate like M separate nn.Sequential MLPs."""
+    torch.manual_seed(0)
+    mlp = EnsembleMLP(3, 4, 5, (8, 6)).double()
+    x = torch.randn(3, 10, 4, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 10, 5, dtype=torch.float64)
+    (mlp(x) * g).sum().backward()
+    for m in range(3):
+        ref = torch.nn.Sequential(*(torch.nn.Sequential(torch.nn.Linear(lin.weight.shape[2], lin.weight.shape[1]),
+                                                        torch.nn.ReLU() if lin.relu else torch.nn.Identity())
+                                    for lin in mlp.net)).double()
+        for lin, seq in zip(mlp.net, ref):
+            seq[0].weight.data.copy_(lin.weight[m].detach())
+            seq[0].bias.data.copy_(lin.bias[m, 0].detach())
+        xm = x[m].detach().clone().requires_grad_()
+        (ref(xm) * g[m]).sum().backward()
+        torch.testing.assert_close(x.grad[m], xm.grad)
+        for lin, seq in zip(mlp.net, ref):
+            torch.testing.assert_close(lin.weight.grad[m], seq[0].weight.grad)
+            torch.testing.assert_close(lin.bias.grad[m, 0], seq[0].bias.grad)
 
 
 def test_factorised_prediction_is_the_rank_r_sum():
@@ -85,22 +107,58 @@ def test_rank_selection_scores_every_rank_on_one_split(mc_random):
 
 
 @pytest.mark.parametrize("shape", [(2, 256), (256, 6), (4, 20), (7, 7)])
-def test_ensemble_linear_gradients_match_per_member_linear(shape):
+@pytest.mark.parametrize("relu", [False, True])
+def test_ensemble_linear_gradients_match_per_member_linear(shape, relu):
     """The hand-written backward (weight-gradient operand order chosen by shape) equals autograd's."""
     torch.manual_seed(0)
     n_in, n_out = shape
-    lin = EnsembleLinear(3, n_in, n_out).double()
+    lin = EnsembleLinear(3, n_in, n_out, relu=relu).double()
     x = torch.randn(3, 9, n_in, dtype=torch.float64, requires_grad=True)
     g = torch.randn(3, 9, n_out, dtype=torch.float64)
     (lin(x) * g).sum().backward()
     w, b = lin.weight.detach().clone().requires_grad_(), lin.bias.detach().clone().requires_grad_()
     x2 = x.detach().clone().requires_grad_()
     ref = torch.stack([torch.nn.functional.linear(x2[m], w[m], b[m, 0]) for m in range(3)])
+    ref = ref.relu() if relu else ref
     (ref * g).sum().backward()
     torch.testing.assert_close(lin.weight.grad, w.grad)
     torch.testing.assert_close(lin.bias.grad, b.grad)
     torch.testing.assert_close(x.grad, x2.grad)
     assert torch.autograd.gradcheck(lambda x_: lin(x_), (x.detach()[:, :3].clone().requires_grad_(),))
+
+
+@pytest.mark.parametrize("n_actions,obs_dim,rank", [(3, 2, 3), (2, 4, 5)])
+def test_folded_planning_step_equals_the_model_step(n_actions, obs_dim, rank):
+    """MPC's folded step (factors and standardisation folded into the state encoder) predicts what
+    PerSimNet.step predicts, for several episodes with their own agents (episode-major rows)."""
+    torch.manual_seed(0)
+    cfg = PerSimConfig(rank=rank, n_members=3, state_hidden=[16])
+    net = PerSimNet(n_agents=7, obs_dim=obs_dim, n_actions=n_actions, action_dim=0, cfg=cfg).double()
+    for norm in (net.obs_norm, net.delta_norm):  # non-trivial statistics
+        norm.mean.normal_()
+        norm.std.uniform_(0.5, 2.0)
+    sim = PerSimSimulator(net, cfg, {})
+    episode_agents, n_rows = torch.tensor([4, 0, 6]), 5
+    states = torch.randn(3, 15, obs_dim, dtype=torch.float64)
+    actions = torch.randint(n_actions, (15,))
+    expected = net.step(episode_agents.repeat_interleave(n_rows), states, actions)
+    torch.testing.assert_close(sim.planning_step(episode_agents, n_rows)(states, actions), expected)
+    # a model that does not fold (two hidden layers) falls back to the same step
+    deep = PerSimNet(7, obs_dim, n_actions, 0, PerSimConfig(rank=rank, n_members=3, state_hidden=[8, 8])).double()
+    step = PerSimSimulator(deep, cfg, {}).planning_step(episode_agents, n_rows)
+    torch.testing.assert_close(step(states, actions), deep.step(episode_agents.repeat_interleave(n_rows), states, actions))
+
+
+def test_gc_paused_restores_the_collector():
+    import gc
+
+    from persim.allocator import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled()
 
 
 def test_malloc_tuning_applies_on_glibc_and_can_be_switched_off():

@@ -70,7 +70,7 @@ def true_step_factory(env_name: str, covariates, n_candidates: int) -> StepFacto
 def model_step_factory(sim, agent_id, n_candidates: int, seed: int = 0) -> StepFactory:
     """Step functions on a learned simulator; ``agent_id`` is one id or an array with one per episode.
 
-    PerSim steps its ensemble members with the episode's agent id (``sim.net.step``). A context
+    PerSim steps its ensemble members with the episode's agent id (``sim.planning_step``). A context
     simulator (CaDM) encodes each episode's last K true transitions once per env step, keeps that
     context fixed over the planning horizon and steps its particles (``sim.step_particles``, sampling
     from ``seed``)."""
@@ -85,11 +85,7 @@ def model_step_factory(sim, agent_id, n_candidates: int, seed: int = 0) -> StepF
                 return sim.step_particles(states, actions, ctx, generator=gen)
             return step
         per_episode = ids[active] if len(ids) > 1 else np.repeat(ids, len(active))
-        agents = torch.as_tensor(per_episode, device=sim.device).repeat_interleave(n_candidates)
-
-        def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-            return sim.net.step(agents, states, actions)
-        return step
+        return sim.planning_step(per_episode, n_candidates)
 
     return factory
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from persim.allocator import gc_paused
 from persim.planning.rewards import RewardFn
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -46,15 +47,16 @@ def rollout_scores(step_fn: StepFn, reward: RewardFn, states: torch.Tensor, acti
     total = torch.zeros(n_members, e * c, device=states.device)
     alive = torch.ones(n_members, e * c, dtype=torch.bool, device=states.device)
     max_pos = s[..., 0].clone()
-    for t in range(h):
-        a = flat[:, t]
-        nxt = step_fn(s, a)
-        r, done = reward(s, a.unsqueeze(0).expand(n_members, *a.shape), nxt)
-        total += r * alive
-        alive &= ~done
-        if position_bonus:
-            max_pos = torch.maximum(max_pos, nxt[..., 0])
-        s = nxt
+    with gc_paused():  # thousands of small tensor ops, no reference cycles
+        for t in range(h):
+            a = flat[:, t]
+            nxt = step_fn(s, a)
+            r, done = reward(s, a.unsqueeze(0).expand(n_members, *a.shape), nxt)
+            total += r * alive
+            alive &= ~done
+            if position_bonus:
+                max_pos = torch.maximum(max_pos, nxt[..., 0])
+            s = nxt
     if position_bonus:
         total += position_bonus * max_pos
     return total.mean(0).view(e, c)

@@ -1,0 +1,82 @@
+"""PerSim's one-step model with the agent and action factors folded into the state encoder, for MPC.
+
+For discrete actions, a planning step asks the same question millions of times with only a
+handful of distinct (agent, action) pairs: the agent is fixed per episode and an action is one of
+k. Since the prediction is linear in the last state-encoder layer,
+
+    Δs_d = σ_d · Σ_l u_l w_l(a) (W2[d, l] · h + b2[d, l]) + μ_d
+         = W_eff[a, d] · h + b_eff[a, d],        h = ReLU(W1 (s - μ_s) / σ_s + b1),
+
+the factor product, the delta de-standardisation (μ, σ) and the state standardisation (μ_s, σ_s)
+fold into per-(member, episode) weights ``W1' [M, H, D]`` and ``W_eff [M, k·D, H]``. One step is
+then two batched matrix products over ``[M·E]`` (member, episode) pairs and a gather of each
+candidate's action, in feature-major layout (see :mod:`persim.models.ensemble`). The result equals
+:meth:`PerSimNet.step` up to float rounding (tested). Continuous actions (HalfCheetah) pass
+through an action MLP and do not fold; they use :meth:`PerSimNet.step` unchanged.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from persim.models.ensemble import EnsembleLinear
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def can_fold(net) -> bool:
+    """Whether ``net`` (a :class:`~persim.models.persim.PerSimNet`) has the foldable architecture:
+    discrete actions and a state encoder with exactly one hidden layer."""
+    layers = [m for m in net.g_v.net if isinstance(m, EnsembleLinear)]
+    return bool(net.discrete) and len(layers) == 2
+
+
+@torch.no_grad()
+def folded_step(net, agents: torch.Tensor, n_rows: int) -> StepFn:
+    """Step function for episode-major rows: episode ``e`` (agent ``agents[e]``) owns rows
+    ``e * n_rows ... (e + 1) * n_rows - 1``.
+
+    Args:
+        net: a discrete-action PerSimNet with one hidden state-encoder layer (:func:`can_fold`).
+        agents: agent ids ``[E]`` (int64), one per episode.
+        n_rows: rows (candidates) per episode, C.
+
+    Returns:
+        ``step(states [M, E*C, D], actions [E*C]) -> next states [M, E*C, D]`` (raw units).
+    """
+    if not can_fold(net):
+        raise ValueError("folded_step needs discrete actions and a state encoder with one hidden layer")
+    layer1, layer2 = [m for m in net.g_v.net if isinstance(m, EnsembleLinear)]
+    m, e, d, r = net.n_members, len(agents), net.obs_dim, net.rank
+    hidden = layer1.weight.shape[1]
+    # layer 1 with the state standardisation folded in: W1' = W1 / σ_s, b1' = b1 - W1' μ_s
+    w1 = layer1.weight / net.obs_norm.std                                    # [M, H, D]
+    b1 = layer1.bias.mT - w1 @ net.obs_norm.mean.view(1, d, 1)               # [M, H, 1]
+    # u(agent) * w(action) per (member, episode, action): [M, E, k, r]
+    u = net.g_u(agents)                                                      # [M, E, r]
+    w_all = net.g_w.weight + net.g_w.bias                                    # [M, k, r]
+    uw = u.unsqueeze(2) * w_all.unsqueeze(1)
+    k = uw.shape[2]
+    w2 = layer2.weight.view(m, d, r, hidden)                                 # row d*r + l of [M, D*r, H]
+    b2 = layer2.bias.view(m, d, r)
+    sd, mu = net.delta_norm.std, net.delta_norm.mean
+    w_eff = torch.einsum("mekr,mdrh->mekdh", uw, w2) * sd.view(1, 1, 1, d, 1)  # [M, E, k, D, H]
+    b_eff = torch.einsum("mekr,mdr->mekd", uw, b2) * sd + mu                   # [M, E, k, D]
+    # the bias rides along as an extra input column of ones (a broadcast bias copy over [H, C] costs
+    # more than the product itself with D = 2-4 inputs)
+    w1 = torch.cat([w1, b1], 2).unsqueeze(1).expand(m, e, hidden, d + 1).reshape(m * e, hidden, d + 1)
+    w_eff = w_eff.reshape(m * e, k * d, hidden)
+    b_eff = b_eff.reshape(m * e, k * d, 1)
+
+    def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        c = states.shape[1] // e
+        s_t = torch.ones(m * e, d + 1, c, dtype=states.dtype, device=states.device)
+        s_t[:, :d] = states.view(m, e, c, d).permute(0, 1, 3, 2).reshape(m * e, d, c)  # [M*E, D+1, C]
+        h_t = torch.bmm(w1, s_t).relu_()                                            # [M*E, H, C]
+        out = torch.baddbmm(b_eff, w_eff, h_t).view(m, e, k, d, c)                   # Δs for every action
+        idx = actions.view(1, e, 1, 1, c).expand(m, e, 1, d, c)
+        delta = out.gather(2, idx).view(m, e, d, c).permute(0, 1, 3, 2).reshape(m, e * c, d)
+        return states + delta
+
+    return step
