@@ -69,6 +69,7 @@ METHOD_CODE = {  # the modules that define (train and load) each method
 EVAL_PREDICTION = ("evaluation/prediction.py", "evaluation/history.py", "envs", "methods.py")
 EVAL_REWARD = ("evaluation/reward.py", "evaluation/history.py", "evaluation/planners.py", "planning", "envs",
                "seeding.py", "methods.py")
+PLANNING_CODE = {"persim": ("models/folded.py",)}  # a method's fast step for MPC (not used in training)
 TABLES = ("reporting/latex.py", "reporting/paper.py", "reporting/table5.py")
 CODE = {
     "agents": code_hash("envs"),
@@ -87,7 +88,7 @@ CODE = {
                                    "seeding.py", "methods.py", *METHOD_CODE[a]) for a in ("bcq", "cql", "morel")},
     "prediction_tables": code_hash("reporting/prediction_tables.py", "reporting/selection.py", "reporting/outputs.py",
                                    *TABLES),
-    "reward": {m: code_hash(*EVAL_REWARD, *METHOD_CODE[m]) for m in SIMULATOR_METHODS},
+    "reward": {m: code_hash(*EVAL_REWARD, *METHOD_CODE[m], *PLANNING_CODE.get(m, ())) for m in SIMULATOR_METHODS},
     "true_mpc": code_hash(*EVAL_REWARD),
     "pending_tables": code_hash("reporting/pending_tables.py", *TABLES),
     "comparison": code_hash("reporting/compare.py", "reporting/intervals.py", "reporting/html.py",

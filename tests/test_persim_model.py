@@ -16,32 +16,33 @@ def test_ensemble_mlp_members_are_independent_networks():
     mlp = EnsembleMLP(3, 4, 5, (8,))
     x = torch.randn(3, 10, 4)
     out = mlp(x)
-    l1, l2 = mlp.net[0], mlp.net[1]
+    l1, l2 = mlp.net[0], mlp.net[2]
     for m in range(3):
         ref = torch.relu(x[m] @ l1.weight[m].T + l1.bias[m]) @ l2.weight[m].T + l2.bias[m]
         torch.testing.assert_close(out[m], ref)
 
 
 def test_ensemble_mlp_gradients_match_per_member_modules():
-    """The feature-major layers with fused ReLU backpropagate like M separate nn.Sequential MLPs."""
+    """The stacked layers with their hand-written backward train like M separate nn.Sequential MLPs."""
     torch.manual_seed(0)
     mlp = EnsembleMLP(3, 4, 5, (8, 6)).double()
     x = torch.randn(3, 10, 4, dtype=torch.float64, requires_grad=True)
     g = torch.randn(3, 10, 5, dtype=torch.float64)
     (mlp(x) * g).sum().backward()
     for m in range(3):
-        ref = torch.nn.Sequential(*(torch.nn.Sequential(torch.nn.Linear(lin.weight.shape[2], lin.weight.shape[1]),
-                                                        torch.nn.ReLU() if lin.relu else torch.nn.Identity())
-                                    for lin in mlp.net)).double()
-        for lin, seq in zip(mlp.net, ref):
-            seq[0].weight.data.copy_(lin.weight[m].detach())
-            seq[0].bias.data.copy_(lin.bias[m, 0].detach())
+        linears = [lin for lin in mlp.net if isinstance(lin, EnsembleLinear)]
+        ref = torch.nn.Sequential(*(torch.nn.Linear(lin.weight.shape[2], lin.weight.shape[1]) if isinstance(lin, EnsembleLinear)
+                                    else torch.nn.ReLU() for lin in mlp.net)).double()
+        ref_linears = [lin for lin in ref if isinstance(lin, torch.nn.Linear)]
+        for lin, rl in zip(linears, ref_linears):
+            rl.weight.data.copy_(lin.weight[m].detach())
+            rl.bias.data.copy_(lin.bias[m, 0].detach())
         xm = x[m].detach().clone().requires_grad_()
         (ref(xm) * g[m]).sum().backward()
         torch.testing.assert_close(x.grad[m], xm.grad)
-        for lin, seq in zip(mlp.net, ref):
-            torch.testing.assert_close(lin.weight.grad[m], seq[0].weight.grad)
-            torch.testing.assert_close(lin.bias.grad[m, 0], seq[0].bias.grad)
+        for lin, rl in zip(linears, ref_linears):
+            torch.testing.assert_close(lin.weight.grad[m], rl.weight.grad)
+            torch.testing.assert_close(lin.bias.grad[m, 0], rl.bias.grad)
 
 
 def test_factorised_prediction_is_the_rank_r_sum():
@@ -107,19 +108,17 @@ def test_rank_selection_scores_every_rank_on_one_split(mc_random):
 
 
 @pytest.mark.parametrize("shape", [(2, 256), (256, 6), (4, 20), (7, 7)])
-@pytest.mark.parametrize("relu", [False, True])
-def test_ensemble_linear_gradients_match_per_member_linear(shape, relu):
+def test_ensemble_linear_gradients_match_per_member_linear(shape):
     """The hand-written backward (weight-gradient operand order chosen by shape) equals autograd's."""
     torch.manual_seed(0)
     n_in, n_out = shape
-    lin = EnsembleLinear(3, n_in, n_out, relu=relu).double()
+    lin = EnsembleLinear(3, n_in, n_out).double()
     x = torch.randn(3, 9, n_in, dtype=torch.float64, requires_grad=True)
     g = torch.randn(3, 9, n_out, dtype=torch.float64)
     (lin(x) * g).sum().backward()
     w, b = lin.weight.detach().clone().requires_grad_(), lin.bias.detach().clone().requires_grad_()
     x2 = x.detach().clone().requires_grad_()
     ref = torch.stack([torch.nn.functional.linear(x2[m], w[m], b[m, 0]) for m in range(3)])
-    ref = ref.relu() if relu else ref
     (ref * g).sum().backward()
     torch.testing.assert_close(lin.weight.grad, w.grad)
     torch.testing.assert_close(lin.bias.grad, b.grad)

@@ -10,8 +10,12 @@ k. Since the prediction is linear in the last state-encoder layer,
 the factor product, the delta de-standardisation (μ, σ) and the state standardisation (μ_s, σ_s)
 fold into per-(member, episode) weights ``W1' [M, H, D]`` and ``W_eff [M, k·D, H]``. One step is
 then two batched matrix products over ``[M·E]`` (member, episode) pairs and a gather of each
-candidate's action, in feature-major layout (see :mod:`persim.models.ensemble`). The result equals
-:meth:`PerSimNet.step` up to float rounding (tested). Continuous actions (HalfCheetah) pass
+candidate's action. They run feature-major (``W @ h`` with the C candidates as the result's
+columns), which MKL computes 2-3x faster than ``h @ W^T`` for these narrow layers, and the first
+layer's bias rides along as a row of ones instead of a broadcast copy over ``[H, C]``. The result
+equals :meth:`PerSimNet.step` up to float rounding (tested). Measured with ``python -m
+persim.benchmark``: one MountainCar / CartPole MPC step (M=5 x 1000 candidates x horizon 50)
+~40-50 ms instead of ~75-115 ms on 2 cores. Continuous actions (HalfCheetah) pass
 through an action MLP and do not fold; they use :meth:`PerSimNet.step` unchanged.
 """
 from __future__ import annotations
@@ -63,7 +67,7 @@ def folded_step(net, agents: torch.Tensor, n_rows: int) -> StepFn:
     sd, mu = net.delta_norm.std, net.delta_norm.mean
     w_eff = torch.einsum("mekr,mdrh->mekdh", uw, w2) * sd.view(1, 1, 1, d, 1)  # [M, E, k, D, H]
     b_eff = torch.einsum("mekr,mdr->mekd", uw, b2) * sd + mu                   # [M, E, k, D]
-    # the bias rides along as an extra input column of ones (a broadcast bias copy over [H, C] costs
+    # the bias rides along as an extra input row of ones (a broadcast bias copy over [H, C] costs
     # more than the product itself with D = 2-4 inputs)
     w1 = torch.cat([w1, b1], 2).unsqueeze(1).expand(m, e, hidden, d + 1).reshape(m * e, hidden, d + 1)
     w_eff = w_eff.reshape(m * e, k * d, hidden)
