@@ -7,7 +7,8 @@ against the authors' implementation measured on a 2-core machine (3.5 s/epoch/me
 247k transitions, batch 512; 0.54 s/epoch/member CartPole, batch 64, on the 11.7k transitions of
 its random dataset: the sizes the paper's Table 5 gives for the random datasets), MPC step latency for the
 MountainCar, CartPole (random shooting, M=5 x 1000 x 50) and HalfCheetah (CEM 200 x 30 x 5)
-settings against 0.52 s / 0.62 s, the time of 200 prediction rollouts (reference 42 s), and the
+settings against 0.52 s / 0.62 s (discrete: the evaluation's folded step, and the unfolded
+``PerSimNet.step`` for comparison), the time of 200 prediction rollouts (reference 42 s), and the
 fraction of the machine's float32 matrix-multiply peak one MountainCar MPC step reaches.
 """
 from __future__ import annotations
@@ -59,7 +60,9 @@ def make_sim(env: str, device: str) -> PerSimSimulator:
     return PerSimSimulator(net, cfg, {"env": env})
 
 
-def bench_mpc(env: str, device: str, repeats: int) -> float:
+def bench_mpc(env: str, device: str, repeats: int, folded: bool = True) -> float:
+    """Median seconds of one planner call for one episode; ``folded=False`` plans on
+    ``PerSimNet.step`` instead of the evaluation's (folded) planning step."""
     sim = make_sim(env, device)
     d, k, a = ENV_DIMS[env]
     gen = torch.Generator().manual_seed(0)
@@ -70,7 +73,11 @@ def bench_mpc(env: str, device: str, repeats: int) -> float:
         cfg = MPCConfig(n_candidates=200, horizon=30)
         planner = CEM(cfg, -torch.ones(a), torch.ones(a), reward_fn(env), 5, generator=gen)
     planner.reset(1)
-    step = sim.planning_step([0], cfg.n_candidates)  # the step the reward evaluation uses
+    if folded:
+        step = sim.planning_step([0], cfg.n_candidates)  # the step the reward evaluation uses
+    else:
+        agents = torch.zeros(cfg.n_candidates, dtype=torch.int64, device=device)
+        step = lambda s, act: sim.net.step(agents, s, act)  # noqa: E731
     states = torch.zeros(1, d, device=device)
     planner.act(step, states)  # warm-up
     times = []
@@ -138,6 +145,8 @@ def main() -> None:
         s = bench_mpc(env, dev, reps)
         tail = f"; reference {ref:.2f} s -> {ref / s:.1f}x" if ref else ""
         print(f"MPC step {env}: {s * 1000:.1f} ms{tail}")
+        if env != "halfcheetah":  # discrete actions: the folded step; show the unfolded one beside it
+            print(f"  same planner on PerSimNet.step (not folded): {bench_mpc(env, dev, reps, folded=False) * 1000:.1f} ms")
         if env == "mountaincar":
             flops, peak = mc_mpc_flops(), matmul_peak(dev)
             print(f"  MountainCar MPC step ~{flops / 1e9:.2f} GFLOP -> {flops / s / 1e9:.1f} GFLOP/s; "
