@@ -55,7 +55,8 @@ def code_hash(*parts):
     return h.hexdigest()[:16]
 
 
-MODEL = ("models/__init__.py", "models/persim.py", "models/ensemble.py", "models/normalizer.py")
+MODEL = ("models/__init__.py", "models/persim.py", "models/ensemble.py", "models/normalizer.py",
+         "models/manual_grad.py")
 BASELINE = ("baselines/__init__.py", "config.py", "data/schema.py", "device.py", "seeding.py", "progress.py")
 METHOD_CODE = {  # the modules that define (train and load) each method
     "persim": MODEL,

@@ -148,6 +148,32 @@ def test_folded_planning_step_equals_the_model_step(n_actions, obs_dim, rank):
     torch.testing.assert_close(step(states, actions), deep.step(episode_agents.repeat_interleave(n_rows), states, actions))
 
 
+@pytest.mark.parametrize("n_actions,action_dim,hidden", [(3, 0, [16]), (0, 2, [8, 8])])
+def test_hand_derived_gradient_equals_autograd(n_actions, action_dim, hidden):
+    """Training's loss_and_grad (no autograd) gives autograd's loss and gradient of every parameter,
+    for discrete (embedding g_w) and continuous (MLP g_w) actions and a deeper state encoder."""
+    from persim.models.manual_grad import loss_and_grad
+
+    torch.manual_seed(0)
+    cfg = PerSimConfig(rank=3, n_members=3, state_hidden=hidden, action_hidden=[8, 8])
+    net = PerSimNet(n_agents=7, obs_dim=4, n_actions=n_actions, action_dim=action_dim, cfg=cfg).double()
+    net.act_norm.mean.normal_()
+    m, b = 3, 11
+    agents = torch.randint(7, (m, b))
+    states = torch.randn(m, b, 4, dtype=torch.float64)
+    actions = torch.randint(n_actions, (m, b)) if n_actions else torch.randn(m, b, action_dim, dtype=torch.float64)
+    target = torch.randn(m, b, 4, dtype=torch.float64)
+    expected = (net(agents, states, actions) - target).square().sum(-1).mean(-1).sum()
+    expected.backward()
+    grads = {name: p.grad.clone() for name, p in net.named_parameters()}
+    for p in net.parameters():
+        p.grad = None
+    loss = loss_and_grad(net, agents, states, actions, target)
+    torch.testing.assert_close(loss, expected.detach())
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], msg=name)
+
+
 def test_gc_paused_restores_the_collector():
     import gc
 

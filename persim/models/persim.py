@@ -26,6 +26,7 @@ from persim.allocator import gc_paused
 from persim.data.schema import N_ACTIONS, OfflineDataset
 from persim.models.ensemble import EnsembleMLP
 from persim.models.folded import can_fold, folded_step
+from persim.models.manual_grad import loss_and_grad
 from persim.models.normalizer import Standardizer
 from persim.progress import Progress
 
@@ -218,12 +219,10 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
             perms = torch.stack([torch.randperm(n_train, generator=gen) for _ in range(m)]).to(device)  # [M, T]
             total = torch.zeros((), device=device)
             for batch in _minibatches(columns, train_idx[perms], bsz):
-                pred = net(batch["agents"], batch["obs"], batch["actions"])
-                loss = (pred - batch["target"]).square().sum(-1).mean(-1).sum()  # members independent
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                # members independent: the loss sums per-member batch means (gradient by hand, see manual_grad)
+                loss = loss_and_grad(net, batch["agents"], batch["obs"], batch["actions"], batch["target"])
                 opt.step()
-                total += loss.detach() * batch["target"].shape[1]
+                total += loss * batch["target"].shape[1]
             sched.step()
             history["train_loss"].append(float(total) / (n_train * m))
             metrics = {"train_mse": history["train_loss"][-1]}
