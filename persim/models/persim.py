@@ -159,7 +159,7 @@ class PerSimSimulator:
         ``step(states [M, E*n_rows, D], actions [E*n_rows] | [E*n_rows, A]) -> next states [M, E*n_rows, D]``.
 
         Discrete-action models with one hidden state-encoder layer use the folded form of
-        :mod:`persim.models.folded` (same predictions, ~2x faster); others :meth:`PerSimNet.step`."""
+        :mod:`persim.models.folded` (same predictions, ~1.5x faster); others :meth:`PerSimNet.step`."""
         agents = torch.as_tensor(agents, dtype=torch.int64, device=self.device)
         if can_fold(self.net):
             return folded_step(self.net, agents, n_rows)
@@ -215,7 +215,6 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
     progress = Progress(cfg.epochs, f"persim r={cfg.rank} M={m} epochs", every=max(1, cfg.epochs // 20))
     with gc_paused():
         for _ in range(cfg.epochs):
-            net.train()
             perms = torch.stack([torch.randperm(n_train, generator=gen) for _ in range(m)]).to(device)  # [M, T]
             total = torch.zeros((), device=device)
             for batch in _minibatches(columns, train_idx[perms], bsz):
