@@ -29,11 +29,15 @@ from persim.models.ensemble import EnsembleLinear
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def _state_layers(net) -> list[EnsembleLinear]:
+    """The linear layers of the state encoder g_v, in order."""
+    return [m for m in net.g_v.net if isinstance(m, EnsembleLinear)]
+
+
 def can_fold(net) -> bool:
     """Whether ``net`` (a :class:`~persim.models.persim.PerSimNet`) has the foldable architecture:
     discrete actions and a state encoder with exactly one hidden layer."""
-    layers = [m for m in net.g_v.net if isinstance(m, EnsembleLinear)]
-    return bool(net.discrete) and len(layers) == 2
+    return bool(net.discrete) and len(_state_layers(net)) == 2
 
 
 @torch.no_grad()
@@ -51,7 +55,7 @@ def folded_step(net, agents: torch.Tensor, n_rows: int) -> StepFn:
     """
     if not can_fold(net):
         raise ValueError("folded_step needs discrete actions and a state encoder with one hidden layer")
-    layer1, layer2 = [m for m in net.g_v.net if isinstance(m, EnsembleLinear)]
+    layer1, layer2 = _state_layers(net)
     m, e, d, r = net.n_members, len(agents), net.obs_dim, net.rank
     hidden = layer1.weight.shape[1]
     # layer 1 with the state standardisation folded in: W1' = W1 / σ_s, b1' = b1 - W1' μ_s

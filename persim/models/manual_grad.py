@@ -47,14 +47,6 @@ def _mlp_backward(mlp: EnsembleMLP, inputs: list[torch.Tensor], grad: torch.Tens
             grad = torch.ops.aten.threshold_backward(torch.bmm(grad, layer.weight), x, 0)
 
 
-def _lookup(table, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows ``[M, B, r]`` of an EnsembleEmbedding for ids ``[B] | [M, B]``, and their flat indices."""
-    m, n, dim = table.weight.shape
-    ids = ids.expand(m, -1) if ids.dim() == 1 else ids
-    flat = (ids + n * torch.arange(m, device=ids.device).unsqueeze(1)).reshape(-1)
-    return table.weight.view(m * n, dim).index_select(0, flat).view(m, -1, dim) + table.bias, flat
-
-
 def _lookup_backward(table, flat: torch.Tensor, grad: torch.Tensor) -> None:
     """Set an EnsembleEmbedding's ``.grad`` from the gradient of its looked-up rows ``[M, B, r]``."""
     m, n, dim = table.weight.shape
@@ -77,9 +69,9 @@ def loss_and_grad(net, agents: torch.Tensor, states_n: torch.Tensor, actions: to
     """
     m, b, d = states_n.shape
     r = net.rank
-    u, flat_u = _lookup(net.g_u, agents)                                     # [M, B, r]
+    u, flat_u = net.g_u.lookup(agents)                                     # [M, B, r]
     if net.discrete:
-        w, flat_w = _lookup(net.g_w, actions)
+        w, flat_w = net.g_w.lookup(actions)
     else:
         a = net.act_norm(actions)
         w, w_inputs = _mlp_forward(net.g_w, a.expand(m, -1, -1) if a.dim() == 2 else a)

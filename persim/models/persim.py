@@ -63,11 +63,17 @@ class EnsembleEmbedding(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_members, 1, dim).uniform_(-bound, bound))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        m, n, dim = self.weight.shape
         if ids.dim() == 1:  # the same ids for every member
             return self.weight.index_select(1, ids) + self.bias
-        flat = (ids + n * torch.arange(m, device=ids.device).unsqueeze(1)).reshape(-1)  # [M*B] rows of [M*N, r]
-        return self.weight.reshape(m * n, dim).index_select(0, flat).view(m, -1, dim) + self.bias
+        return self.lookup(ids)[0]
+
+    def lookup(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``[M, B, r]`` for ids ``[B] | [M, B]``, and their flat indices ``[M*B]`` into the
+        ``[M*N, r]`` table (what a hand-written backward scatters the gradient into)."""
+        m, n, dim = self.weight.shape
+        ids = ids.expand(m, -1) if ids.dim() == 1 else ids
+        flat = (ids + n * torch.arange(m, device=ids.device).unsqueeze(1)).reshape(-1)
+        return self.weight.reshape(m * n, dim).index_select(0, flat).view(m, -1, dim) + self.bias, flat
 
 
 class PerSimNet(nn.Module):
