@@ -50,7 +50,9 @@ def test_slurm_profile_builds_grouped_jobs(workflow_copy):
 def smoke_run(tmp_path_factory):
     wf = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
     start = time.perf_counter()
-    res = snakemake(wf, "--cores", "2", *SMOKE, timeout=1200)
+    # ~9-11 min alone on 2 cores; 20 min was exceeded when the machine was shared with another run.
+    # The limit only guards against a hang, inside CI's 90-minute budget.
+    res = snakemake(wf, "--cores", "2", *SMOKE, timeout=2700)
     print(f"smoke run: {time.perf_counter() - start:.0f} s")
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
     return wf
