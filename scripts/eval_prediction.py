@@ -19,9 +19,11 @@ with rule_run(snakemake) as run:  # noqa: F821
     rows = []
     for _, row in agents.iterrows():
         aid = int(row["agent_id"])
-        ro = TestRollouts(data[f"states_{aid}"], data[f"actions_{aid}"])
+        ro = TestRollouts(data[f"states_{aid}"], data[f"actions_{aid}"], data[f"terminated_{aid}"])
         res = evaluate_prediction(sim, aid, ro, warmup=s["warmup"], horizon=s["horizon"])
-        run.logger.info("agent %d: rmse %.4f r2_median %.3f", row["test_agent"], res["rmse"], res["r2_median"])
+        run.logger.info("agent %d: rmse %.4f r2_median %.3f over %d rollouts (%d cut short at termination, "
+                        "%d dropped: terminated in the warm-up)", row["test_agent"], res["rmse"], res["r2_median"],
+                        res["n_rollouts"], res["n_cut"], res["n_dropped"])
         rows.append({"env": s["env"], "dataset": s["dataset"], "method": s["method_label"],
                      "agent": int(row["test_agent"]), "agent_id": aid,
                      "covariates": ";".join(f"{c}={row[c]:g}" for c in spec.covariates), **res})

@@ -22,7 +22,9 @@ with rule_run(snakemake) as run:  # noqa: F821
         ro = collect_rollouts(s["env"], cov, act, s["n_rollouts"], s["warmup"] + s["horizon"], s["seed"] + int(row["test_agent"]))
         arrays[f"states_{row['agent_id']}"] = ro.states
         arrays[f"actions_{row['agent_id']}"] = ro.actions
-        run.logger.info("agent %d %s: %d rollouts of %d steps", row["test_agent"], cov, *ro.actions.shape[:2])
+        arrays[f"terminated_{row['agent_id']}"] = ro.terminated
+        run.logger.info("agent %d %s: %d rollouts of %d steps, %d terminated within them", row["test_agent"], cov,
+                        *ro.actions.shape[:2], ro.terminated.any(1).sum())
     np.savez_compressed(snakemake.output.rollouts, **arrays)  # noqa: F821
     with open(snakemake.output.meta, "w") as fh:  # noqa: F821
         json.dump(run.provenance(), fh, indent=2, default=str)

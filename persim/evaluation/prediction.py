@@ -3,11 +3,15 @@
 For each test agent, R rollouts of the (unseen) test policy are run in the true environment for
 ``warmup + horizon`` steps. A simulator then starts from the true state after the warm-up and
 predicts the next ``horizon`` states open loop from the true actions. Per rollout we compute the
-RMSE over all predicted steps and state coordinates (raw units) and the variance-weighted R²;
+RMSE over the predicted steps and state coordinates (raw units) and the variance-weighted R²;
 the tables report the mean RMSE and the median R² over rollouts.
 
-Rollouts run on the unwrapped dynamics and are not cut at termination, so every rollout has the
-same length (MountainCar's low-gravity agents reach the goal within 60 steps).
+As in the authors' evaluation (their ``test_simulators_ens`` stops a rollout at ``done`` and
+averages with ``nanmean``), a rollout counts only up to its first termination (CartPole's pole
+falls, MountainCar's car reaches the goal), the terminal state included: the states after it lie
+outside every training trajectory. The env is stepped on past it so all rollouts keep the same
+shape and are predicted in one batched pass; the steps past termination are masked out of the
+metrics. A rollout that terminates within the warm-up has nothing to score and is dropped.
 """
 from __future__ import annotations
 
@@ -31,27 +35,42 @@ class Simulator(Protocol):
 
 @dataclass
 class TestRollouts:
-    """True rollouts of one agent: states ``[R, L+1, D]``, actions ``[R, L]`` or ``[R, L, A]``."""
+    """True rollouts of one agent: states ``[R, L+1, D]``, actions ``[R, L]`` or ``[R, L, A]``, and
+    ``terminated [R, L]`` (bool: the env ended the episode with that step; None: never)."""
 
     states: np.ndarray
     actions: np.ndarray
+    terminated: np.ndarray | None = None
+
+    def valid_steps(self) -> np.ndarray:
+        """``[R, L]`` bool: the steps up to and including each rollout's first termination."""
+        if self.terminated is None:
+            return np.ones(self.actions.shape[:2], dtype=bool)
+        term = np.asarray(self.terminated, dtype=bool)
+        if term.shape != self.actions.shape[:2]:
+            raise ValueError(f"TestRollouts: terminated has shape {term.shape}, expected {self.actions.shape[:2]}")
+        return np.cumsum(term, axis=1) - term == 0
 
 
 def collect_rollouts(env_name: str, covariates: dict[str, float], act: Callable[[np.ndarray], np.ndarray],
                      n_rollouts: int, length: int, seed: int) -> TestRollouts:
-    """Run ``n_rollouts`` episodes of ``act`` for exactly ``length`` steps, all in lock step."""
+    """Run ``n_rollouts`` episodes of ``act`` for exactly ``length`` steps, all in lock step,
+    recording where each episode terminated (the env is stepped on past it)."""
     envs = [make(env_name, **covariates).unwrapped for _ in range(n_rollouts)]
     seeds = np.random.SeedSequence(seed).generate_state(n_rollouts).tolist()
     obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds)])
-    states, actions = [obs], []
+    states, actions, terminated = [obs], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stepping past termination is intended here
         for _ in range(length):
             a = np.asarray(act(obs.astype(np.float32)))
-            obs = np.stack([env.step(a[i] if a.ndim > 1 else int(a[i]))[0] for i, env in enumerate(envs)])
+            steps = [env.step(a[i] if a.ndim > 1 else int(a[i])) for i, env in enumerate(envs)]
+            obs = np.stack([st[0] for st in steps])
             states.append(obs)
             actions.append(a)
-    return TestRollouts(np.stack(states, 1).astype(np.float32), np.stack(actions, 1))
+            terminated.append([bool(st[2]) for st in steps])
+    return TestRollouts(np.stack(states, 1).astype(np.float32), np.stack(actions, 1),
+                        np.array(terminated, dtype=bool).T.reshape(n_rollouts, length))
 
 
 @torch.no_grad()
@@ -75,20 +94,38 @@ def predict_open_loop(sim: Simulator, agent_id: int, rollouts: TestRollouts, war
     return torch.stack(preds, 1).numpy()
 
 
-def rmse_r2(pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-rollout RMSE and variance-weighted R² of ``pred``/``true`` ``[R, T, D]`` (both ``[R]``)."""
-    err = np.square(pred - true)
-    rmse = np.sqrt(err.mean(axis=(1, 2)))
-    ss_res = err.sum(axis=(1, 2))
-    ss_tot = np.square(true - true.mean(axis=1, keepdims=True)).sum(axis=(1, 2))
-    r2 = 1.0 - ss_res / np.maximum(ss_tot, 1e-12)
-    return rmse, r2
+def rmse_r2(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-rollout RMSE and variance-weighted R² of ``pred``/``true`` ``[R, T, D]`` (both ``[R]``).
+
+    ``valid [R, T]`` (bool) restricts each rollout to its valid steps; a rollout without one gets
+    NaN for both, one with a single valid step NaN for R² (no variance to explain)."""
+    if valid is None:
+        valid = np.ones(pred.shape[:2], dtype=bool)
+    n_steps = valid.sum(1)
+    mask = valid[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.where(mask, np.square(pred - true), 0.0)
+        rmse = np.sqrt(err.sum(axis=(1, 2)) / (n_steps * pred.shape[2]))
+        mean = np.where(mask, true, 0.0).sum(1, keepdims=True) / n_steps[:, None, None]
+        ss_tot = np.where(mask, np.square(true - mean), 0.0).sum(axis=(1, 2))
+        r2 = 1.0 - err.sum(axis=(1, 2)) / np.maximum(ss_tot, 1e-12)
+    return rmse, np.where(n_steps >= 2, r2, np.nan)
 
 
 def evaluate_prediction(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int = 10,
                         horizon: int = 50) -> dict[str, float]:
-    """Mean RMSE, its std, median R² over the rollouts of one agent."""
+    """Mean RMSE, its std and median R² over the rollouts of one agent that reach the predicted
+    part; ``n_rollouts`` counts those, ``n_cut`` the ones of them cut short by termination and
+    ``n_dropped`` the ones that terminated within the warm-up (all NaN if every rollout did)."""
     pred = predict_open_loop(sim, agent_id, rollouts, warmup, horizon)
-    rmse, r2 = rmse_r2(pred, rollouts.states[:, warmup + 1: warmup + 1 + horizon])
-    return {"rmse": float(rmse.mean()), "rmse_std": float(rmse.std()), "r2_median": float(np.median(r2)),
-            "n_rollouts": int(len(rmse))}
+    valid = rollouts.valid_steps()[:, warmup:warmup + horizon]
+    rmse, r2 = rmse_r2(pred, rollouts.states[:, warmup + 1: warmup + 1 + horizon], valid)
+    kept = valid.any(1)
+    scored = rmse[kept]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no rollout (or R²) to score
+        return {"rmse": float(np.mean(scored)) if len(scored) else float("nan"),
+                "rmse_std": float(np.std(scored)) if len(scored) else float("nan"),
+                "r2_median": float(np.nanmedian(r2[kept])) if len(scored) else float("nan"),
+                "n_rollouts": int(kept.sum()), "n_cut": int((kept & ~valid.all(1)).sum()),
+                "n_dropped": int((~kept).sum())}

@@ -1,0 +1,65 @@
+"""The prediction evaluation scores each rollout up to its first termination (authors' protocol)."""
+import numpy as np
+import pytest
+import torch
+
+from persim.evaluation.prediction import TestRollouts as Rollouts
+from persim.evaluation.prediction import collect_rollouts, evaluate_prediction, rmse_r2
+
+
+def test_collect_rollouts_records_where_the_pole_fell():
+    push_right = lambda obs: np.ones(len(obs), dtype=np.int64)  # noqa: E731  (the pole falls within ~10-40 steps)
+    ro = collect_rollouts("cartpole", {"force": 10.0, "length": 0.5}, push_right, 4, 60, seed=0)
+    assert ro.terminated.shape == (4, 60) and ro.terminated.any(1).all()
+    first = ro.terminated.argmax(1)
+    valid = ro.valid_steps()
+    for r in range(4):
+        # valid up to and including the terminating step, not after
+        assert valid[r, :first[r] + 1].all() and not valid[r, first[r] + 1:].any()
+        theta_or_x_out = (np.abs(ro.states[r, 1:, 2]) > 0.2095) | (np.abs(ro.states[r, 1:, 0]) > 2.4)
+        assert theta_or_x_out[first[r]] and not theta_or_x_out[:first[r]].any()
+
+
+def test_rmse_r2_ignores_steps_past_termination():
+    true = np.zeros((2, 4, 1))
+    true[:, :, 0] = [0.0, 1.0, 2.0, 3.0]
+    pred = true.copy()
+    pred[:, 1, 0] += 0.5          # one error of 0.5 within the valid steps of both rollouts
+    pred[1, 3, 0] += 1e3          # a huge one past rollout 1's termination
+    valid = np.array([[True] * 4, [True, True, True, False]])
+    rmse, r2 = rmse_r2(pred, true, valid)
+    np.testing.assert_allclose(rmse, [np.sqrt(0.25 / 4), np.sqrt(0.25 / 3)])
+    np.testing.assert_allclose(r2, [1 - 0.25 / 5.0, 1 - 0.25 / 2.0])  # ss_tot over each rollout's valid steps
+    rmse, r2 = rmse_r2(pred, true, np.array([[True, False, False, False], [False] * 4]))
+    assert rmse[0] == 0.0 and np.isnan(r2[0]) and np.isnan(rmse[1]) and np.isnan(r2[1])
+
+
+class _Drift:
+    """A simulator that predicts s + 1 for every state (true dynamics here: s stays put)."""
+
+    def predict(self, agents, states, actions):
+        return torch.as_tensor(states) + 1.0
+
+
+def test_evaluate_prediction_cuts_and_drops_terminated_rollouts():
+    r, length, warmup, horizon = 3, 8, 2, 6
+    ro = Rollouts(np.zeros((r, length + 1, 1), np.float32), np.zeros((r, length), np.int64),
+                      np.zeros((r, length), bool))
+    ro.terminated[1, 4] = True   # cut: predicted steps 0..2 (env steps 2..4) count
+    ro.terminated[2, 0] = True   # within the warm-up: dropped
+    ro.states[1, 6:] = 1e6       # what the env shows past termination must not count
+    res = evaluate_prediction(_Drift(), 0, ro, warmup=warmup, horizon=horizon)
+    # the prediction drifts by one per step: errors 1..k over the scored steps
+    rmse0 = np.sqrt(np.mean(np.arange(1, 7) ** 2))
+    rmse1 = np.sqrt(np.mean(np.arange(1, 4) ** 2))
+    assert res["rmse"] == pytest.approx((rmse0 + rmse1) / 2)
+    assert (res["n_rollouts"], res["n_cut"], res["n_dropped"]) == (2, 1, 1)
+    # without termination flags every step of every rollout counts
+    res_all = evaluate_prediction(_Drift(), 0, Rollouts(ro.states, ro.actions), warmup, horizon)
+    assert res_all["n_rollouts"] == 3 and res_all["rmse"] > 1e5
+
+
+def test_terminated_of_the_wrong_shape_is_rejected():
+    ro = Rollouts(np.zeros((2, 5, 1)), np.zeros((2, 4)), np.zeros((2, 5), bool))
+    with pytest.raises(ValueError, match="terminated has shape"):
+        ro.valid_steps()
