@@ -24,5 +24,5 @@ with rule_run(snakemake) as run:  # noqa: F821
     sim.meta["provenance"] = run.provenance(device)
     sim.save(snakemake.output.model)  # noqa: F821
     write_sidecar(snakemake.output.model, sim.meta["provenance"])  # noqa: F821
-    pd.DataFrame({"epoch": range(1, len(history["train_loss"]) + 1), "train_mse": history["train_loss"]}).to_csv(
-        snakemake.output.history, index=False)  # noqa: F821
+    pd.DataFrame({"epoch": range(1, len(history["train_loss"]) + 1), "train_mse": history["train_loss"],
+                  "epoch_s": history["epoch_s"]}).to_csv(snakemake.output.history, index=False)  # noqa: F821

@@ -77,6 +77,7 @@ def test_rank3_persim_fits_mountaincar_random_data(mc_random, tmp_path):
     # held-out one-step error (standardised Δs, summed over D=2): a constant predictor scores ~2;
     # what remains is mostly the wall / speed-limit clipping, which no smooth model fits
     assert hist["val_loss"][-1] < hist["val_loss"][0] and hist["val_loss"][-1] < 0.1 * 2
+    assert len(hist["epoch_s"]) == 50 and min(hist["epoch_s"]) > 0
     # long-horizon open-loop prediction of test agent 4 (default gravity) under a pumping policy
     pump = lambda obs: (obs[:, 1] >= 0).astype(np.int64) * 2  # noqa: E731
     ro = collect_rollouts("mountaincar", {"gravity": 0.0025}, pump, 20, 60, seed=1)

@@ -14,6 +14,7 @@ orders are trained at once as stacked weights ([M, ...] on every tensor).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -194,7 +195,8 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
 
     With ``val_fraction > 0``, that share of transitions (drawn across all trajectories) is held
     out and the per-epoch validation MSE (standardised Δs, mean over members) is returned.
-    Returns the simulator and a history ``{"train_loss": [...], "val_loss": [...]}``.
+    Returns the simulator and a history ``{"train_loss": [...], "val_loss": [...], "epoch_s": [...]}``
+    (``epoch_s``: wall seconds of each epoch, validation included).
     """
     torch.manual_seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -217,10 +219,11 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_halve_every, gamma=0.5)
     m, bsz, n_train = cfg.n_members, cfg.batch_size, len(train_idx)
     columns = {"agents": data["agents"], "obs": obs_n, "actions": data["actions"], "target": target}
-    history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_s": []}
     progress = Progress(cfg.epochs, f"persim r={cfg.rank} M={m} epochs", every=max(1, cfg.epochs // 20))
     with gc_paused():
         for _ in range(cfg.epochs):
+            start = time.perf_counter()
             perms = torch.stack([torch.randperm(n_train, generator=gen) for _ in range(m)]).to(device)  # [M, T]
             total = torch.zeros((), device=device)
             for batch in _minibatches(columns, train_idx[perms], bsz):
@@ -234,6 +237,7 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
             if n_val:
                 history["val_loss"].append(_val_loss(net, data, obs_n, target, val_idx))
                 metrics["val_mse"] = history["val_loss"][-1]
+            history["epoch_s"].append(time.perf_counter() - start)
             progress.update(1, **metrics)
     progress.close()
     meta = {"env": ds.env, "n_agents": n_agents, "obs_dim": ds.obs.shape[1], "n_actions": n_actions,
