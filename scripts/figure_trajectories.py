@@ -26,7 +26,7 @@ with rule_run(snakemake) as run:  # noqa: F821
         true = ro.states[0, s["warmup"] + 1:]
         n = int(ro.valid_steps()[0, s["warmup"]:].sum())  # up to the episode's end (pole fell, goal reached)
         label = f"agent {k} (" + ", ".join(f"{c}={v:g}" for c, v in cov.items()) + ")"
-        label += f", episode ended at step {n}" if n < s["steps"] else ""
+        label += f", episode ends at step {n}" if n < s["steps"] else ""
         curves[label] = (true[:n], pred[0, :n])
     plot_trajectories(s["env"], curves, snakemake.output[0])  # noqa: F821
     write_sidecar(snakemake.output[0], run.provenance())  # noqa: F821

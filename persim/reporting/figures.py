@@ -1,6 +1,8 @@
 """Figures: t-SNE of learned agent factors (paper Fig. 1/5) and predicted-vs-true trajectories (Fig. 2/4)."""
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -54,7 +56,7 @@ def plot_trajectories(env: str, curves: dict[str, tuple[np.ndarray, np.ndarray]]
         for d, ax in enumerate(axes[row]):
             ax.plot(true[:, d], color="black", label="true")
             ax.plot(pred[:, d], color="tab:orange", alpha=0.8, linestyle="--", label="PerSim")
-            ax.set_title(f"{name}: {labels[d]}", fontsize=9)
+            ax.set_title(textwrap.fill(f"{name}: {labels[d]}", 44), fontsize=9)
             ax.set_xlabel("steps ahead")
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{ENV_LABELS[env]}: open-loop predictions from the true actions", fontsize=10)
