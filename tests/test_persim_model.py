@@ -9,6 +9,7 @@ from persim.envs.agents import sample_agents
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
 from persim.models import PerSimConfig, PerSimNet, PerSimSimulator, train_persim
 from persim.models.ensemble import EnsembleLinear, EnsembleMLP
+from persim.models.folded import folded_step
 
 
 def test_ensemble_mlp_members_are_independent_networks():
@@ -143,6 +144,10 @@ def test_folded_planning_step_equals_the_model_step(n_actions, obs_dim, rank):
     actions = torch.randint(n_actions, (15,))
     expected = net.step(episode_agents.repeat_interleave(n_rows), states, actions)
     torch.testing.assert_close(sim.planning_step(episode_agents, n_rows)(states, actions), expected)
+    # chunked over episodes to bound memory (here 1 and 2 episodes per chunk): the same result
+    for max_hidden in (3 * 16 * n_rows, 2 * 3 * 16 * n_rows):
+        chunked = folded_step(net, episode_agents, n_rows, max_hidden=max_hidden)(states, actions)
+        torch.testing.assert_close(chunked, expected)
     # a model that does not fold (two hidden layers) falls back to the same step
     deep = PerSimNet(7, obs_dim, n_actions, 0, PerSimConfig(rank=rank, n_members=3, state_hidden=[8, 8])).double()
     step = PerSimSimulator(deep, cfg, {}).planning_step(episode_agents, n_rows)

@@ -17,6 +17,12 @@ equals :meth:`PerSimNet.step` up to float rounding (tested). Measured with ``pyt
 persim.benchmark`` (which prints both): one MountainCar / CartPole MPC step (M=5 x 1000 candidates
 x horizon 50) takes ~1.5x less time than on :meth:`PerSimNet.step` on 2 cores. Continuous actions
 (HalfCheetah) pass through an action MLP and do not fold; they use :meth:`PerSimNet.step`.
+
+Memory: the hidden activations of one step are ``M x E x H x C`` floats, 2.6 GB for the paper's
+reward evaluation (5 members x 500 lock-step episodes x 256 x 1000 candidates). A step therefore
+runs over chunks of episodes whose activations stay within ``max_hidden`` elements (default
+2^25, 128 MiB in float32); rows are independent, so the result does not depend on the chunking
+(tested). Up to that size (every quick-profile evaluation) a step is one chunk.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import torch
 from persim.models.ensemble import EnsembleLinear
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+MAX_HIDDEN = 2 ** 25  # hidden activations per chunk of episodes (elements)
 
 
 def _state_layers(net) -> list[EnsembleLinear]:
@@ -41,7 +48,7 @@ def can_fold(net) -> bool:
 
 
 @torch.no_grad()
-def folded_step(net, agents: torch.Tensor, n_rows: int) -> StepFn:
+def folded_step(net, agents: torch.Tensor, n_rows: int, max_hidden: int = MAX_HIDDEN) -> StepFn:
     """Step function for episode-major rows: episode ``e`` (agent ``agents[e]``) owns rows
     ``e * n_rows ... (e + 1) * n_rows - 1``.
 
@@ -49,12 +56,36 @@ def folded_step(net, agents: torch.Tensor, n_rows: int) -> StepFn:
         net: a discrete-action PerSimNet with one hidden state-encoder layer (:func:`can_fold`).
         agents: agent ids ``[E]`` (int64), one per episode.
         n_rows: rows (candidates) per episode, C.
+        max_hidden: most hidden activations (M x episodes x H x C elements) one chunk of episodes
+            may hold; a step covers the E episodes in chunks of that size.
 
     Returns:
         ``step(states [M, E*C, D], actions [E*C]) -> next states [M, E*C, D]`` (raw units).
     """
     if not can_fold(net):
         raise ValueError("folded_step needs discrete actions and a state encoder with one hidden layer")
+    m, e, d, hidden = net.n_members, len(agents), net.obs_dim, _state_layers(net)[0].weight.shape[1]
+    per_chunk = max(1, max_hidden // (m * hidden * n_rows))
+    chunks = [(e0, min(e, e0 + per_chunk), _folded_weights(net, agents[e0:e0 + per_chunk]))
+              for e0 in range(0, e, per_chunk)]
+
+    def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        c = states.shape[1] // e
+        states4, actions2 = states.view(m, e, c, d), actions.view(e, c)
+        if len(chunks) == 1:
+            return states + _folded_delta(chunks[0][2], states4, actions2).reshape(m, e * c, d)
+        out = torch.empty_like(states4)
+        for e0, e1, weights in chunks:
+            torch.add(states4[:, e0:e1], _folded_delta(weights, states4[:, e0:e1], actions2[e0:e1]),
+                      out=out[:, e0:e1])
+        return out.view(m, e * c, d)
+
+    return step
+
+
+def _folded_weights(net, agents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-(member, episode) weights of the folded step for episodes of ``agents [E]``:
+    ``w1 [M*E, H, D+1]`` (bias as the last input column), ``w_eff [M*E, k*D, H]``, ``b_eff [M*E, k*D, 1]``."""
     layer1, layer2 = _state_layers(net)
     m, e, d, r = net.n_members, len(agents), net.obs_dim, net.rank
     hidden = layer1.weight.shape[1]
@@ -74,17 +105,17 @@ def folded_step(net, agents: torch.Tensor, n_rows: int) -> StepFn:
     # the bias rides along as an extra input row of ones (a broadcast bias copy over [H, C] costs
     # more than the product itself with D = 2-4 inputs)
     w1 = torch.cat([w1, b1], 2).unsqueeze(1).expand(m, e, hidden, d + 1).reshape(m * e, hidden, d + 1)
-    w_eff = w_eff.reshape(m * e, k * d, hidden)
-    b_eff = b_eff.reshape(m * e, k * d, 1)
+    return w1, w_eff.reshape(m * e, k * d, hidden), b_eff.reshape(m * e, k * d, 1)
 
-    def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        c = states.shape[1] // e
-        s_t = torch.ones(m * e, d + 1, c, dtype=states.dtype, device=states.device)
-        s_t[:, :d] = states.view(m, e, c, d).permute(0, 1, 3, 2).reshape(m * e, d, c)  # [M*E, D+1, C]
-        h_t = torch.bmm(w1, s_t).relu_()                                            # [M*E, H, C]
-        out = torch.baddbmm(b_eff, w_eff, h_t).view(m, e, k, d, c)                   # Δs for every action
-        idx = actions.view(1, e, 1, 1, c).expand(m, e, 1, d, c)
-        delta = out.gather(2, idx).view(m, e, d, c).permute(0, 1, 3, 2).reshape(m, e * c, d)
-        return states + delta
 
-    return step
+def _folded_delta(weights, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Δs ``[M, E, C, D]`` of the taken actions ``[E, C]`` from states ``[M, E, C, D]`` (raw units)."""
+    w1, w_eff, b_eff = weights
+    m, e, c, d = states.shape
+    k = w_eff.shape[1] // d
+    s_t = torch.ones(m * e, d + 1, c, dtype=states.dtype, device=states.device)
+    s_t[:, :d] = states.permute(0, 1, 3, 2).reshape(m * e, d, c)                  # [M*E, D+1, C]
+    h_t = torch.bmm(w1, s_t).relu_()                                              # [M*E, H, C]
+    out = torch.baddbmm(b_eff, w_eff, h_t).view(m, e, k, d, c)                     # Δs for every action
+    idx = actions.reshape(1, e, 1, 1, c).expand(m, e, 1, d, c)
+    return out.gather(2, idx).view(m, e, d, c).permute(0, 1, 3, 2)
