@@ -57,6 +57,10 @@ def test_evaluate_prediction_cuts_and_drops_terminated_rollouts():
     # without termination flags every step of every rollout counts
     res_all = evaluate_prediction(_Drift(), 0, Rollouts(ro.states, ro.actions), warmup, horizon)
     assert res_all["n_rollouts"] == 3 and res_all["rmse"] > 1e5
+    # every rollout ended within the warm-up: nothing to score, NaN rather than an error
+    ro.terminated[:, 0] = True
+    res_none = evaluate_prediction(_Drift(), 0, ro, warmup, horizon)
+    assert np.isnan(res_none["rmse"]) and np.isnan(res_none["r2_median"]) and res_none["n_dropped"] == 3
 
 
 def test_terminated_of_the_wrong_shape_is_rejected():

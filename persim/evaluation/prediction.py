@@ -121,11 +121,8 @@ def evaluate_prediction(sim: Simulator, agent_id: int, rollouts: TestRollouts, w
     valid = rollouts.valid_steps()[:, warmup:warmup + horizon]
     rmse, r2 = rmse_r2(pred, rollouts.states[:, warmup + 1: warmup + 1 + horizon], valid)
     kept = valid.any(1)
-    scored = rmse[kept]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no rollout (or R²) to score
-        return {"rmse": float(np.mean(scored)) if len(scored) else float("nan"),
-                "rmse_std": float(np.std(scored)) if len(scored) else float("nan"),
-                "r2_median": float(np.nanmedian(r2[kept])) if len(scored) else float("nan"),
-                "n_rollouts": int(kept.sum()), "n_cut": int((kept & ~valid.all(1)).sum()),
-                "n_dropped": int((~kept).sum())}
+        warnings.simplefilter("ignore", RuntimeWarning)  # no rollout (or R²) to score gives NaN
+        return {"rmse": float(np.mean(rmse[kept])), "rmse_std": float(np.std(rmse[kept])),
+                "r2_median": float(np.nanmedian(r2[kept])), "n_rollouts": int(kept.sum()),
+                "n_cut": int((kept & ~valid.all(1)).sum()), "n_dropped": int((~kept).sum())}
