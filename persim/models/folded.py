@@ -22,7 +22,7 @@ Memory: the hidden activations of one step are ``M x E x H x C`` floats, 2.6 GB 
 reward evaluation (5 members x 500 lock-step episodes x 256 x 1000 candidates). A step therefore
 runs over chunks of episodes whose activations stay within ``max_hidden`` elements (default
 2^25, 128 MiB in float32); rows are independent, so the result does not depend on the chunking
-(tested). Up to that size (every quick-profile evaluation) a step is one chunk.
+(tested). Every quick-profile evaluation fits in one chunk.
 """
 from __future__ import annotations
 
@@ -72,8 +72,6 @@ def folded_step(net, agents: torch.Tensor, n_rows: int, max_hidden: int = MAX_HI
     def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         c = states.shape[1] // e
         states4, actions2 = states.view(m, e, c, d), actions.view(e, c)
-        if len(chunks) == 1:
-            return states + _folded_delta(chunks[0][2], states4, actions2).reshape(m, e * c, d)
         out = torch.empty_like(states4)
         for e0, e1, weights in chunks:
             torch.add(states4[:, e0:e1], _folded_delta(weights, states4[:, e0:e1], actions2[e0:e1]),
