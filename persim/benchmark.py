@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from persim.data.schema import OfflineDataset
+from persim.envs.specs import SPECS
 from persim.evaluation.prediction import TestRollouts, predict_open_loop
 from persim.models import PerSimConfig, PerSimNet, PerSimSimulator, train_persim
 from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn
 
-ENV_DIMS = {"mountaincar": (2, 3, 0), "cartpole": (4, 2, 0), "halfcheetah": (18, 0, 6)}
+ENV_DIMS = {n: (s.obs_dim, s.n_actions, s.action_dim) for n, s in SPECS.items()}  # D, discrete actions, A
 PAPER_MODEL = {
     "mountaincar": dict(rank=3, state_hidden=[256], action_hidden=[], batch_size=512),
     "cartpole": dict(rank=5, state_hidden=[256], action_hidden=[], batch_size=64),

@@ -49,8 +49,10 @@ def _key(error: jsonschema.ValidationError) -> str:
 
 
 def check_config(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
-    """Raise :class:`ConfigError` listing ``config key 'x.y': problem`` for every violation."""
-    spec = yaml.safe_load(Path(schema).read_text())
+    """Raise :class:`ConfigError` listing ``config key 'x.y': problem`` for every violation.
+
+    The method names the schema accepts come from the registry (:mod:`persim.methods`)."""
+    spec = _with_method_names(yaml.safe_load(Path(schema).read_text()))
     validator = jsonschema.Draft202012Validator(spec)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -58,20 +60,41 @@ def check_config(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
-BASELINE_SECTIONS = {"cadm_vanilla": "cadm", "cadm_pets": "cadm", "bcq": "bcq", "cql": "cql", "morel": "morel"}
+def _with_method_names(spec: dict[str, Any]) -> dict[str, Any]:
+    """The schema with the registry's method names as the enums of ``methods.*`` and of the
+    baseline sections' ``variants`` keys."""
+    from persim.methods import METHODS, POLICY_METHODS, SIMULATOR_METHODS
+
+    methods = spec.get("properties", {}).get("methods", {}).get("properties", {})
+    for key, names in (("simulators", SIMULATOR_METHODS), ("policies", POLICY_METHODS)):
+        if key in methods:
+            methods[key]["items"]["enum"] = list(names)
+    variants = spec.get("$defs", {}).get("baseline_section", {}).get("properties", {}).get("variants")
+    if variants is not None:
+        variants["propertyNames"] = {"enum": list(METHODS)}
+    return spec
 
 
-def baseline_settings(config: dict[str, Any], name: str, env: str) -> dict[str, Any]:
-    """Resolved settings of a baseline for one env: ``common``, then ``env.<env>``, then the variant.
+def baseline_settings(config: dict[str, Any], env: str, method) -> dict[str, Any]:
+    """Resolved settings of a baseline for one env: ``common``, then ``env.<env>``, then
+    ``variants.<method name>``, from the section ``method.config_key`` (``baselines.cadm``).
 
-    ``name`` is a CaDM variant (``cadm_vanilla``/``cadm_pets``) or an algorithm (``bcq``, ``cql``,
-    ``morel``); the result is the keyword arguments of that baseline's config dataclass.
-    """
-    if name not in BASELINE_SECTIONS:
-        raise ConfigError(f"unknown baseline {name!r}; known: {sorted(BASELINE_SECTIONS)}")
-    section = config.get("baselines", {}).get(BASELINE_SECTIONS[name], {})
+    ``method`` is a registry row (:class:`persim.methods.MethodSpec`); the result is the keyword
+    arguments of that baseline's config dataclass."""
+    section: Any = config
+    for part in method.config_key.split("."):
+        section = section.get(part, {}) if isinstance(section, dict) else {}
     out = merge(dict(section.get("common", {})), dict(section.get("env", {}).get(env, {})))
-    return merge(out, dict(section.get("variants", {}).get(name, {})))
+    return merge(out, dict(section.get("variants", {}).get(method.name, {})))
+
+
+PERSIM_MODEL_KEYS = ("n_members", "epochs", "learning_rate", "lr_halve_every")  # the rest of `persim` is CV / per env
+
+
+def persim_settings(config: dict[str, Any], env: str, method=None) -> dict[str, Any]:
+    """PerSim's model settings for ``env``: the shared keys of ``persim`` updated with ``persim.env.<env>``."""
+    p = config["persim"]
+    return {**{k: p[k] for k in PERSIM_MODEL_KEYS}, **p["env"][env]}
 
 
 def build_dataclass(factory, settings: dict[str, Any], key: str, fields_of: type | None = None, **extra: Any):

@@ -1,76 +1,137 @@
-"""Registry of methods: wildcard names, paper labels and how to load what a method's rule trained.
+"""The method registry: one :class:`MethodSpec` row per method of the paper's tables.
 
-Two kinds of methods exist. *Simulators* (PerSim, CaDM) write ``model.pt`` and are scored by both
-evaluations (prediction: Tables 6-8; MPC reward: Tables 9-11). *Policies* (BCQ, CQL, MOReL) write
-``policy.pt`` (a policy set: one policy for all agents, "-P", or one per test agent, "-A") and act
-directly in the true env (reward only). Adding a method means: its module, its rule, one line here.
+Everything else about methods is derived from these rows: the Snakemake wildcard constraints,
+the labels in tables and the comparison, the config schema's method enums, the settings each
+training job gets (resolved and checked against the method's config dataclass when the workflow
+is parsed), the loaders, and the code hash that reruns a method's jobs when its module changes.
+
+Two kinds exist (:mod:`persim.protocols`). *Simulators* write ``model.pt`` and are scored by both
+evaluations (prediction: Tables 6-8; MPC reward: Tables 9-11). *Policies* write ``policy.pt`` (a
+policy set, scope P or A) and act directly in the true env (reward only).
+
+A new method is its module (``make_config``, ``train``, ``load``: see :mod:`persim.protocols`),
+its config dataclass and one row here. Modules are named by string and imported only on use, so
+that importing the registry pulls in no method's code.
 """
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from types import ModuleType
+from typing import Any, Callable, Mapping
 
-SIMULATOR_METHODS: dict[str, str] = {  # wildcard name -> paper label
-    "persim": "PerSim",
-    "cadm_vanilla": "Vanilla CaDM",
-    "cadm_pets": "PE-TS CaDM",
-}
-POLICY_METHODS: dict[str, str] = {
-    "bcq_p": "BCQ-P", "bcq_a": "BCQ-A",
-    "cql_p": "CQL-P", "cql_a": "CQL-A",
-    "morel_p": "MOReL-P", "morel_a": "MOReL-A",
-}
-METHOD_LABELS: dict[str, str] = {**SIMULATOR_METHODS, **POLICY_METHODS}
+from persim.config import ConfigError, baseline_settings, persim_settings
+
+SIMULATOR, POLICY = "simulator", "policy"
+Resolver = Callable[[Mapping[str, Any], str, Any], dict]  # (config, env, MethodSpec) -> settings
 
 
-def split_policy_method(method: str) -> tuple[str, str]:
-    """``"cql_a"`` -> (algorithm ``"cql"``, scope ``"a"``)."""
-    if method not in POLICY_METHODS:
-        raise KeyError(f"unknown policy method {method!r}; known: {sorted(POLICY_METHODS)}")
-    algo, scope = method.rsplit("_", 1)
-    return algo, scope
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method of the paper's tables.
+
+    Attributes:
+        name: wildcard value and path component (``results/<env>/<dataset>/<name>/``).
+        label: the paper's label (``"PE-TS CaDM"``).
+        kind: :data:`SIMULATOR` or :data:`POLICY`.
+        module: dotted module with ``make_config``, ``train`` and ``load``.
+        config_key: where its settings live in the config (named in errors).
+        resolve: ``(config, env, spec) -> settings`` (the keyword arguments of its config dataclass).
+        options: fixed keyword arguments of the module's ``make_config`` / ``train`` (algo, scope).
+        uses_rank_cv: its training takes the rank chosen by ``rank_cv`` when ``persim.rank_source: cv``.
+    """
+
+    name: str
+    label: str
+    kind: str
+    module: str
+    config_key: str
+    resolve: Resolver
+    options: Mapping[str, Any] = field(default_factory=dict)
+    uses_rank_cv: bool = False
+
+    def import_module(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    def settings(self, config: Mapping[str, Any], env: str) -> dict[str, Any]:
+        """This method's settings for ``env`` as written in (and merged from) the config."""
+        return self.resolve(config, env, self)
+
+    def make_config(self, settings: Mapping[str, Any], env: str, episode_steps: int):
+        """The method's config dataclass; a bad setting raises ConfigError naming its key."""
+        return self.import_module().make_config(dict(settings), env, self.config_key, episode_steps,
+                                                **self.options)
+
+    def train(self, dataset, agents, cfg, seed: int, device: str, log) -> tuple[Any, Any]:
+        """``(model, history frame | None)``; the model has ``save(path)`` and ``meta``."""
+        return self.import_module().train(dataset, agents, cfg, seed, device, log, **self.options)
+
+    def load(self, path: str | Path, device: str = "cpu"):
+        """The :class:`~persim.protocols.Simulator` or :class:`~persim.protocols.PolicySet` saved at ``path``."""
+        return self.import_module().load(path, device)
 
 
-def _load_persim(path: str | Path, device: str = "cpu"):
-    from persim.models import PerSimSimulator
-
-    return PerSimSimulator.load(path, device=device)
+def _policy(name: str, label: str, module: str, section: str, **options: Any) -> MethodSpec:
+    return MethodSpec(name, label, POLICY, module, f"baselines.{section}", baseline_settings, options)
 
 
-def _load_cadm(path: str | Path, device: str = "cpu"):
-    from persim.baselines.cadm import CaDMSimulator
+REGISTRY: tuple[MethodSpec, ...] = (
+    MethodSpec("persim", "PerSim", SIMULATOR, "persim.models.persim", "persim", persim_settings, uses_rank_cv=True),
+    MethodSpec("cadm_vanilla", "Vanilla CaDM", SIMULATOR, "persim.baselines.cadm", "baselines.cadm", baseline_settings),
+    MethodSpec("cadm_pets", "PE-TS CaDM", SIMULATOR, "persim.baselines.cadm", "baselines.cadm", baseline_settings),
+    _policy("bcq_p", "BCQ-P", "persim.baselines.offline_rl", "bcq", algo="bcq", scope="p"),
+    _policy("bcq_a", "BCQ-A", "persim.baselines.offline_rl", "bcq", algo="bcq", scope="a"),
+    _policy("cql_p", "CQL-P", "persim.baselines.offline_rl", "cql", algo="cql", scope="p"),
+    _policy("cql_a", "CQL-A", "persim.baselines.offline_rl", "cql", algo="cql", scope="a"),
+    _policy("morel_p", "MOReL-P", "persim.baselines.morel", "morel", scope="p"),
+    _policy("morel_a", "MOReL-A", "persim.baselines.morel", "morel", scope="a"),
+)
+METHODS: dict[str, MethodSpec] = {m.name: m for m in REGISTRY}
+SIMULATOR_METHODS: dict[str, str] = {m.name: m.label for m in REGISTRY if m.kind == SIMULATOR}  # name -> label
+POLICY_METHODS: dict[str, str] = {m.name: m.label for m in REGISTRY if m.kind == POLICY}
+METHOD_LABELS: dict[str, str] = {m.name: m.label for m in REGISTRY}
+TRUE_MPC_LABEL = "True env+MPC"  # the reference row planned on the true dynamics (no learned model)
 
-    return CaDMSimulator.load(path, device=device)
+
+def get_method(name: str) -> MethodSpec:
+    """The registry row ``name``, or a KeyError listing the known names."""
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    return METHODS[name]
 
 
-def _load_offline_rl(path: str | Path, device: str = "cpu"):
-    from persim.baselines.offline_rl import PolicySet
-
-    return PolicySet.load(path, device=device)
-
-
-def _load_morel(path: str | Path, device: str = "cpu"):
-    from persim.baselines.morel import MorelPolicySet
-
-    return MorelPolicySet.load(path, device=device)
+def labels(kind: str | None = None) -> tuple[str, ...]:
+    """Paper labels in table order, of one kind or all."""
+    return tuple(m.label for m in REGISTRY if kind is None or m.kind == kind)
 
 
-_SIMULATOR_LOADERS: dict[str, Callable[..., Any]] = {
-    "persim": _load_persim, "cadm_vanilla": _load_cadm, "cadm_pets": _load_cadm,
-}
-_POLICY_LOADERS: dict[str, Callable[..., Any]] = {
-    "bcq": _load_offline_rl, "cql": _load_offline_rl, "morel": _load_morel,
-}
+def check_method_settings(config: Mapping[str, Any], envs, names) -> None:
+    """Resolve and build every named method's config for every env; raise one ConfigError listing
+    each bad setting with its key (run when the workflow is parsed, before any job starts)."""
+    errors = []
+    for name in names:
+        spec = get_method(name)
+        for env in envs:
+            try:
+                spec.make_config(spec.settings(config, env), env, config["episode_steps"][env])
+            except ConfigError as exc:
+                errors.append(f"{exc} (method {name}, env {env})")
+    if errors:
+        raise ConfigError("invalid method settings:\n  " + "\n  ".join(dict.fromkeys(errors)))
 
 
 def load_simulator(method: str, path: str | Path, device: str = "cpu"):
-    """Load the simulator that rule ``train_<method>`` wrote to ``path``."""
-    if method not in _SIMULATOR_LOADERS:
-        raise KeyError(f"unknown simulator method {method!r}; known: {sorted(_SIMULATOR_LOADERS)}")
-    return _SIMULATOR_LOADERS[method](path, device)
+    """Load the simulator that ``method``'s training rule wrote to ``path``."""
+    spec = get_method(method)
+    if spec.kind != SIMULATOR:
+        raise KeyError(f"{method!r} is a {spec.kind} method, not a simulator; simulators: {sorted(SIMULATOR_METHODS)}")
+    return spec.load(path, device)
 
 
 def load_policy_set(method: str, path: str | Path, device: str = "cpu"):
     """Load the policy set a policy method's rule wrote; ``.actor(agent_id)`` gives ``act(obs [B, D])``."""
-    algo, _ = split_policy_method(method)
-    return _POLICY_LOADERS[algo](path, device)
+    spec = get_method(method)
+    if spec.kind != POLICY:
+        raise KeyError(f"{method!r} is a {spec.kind} method, not a policy; policies: {sorted(POLICY_METHODS)}")
+    return spec.load(path, device)

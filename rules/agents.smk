@@ -6,7 +6,7 @@ rule agents:
         agents_path("{env}"),
     params:
         settings=agents_settings,
-        code=CODE["agents"],
+        code=code("make_agents.py"),
     log:
         f"{OUT}/logs/{{env}}/agents.log",
     benchmark:

@@ -1,20 +1,19 @@
 # Config validation, wildcard constraints, paths and the small input/params functions.
-import hashlib
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # parse with this checkout's persim, as the jobs do
 
 from snakemake.utils import validate
 
+from persim.codehash import code_hash
 from persim.config import check_config
-
 from persim.envs import ENV_NAMES, get_spec
-from persim.config import baseline_settings
-from persim.methods import METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, split_policy_method
+from persim.methods import POLICY_METHODS, SIMULATOR_METHODS, check_method_settings, get_method
+from persim.reporting.labels import PREDICTION_TABLES as PREDICTION_TABLE
+from persim.reporting.labels import REWARD_TABLES as REWARD_TABLE
 from persim.reporting.pending_tables import PENDING_TABLES
-from persim.reporting.prediction_tables import PREDICTION_TABLES as PREDICTION_TABLE
-from persim.reporting.reward_tables import REWARD_TABLES as REWARD_TABLE
 from persim.seeding import derive_seed
 
 
@@ -26,6 +25,13 @@ ENV_FILE = "../environment.yml"  # software of every rule (used with --use-conda
 ENVS = config["envs"]
 BEHAVIOURS = config["behaviours"]
 PACKAGE = Path(workflow.basedir) / "persim"  # scripts import this copy (scripts/_bootstrap.py)
+SCRIPTS = Path(workflow.basedir) / "scripts"
+TRAIN_THREADS = config["train_threads"]  # CPU threads of each training job (torch intra-op)
+SIMULATORS = config["methods"]["simulators"]  # the methods this run puts into the tables
+POLICIES = config["methods"]["policies"]
+
+# every method's settings built into its config dataclass now: a bad key stops `snakemake -n`
+check_method_settings(config, ENVS, SIMULATORS + POLICIES)
 
 
 wildcard_constraints:
@@ -33,75 +39,16 @@ wildcard_constraints:
     policy=r"logging\d+|test",
     behaviour="pure|random|pure_eps20|pure_eps40",
     method="|".join(SIMULATOR_METHODS),
-    cadm="cadm_vanilla|cadm_pets",
-    orl="(bcq|cql)_(p|a)",
-    morel="morel_(p|a)",
     pmethod="|".join(POLICY_METHODS),
 
 
-def code_hash(*parts):
-    """Hash of the persim sources a rule depends on (files or sub-packages, relative to persim/).
-
-    Passed as a param, so editing those modules reruns the rule (Snakemake's params trigger) while
-    edits elsewhere in the package do not.
-    """
-    h = hashlib.sha256()
-    for part in sorted(parts):
-        path = PACKAGE / part
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for f in files:
-            h.update(str(f.relative_to(PACKAGE)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-MODEL = ("models/__init__.py", "models/persim.py", "models/ensemble.py", "models/normalizer.py",
-         "models/manual_grad.py")
-BASELINE = ("baselines/__init__.py", "config.py", "data/schema.py", "device.py", "seeding.py", "progress.py")
-METHOD_CODE = {  # the modules that define (train and load) each method
-    "persim": MODEL,
-    "cadm_vanilla": (*BASELINE, "baselines/cadm.py", "models/ensemble.py", "models/normalizer.py"),
-    "cadm_pets": (*BASELINE, "baselines/cadm.py", "models/ensemble.py", "models/normalizer.py"),
-    "bcq": (*BASELINE, "baselines/offline_rl.py", "policies"),
-    "cql": (*BASELINE, "baselines/offline_rl.py", "policies"),
-    "morel": (*BASELINE, "baselines/morel.py", "baselines/ppo.py", "models/ensemble.py", "models/normalizer.py",
-              "planning/rewards.py", "envs"),
-}
-EVAL_PREDICTION = ("evaluation/prediction.py", "evaluation/history.py", "envs", "methods.py")
-EVAL_REWARD = ("evaluation/reward.py", "evaluation/history.py", "evaluation/planners.py", "planning", "envs",
-               "seeding.py", "methods.py")
-PLANNING_CODE = {"persim": ("models/folded.py",)}  # a method's fast step for MPC (not used in training)
-TABLES = ("reporting/latex.py", "reporting/paper.py", "reporting/table5.py")
-CODE = {
-    "agents": code_hash("envs"),
-    "policy": code_hash("envs", "policies", "data/rollout.py", "device.py"),
-    "dataset": code_hash("envs", "data", "policies/io.py"),
-    "table5": code_hash(*TABLES, "data/schema.py"),
-    "policy_returns": code_hash("policies/targets.py"),
-    "persim": code_hash(*MODEL, "models/rank_selection.py", "data/schema.py", "device.py"),
-    "rank_cv": code_hash(*MODEL, "models/rank_selection.py", "data/schema.py", "device.py"),
-    "rollouts": code_hash("evaluation/prediction.py", "envs", "policies/io.py"),
-    "cadm": {m: code_hash(*METHOD_CODE[m]) for m in ("cadm_vanilla", "cadm_pets")},
-    "offline_rl": {a: code_hash(*METHOD_CODE[a]) for a in ("bcq", "cql")},
-    "morel": code_hash(*METHOD_CODE["morel"]),
-    "prediction": {m: code_hash(*EVAL_PREDICTION, *METHOD_CODE[m]) for m in SIMULATOR_METHODS},
-    "policy_reward": {a: code_hash("evaluation/reward.py", "policies/train.py", "data/rollout.py", "envs",
-                                   "seeding.py", "methods.py", *METHOD_CODE[a]) for a in ("bcq", "cql", "morel")},
-    "prediction_tables": code_hash("reporting/prediction_tables.py", "reporting/selection.py", "reporting/outputs.py",
-                                   *TABLES),
-    "reward": {m: code_hash(*EVAL_REWARD, *METHOD_CODE[m], *PLANNING_CODE.get(m, ())) for m in SIMULATOR_METHODS},
-    "true_mpc": code_hash(*EVAL_REWARD),
-    "pending_tables": code_hash("reporting/pending_tables.py", *TABLES),
-    "comparison": code_hash("reporting/compare.py", "reporting/intervals.py", "reporting/html.py",
-                            "reporting/selection.py", "reporting/prediction_tables.py", "reporting/reward_tables.py",
-                            *TABLES),
-    "reward_tables": code_hash("reporting/reward_tables.py", "reporting/selection.py", "reporting/prediction_tables.py",
-                               "reporting/outputs.py",
-                               *TABLES),
-    "figure_tsne": code_hash("reporting/figures.py", *TABLES, *MODEL),
-    "figure_trajectories": code_hash("reporting/figures.py", *TABLES, *MODEL, "evaluation/prediction.py",
-                                     "policies/io.py"),
-}
+@lru_cache(maxsize=None)
+def code(script, method=None):
+    """Hash of the persim sources a rule's script runs (its imports, followed transitively), plus
+    the module of ``method`` (registry modules are imported by name). Passed as a param, so editing
+    those modules reruns the rule (Snakemake's params trigger) and edits elsewhere do not."""
+    entries = [SCRIPTS / script] + ([get_method(method).module] if method else [])
+    return code_hash(entries, PACKAGE)
 
 
 # ---- paths -------------------------------------------------------------------------------
@@ -136,11 +83,6 @@ def targets_policies():
 
 def targets_datasets():
     return [dataset_path(e, b) for e in ENVS for b in BEHAVIOURS]
-
-
-TRAIN_THREADS = config["train_threads"]  # CPU threads of each training job (torch intra-op)
-SIMULATORS = config["methods"]["simulators"]  # the methods this run puts into the tables
-POLICIES = config["methods"]["policies"]
 
 
 def targets_simulators():
@@ -218,22 +160,10 @@ def dataset_settings(wildcards):
             "seed": derive_seed(config["seed"], "dataset", wildcards.env)}
 
 
-def persim_model(env):
-    p = config["persim"]
-    model = {k: p[k] for k in ("n_members", "epochs", "learning_rate", "lr_halve_every")}
-    model.update(p["env"][env])
-    return model
-
-
-def persim_settings(wildcards):
-    return {"env": wildcards.env, "behaviour": wildcards.behaviour, "model": persim_model(wildcards.env),
-            "rank_source": config["persim"]["rank_source"], "device": config["device"],
-            "seed": derive_seed(config["seed"], "persim", wildcards.env, wildcards.behaviour)}
-
-
-def persim_rank_input(wildcards):
-    """The rank-CV table when config chooses the cross-validated rank (persim.rank_source: cv)."""
-    return [f"{OUT}/{wildcards.env}/rank_cv.csv"] if config["persim"]["rank_source"] == "cv" else []
+def rank_cv_input(wildcards):
+    """The rank-CV table for a method that takes its rank from it when ``persim.rank_source: cv``."""
+    wanted = get_method(wildcards.method).uses_rank_cv and config["persim"]["rank_source"] == "cv"
+    return [f"{OUT}/{wildcards.env}/rank_cv.csv"] if wanted else []
 
 
 def rank_cv_dataset(wildcards):
@@ -242,7 +172,8 @@ def rank_cv_dataset(wildcards):
 
 def rank_cv_settings(wildcards):
     cv = config["persim"]["rank_cv"]
-    model = {**persim_model(wildcards.env), "n_members": cv["n_members"], "epochs": cv["epochs"]}
+    model = {**get_method("persim").settings(config, wildcards.env), "n_members": cv["n_members"],
+             "epochs": cv["epochs"]}
     return {"env": wildcards.env, "dataset": cv["dataset"], "model": model, "ranks": cv["ranks"],
             "val_fraction": cv["val_fraction"], "device": config["device"],
             "seed": derive_seed(config["seed"], "rank_cv", wildcards.env)}
@@ -281,7 +212,7 @@ def prediction_settings(wildcards):
 
 def _reward_common(env):
     r = config["evaluation"]["reward"]
-    kind = "continuous" if env == "halfcheetah" else "discrete"
+    kind = "discrete" if get_spec(env).discrete else "continuous"
     return {"env": env, "n_seeds": r["n_seeds"], "n_episodes": r["n_episodes"], "mpc": r["mpc"][kind],
             "max_episode_steps": config["episode_steps"][env],
             "seed": derive_seed(config["seed"], "reward", env)}
@@ -296,30 +227,17 @@ def true_mpc_settings(wildcards):
     return {**_reward_common(wildcards.env), "dataset": "", "method": "true_mpc", "method_label": "True env+MPC"}
 
 
-# ---- baselines (CaDM, BCQ, CQL, MOReL) -----------------------------------------------------
-def cadm_settings(wildcards):
-    env, variant = wildcards.env, wildcards.cadm
-    return {"env": env, "behaviour": wildcards.behaviour, "method": variant,
-            "model": baseline_settings(config, variant, env), "device": config["device"],
-            "config_key": "baselines.cadm",
-            "seed": derive_seed(config["seed"], variant, env, wildcards.behaviour)}
-
-
-def policy_baseline_settings(wildcards, method):
-    algo, scope = split_policy_method(method)
-    env = wildcards.env
-    return {"env": env, "behaviour": wildcards.behaviour, "method": method, "algo": algo, "scope": scope,
-            "train": baseline_settings(config, algo, env), "device": config["device"],
-            "config_key": f"baselines.{algo}", "max_episode_steps": config["episode_steps"][env],
-            "seed": derive_seed(config["seed"], method, env, wildcards.behaviour)}
-
-
-def offline_rl_settings(wildcards):
-    return policy_baseline_settings(wildcards, wildcards.orl)
-
-
-def morel_settings(wildcards):
-    return policy_baseline_settings(wildcards, wildcards.morel)
+# ---- training any registered method ------------------------------------------------------
+def train_settings(wildcards):
+    """Settings of one method's training job: its resolved config section, run facts, its seed."""
+    method = getattr(wildcards, "method", None) or wildcards.pmethod
+    spec, env = get_method(method), wildcards.env
+    out = {"env": env, "behaviour": wildcards.behaviour, "method": method, "model": spec.settings(config, env),
+           "device": config["device"], "max_episode_steps": config["episode_steps"][env],
+           "seed": derive_seed(config["seed"], method, env, wildcards.behaviour)}
+    if spec.uses_rank_cv:
+        out["rank_source"] = config["persim"]["rank_source"]
+    return out
 
 
 def policy_reward_settings(wildcards):

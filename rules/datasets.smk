@@ -9,7 +9,7 @@ rule dataset:
         dataset_path("{env}", "{behaviour}"),
     params:
         settings=dataset_settings,
-        code=CODE["dataset"],
+        code=code("generate_dataset.py"),
     log:
         f"{OUT}/logs/{{env}}/datasets/{{behaviour}}.log",
     benchmark:

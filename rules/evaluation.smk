@@ -10,7 +10,7 @@ rule test_rollouts:
         meta=f"{OUT}/{{env}}/test_rollouts.json",
     params:
         settings=rollout_settings,
-        code=CODE["rollouts"],
+        code=code("test_rollouts.py"),
     log:
         f"{OUT}/logs/{{env}}/test_rollouts.log",
     benchmark:
@@ -34,7 +34,7 @@ rule eval_prediction:
         method_path("{env}", "{behaviour}", "{method}", "prediction.csv"),
     params:
         settings=prediction_settings,
-        code=lambda w: CODE["prediction"][w.method],
+        code=lambda w: code("eval_prediction.py", w.method),
     log:
         f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/prediction.log",
     benchmark:
@@ -62,7 +62,7 @@ rule eval_reward:
         method_path("{env}", "{behaviour}", "{method}", "reward.csv"),
     params:
         settings=reward_settings,
-        code=lambda w: CODE["reward"][w.method],
+        code=lambda w: code("eval_reward.py", w.method),
     log:
         f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/reward.log",
     benchmark:
@@ -84,7 +84,7 @@ rule eval_reward_true_env:
         f"{OUT}/{{env}}/true_mpc/reward.csv",
     params:
         settings=true_mpc_settings,
-        code=CODE["true_mpc"],
+        code=code("eval_reward.py"),
     log:
         f"{OUT}/logs/{{env}}/true_mpc/reward.log",
     benchmark:

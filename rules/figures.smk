@@ -9,7 +9,7 @@ rule figure_tsne:
         report(f"{OUT}/figures/fig5_tsne_{{env}}.png", caption="../report/fig_tsne.rst", category="Figures"),
     params:
         settings=tsne_settings,
-        code=CODE["figure_tsne"],
+        code=code("figure_tsne.py", "persim"),
     log:
         f"{OUT}/logs/{{env}}/figure_tsne.log",
     benchmark:
@@ -34,7 +34,7 @@ rule figure_trajectories:
                category="Figures"),
     params:
         settings=trajectory_settings,
-        code=CODE["figure_trajectories"],
+        code=code("figure_trajectories.py", "persim"),
     log:
         f"{OUT}/logs/{{env}}/figure_trajectories.log",
     benchmark:

@@ -1,4 +1,5 @@
-# Stage 4: PerSim personalized simulators, one ensemble per env x dataset (§4, App. D.1).
+# Stage 4: PerSim's rank, chosen by hold-out validation (App. D.1); PerSim itself trains as any
+# simulator method (rules/methods.smk), taking this rank when `persim.rank_source: cv`.
 
 
 rule rank_cv:
@@ -9,7 +10,7 @@ rule rank_cv:
         f"{OUT}/{{env}}/rank_cv.csv",
     params:
         settings=rank_cv_settings,
-        code=CODE["rank_cv"],
+        code=code("rank_cv.py", "persim"),
     log:
         f"{OUT}/logs/{{env}}/rank_cv.log",
     benchmark:
@@ -22,33 +23,3 @@ rule rank_cv:
         ENV_FILE
     script:
         "../scripts/rank_cv.py"
-
-
-rule train_persim:
-    input:
-        dataset=dataset_path("{env}", "{behaviour}"),
-        agents=agents_path("{env}"),
-        rank_cv=persim_rank_input,
-    output:
-        model=method_path("{env}", "{behaviour}", "persim", "model.pt"),
-        history=method_path("{env}", "{behaviour}", "persim", "history.csv"),
-    params:
-        settings=persim_settings,
-        code=CODE["persim"],
-    log:
-        f"{OUT}/logs/{{env}}/{{behaviour}}/persim/train.log",
-    benchmark:
-        f"{OUT}/benchmarks/{{env}}/{{behaviour}}/persim/train.tsv"
-    threads: TRAIN_THREADS
-    resources:
-        mem_mb=8000,
-        runtime=240,
-    conda:
-        ENV_FILE
-    script:
-        "../scripts/train_persim.py"
-
-
-rule simulators:
-    input:
-        targets_simulators(),

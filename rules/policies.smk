@@ -7,7 +7,7 @@ rule train_policy:
         stats=policy_path("{env}", "{policy}", "json"),
     params:
         settings=policy_settings,
-        code=CODE["policy"],
+        code=code("train_policy.py"),
     log:
         f"{OUT}/logs/{{env}}/policies/{{policy}}.log",
     benchmark:

@@ -9,7 +9,7 @@ rule table5:
         csv=f"{OUT}/tables/table5.csv",
         tex=f"{OUT}/tables/table5.tex",
     params:
-        code=CODE["table5"],
+        code=code("table5.py"),
     log:
         f"{OUT}/logs/tables/table5.log",
     benchmark:
@@ -30,7 +30,7 @@ rule policy_returns:
     output:
         f"{OUT}/tables/policy_returns.csv",
     params:
-        code=CODE["policy_returns"],
+        code=code("policy_returns.py"),
     log:
         f"{OUT}/logs/tables/policy_returns.log",
     benchmark:
@@ -62,7 +62,7 @@ rule prediction_tables:
         table1_tex=f"{OUT}/tables/table1.tex",
     params:
         n_agents=config["agents"]["n_agents"],
-        code=CODE["prediction_tables"],
+        code=code("prediction_tables.py"),
     log:
         f"{OUT}/logs/tables/prediction_tables.log",
     benchmark:
@@ -89,7 +89,7 @@ rule reward_tables:
         table2_tex=f"{OUT}/tables/table2.tex",
     params:
         n_agents=config["agents"]["n_agents"],
-        code=CODE["reward_tables"],
+        code=code("reward_tables.py"),
     log:
         f"{OUT}/logs/tables/reward_tables.log",
     benchmark:
@@ -116,7 +116,7 @@ rule comparison:
         html=report(f"{OUT}/report/comparison.html", caption="../report/comparison.rst", category="Comparison"),
     params:
         settings=comparison_settings,
-        code=CODE["comparison"],
+        code=code("comparison.py"),
     log:
         f"{OUT}/logs/tables/comparison.log",
     benchmark:
@@ -136,7 +136,7 @@ rule pending_tables:
         csv=[f"{OUT}/tables/table{t}.csv" for t in PENDING_TABLES],
         tex=[f"{OUT}/tables/table{t}.tex" for t in PENDING_TABLES],
     params:
-        code=CODE["pending_tables"],
+        code=code("pending_tables.py"),
     log:
         f"{OUT}/logs/tables/pending_tables.log",
     benchmark:

@@ -8,7 +8,6 @@ import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 import pandas as pd
 
 from persim.envs import get_spec
-from persim.evaluation.history import context_length, planning_members
 from persim.evaluation.planners import make_planner
 from persim.evaluation.reward import (evaluate_mpc, model_step_factory, reward_episodes, reward_row,
                                       true_step_factory)
@@ -22,8 +21,8 @@ with rule_run(snakemake) as run:  # noqa: F821
     spec = get_spec(s["env"])
     agents = pd.read_parquet(snakemake.input.agents).query("test_agent > 0")  # noqa: F821
     sim = None if s["method"] == "true_mpc" else load_simulator(s["method"], snakemake.input.model)  # noqa: F821
-    n_members = 1 if sim is None else planning_members(sim)
-    k_hist = 0 if sim is None else context_length(sim)
+    n_members = 1 if sim is None else sim.planning_members
+    k_hist = 0 if sim is None else sim.context_length
     n_cand = s["mpc"]["n_candidates"]
     # every test agent x seed x episode in one lock-step batch: one planner call per env step
     plan = reward_episodes(agents, spec, s["seed"], s["n_seeds"], s["n_episodes"])

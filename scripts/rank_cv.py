@@ -14,10 +14,11 @@ with rule_run(snakemake) as run:  # noqa: F821
     s = run.settings
     ds = load_dataset(snakemake.input.dataset, env=s["env"])  # noqa: F821
     n_agents = len(pd.read_parquet(snakemake.input.agents))  # noqa: F821
-    scores = rank_scores(ds, n_agents, PerSimConfig(**s["model"]), s["ranks"], s["seed"], s["val_fraction"])
+    device = resolve_device(s["device"])
+    scores = rank_scores(ds, n_agents, PerSimConfig(**s["model"]), s["ranks"], s["seed"], s["val_fraction"], device)
     scores["selected"] = scores["rank"] == best_rank(scores)
     scores.insert(0, "env", s["env"])
     scores.insert(1, "dataset", s["dataset"])
     run.logger.info("rank scores:\n%s", scores.to_string(index=False))
     scores.to_csv(snakemake.output[0], index=False)  # noqa: F821
-    write_sidecar(snakemake.output[0], run.provenance(resolve_device(s["device"])))  # noqa: F821
+    write_sidecar(snakemake.output[0], run.provenance(device))  # noqa: F821

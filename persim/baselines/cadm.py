@@ -284,16 +284,18 @@ class CaDMNet(nn.Module):
 # Simulator
 # --------------------------------------------------------------------------------------------
 class CaDMSimulator:
-    """A trained CaDM behind the simulator protocol (context-conditioned; raw units in and out).
+    """A trained CaDM behind the :class:`~persim.protocols.Simulator` protocol (context-conditioned;
+    raw units in and out; agent ids are ignored: the context of the last K transitions tells agents apart).
 
-    ``encode_context`` turns the last K transitions into a context ``[B, c]``; ``step_particles``
+    ``encode_context`` turns the last K transitions into a context ``[B, c]``; ``planning_step``
     and ``predict`` then roll the model forward with that context held fixed.
     """
 
     def __init__(self, net: CaDMNet, cfg: CaDMConfig, meta: dict[str, Any]):
         self.net, self.cfg, self.meta = net.eval(), cfg, meta
         self.context_length = cfg.context_length
-        self.n_particles = cfg.n_particles
+        self.n_members = cfg.n_members
+        self.planning_members = cfg.n_particles  # PE-TS: particles, each driven by one member
 
     @property
     def device(self) -> torch.device:
@@ -325,11 +327,17 @@ class CaDMSimulator:
         delta = torch.where(mask.bool().unsqueeze(-1), nxt - obs, torch.zeros((), device=self.device))
         return self.net.encode(self.net.delta_norm(delta), self.net.action_features(acts), mask.bool())
 
+    def _context(self, context) -> torch.Tensor:
+        if context is None:
+            raise ValueError(f"CaDM needs the context of the last {self.context_length} transitions "
+                             "(encode_context); got None")
+        return self._float(context)
+
     @torch.no_grad()
-    def member_predictions(self, states, actions, context) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def member_distributions(self, states, actions, context) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Every member's Gaussian over the next state: mean ``[M, B, D]`` and std ``[M, B, D]``
         (None for deterministic models), raw units, from states ``[B, D]``."""
-        states, ctx = self._float(states), self._float(context)
+        states, ctx = self._float(states), self._context(context)
         m = self.cfg.n_members
         acts = self.net.action_features(self._actions(actions))
         mu, logvar = self.net.dynamics(self.net.obs_norm(states).expand(m, -1, -1), acts.expand(m, -1, -1),
@@ -338,9 +346,20 @@ class CaDMSimulator:
         std = None if logvar is None else torch.exp(0.5 * logvar) * self.net.delta_norm.std
         return mean, std
 
-    def predict(self, agents, states, actions, context) -> torch.Tensor:
+    def member_predictions(self, agents, states, actions, context=None) -> torch.Tensor:
+        """Each member's mean next state ``[M, B, D]``; ``agents`` is ignored (the context tells)."""
+        return self.member_distributions(states, actions, context)[0]
+
+    def predict(self, agents, states, actions, context=None) -> torch.Tensor:
         """Mean next state ``[B, D]`` (PE-TS: average of the members' means); ``agents`` is ignored."""
-        return self.member_predictions(states, actions, context)[0].mean(0)
+        return self.member_predictions(agents, states, actions, context).mean(0)
+
+    def planning_step(self, agents, n_rows: int, context=None, generator: torch.Generator | None = None):
+        """MPC step over episode-major rows (see :class:`~persim.protocols.Simulator`): each episode's
+        context ``[E, c]`` is repeated over its ``n_rows`` rows and the particles advance with
+        :meth:`step_particles`."""
+        ctx = self._context(context).repeat_interleave(n_rows, dim=0)  # [E*n_rows, c], episode-major
+        return lambda states, actions: self.step_particles(states, actions, ctx, generator=generator)
 
     @torch.no_grad()
     def step_particles(self, states, actions, context, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -351,10 +370,10 @@ class CaDMSimulator:
         p // (P / M) throughout (TS-∞); probabilistic members sample from their Gaussian with
         ``generator`` (any device), deterministic ones return their mean.
         """
-        states, ctx = self._float(states), self._float(context)
+        states, ctx = self._float(states), self._context(context)
         m = self.cfg.n_members
         if states.dim() == 2:
-            states = states.expand(self.n_particles, -1, -1)
+            states = states.expand(self.planning_members, -1, -1)
         p, b, d = states.shape
         if p % m:
             raise ValueError(f"CaDM step_particles: P={p} particles is not a multiple of the {m} members")
@@ -558,4 +577,25 @@ def train_cadm(ds: OfflineDataset, cfg: CaDMConfig, seed: int, device: str = "cp
     return CaDMSimulator(net, cfg, meta), history
 
 
-__all__ = ["CaDMConfig", "CaDMNet", "CaDMSimulator", "history_windows", "train_cadm", "trajectory_bounds"]
+# --------------------------------------------------------------------------------------------
+# The method protocol (persim.protocols): config, train, load
+# --------------------------------------------------------------------------------------------
+def make_config(settings: dict[str, Any], env: str, key: str, episode_steps: int, **_: Any) -> CaDMConfig:
+    """CaDMConfig from resolved settings (ConfigError names ``key.<field>``)."""
+    from persim.config import build_dataclass
+
+    return build_dataclass(CaDMConfig, settings, key)
+
+
+def train(ds: OfflineDataset, agents: pd.DataFrame, cfg: CaDMConfig, seed: int, device: str = "cpu",
+          log: logging.Logger | None = None, **_: Any) -> tuple[CaDMSimulator, pd.DataFrame]:
+    """:func:`train_cadm` (CaDM has no notion of agent ids: ``agents`` is not used)."""
+    return train_cadm(ds, cfg, seed=seed, device=device, logger=log)
+
+
+def load(path: str | Path, device: str = "cpu") -> CaDMSimulator:
+    return CaDMSimulator.load(path, device=device)
+
+
+__all__ = ["CaDMConfig", "CaDMNet", "CaDMSimulator", "history_windows", "load", "make_config", "train", "train_cadm",
+           "trajectory_bounds"]

@@ -34,21 +34,23 @@
    statistics. The learned policy acts directly in the true env (no MPC), greedily (argmax / mean).
 
 MOReL-P trains one policy on all agents' data; MOReL-A one per test agent on its single trajectory
-(:func:`train_policy_set`).
+(:func:`train`, through :mod:`persim.baselines.policy_set`).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from persim.baselines.policy_set import PolicySet, train_policy_set
 from persim.baselines.ppo import ActorCritic, PPOConfig, train_ppo
 from persim.data.schema import N_ACTIONS, OfflineDataset
 from persim.envs import make
@@ -540,47 +542,31 @@ def train_morel(ds: OfflineDataset, cfg: MorelConfig, seed: int, agent_ids: Sequ
     return MorelPolicy(ac, meta)
 
 
-class MorelPolicySet:
-    """Several MOReL policies in one file: key ``"all"`` (MOReL-P) and/or int test-agent ids (MOReL-A)."""
-
-    def __init__(self, policies: dict[int | str, MorelPolicy], meta: dict[str, Any]):
-        bad = [k for k in policies if not (k == "all" or (isinstance(k, (int, np.integer)) and not isinstance(k, bool)))]
-        if not policies or bad:
-            raise ValueError(f"policy set keys must be 'all' or int agent ids, got {list(policies)}")
-        self.policies = {(k if k == "all" else int(k)): p for k, p in policies.items()}
-        self.meta = dict(meta)
-
-    def actor(self, agent_id: int) -> Callable[[np.ndarray], np.ndarray]:
-        """``act(obs [B, D])`` of the agent's own policy if present, else of ``"all"``."""
-        policy = self.policies.get(int(agent_id), self.policies.get("all"))
-        if policy is None:
-            raise KeyError(f"no MOReL policy for agent {agent_id} and no 'all' policy; have {list(self.policies)}")
-        return policy.act
-
-    def save(self, path: str | Path) -> None:
-        torch.save({"meta": self.meta, "policies": {k: p.state() for k, p in self.policies.items()}}, str(path))
-
-    @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> "MorelPolicySet":
-        blob = _load_blob(path, device)
-        if "policies" not in blob:
-            raise ValueError(f"{path}: not a MOReL policy set (no 'policies' key)")
-        return cls({k: MorelPolicy.from_state(b, device) for k, b in blob["policies"].items()}, blob["meta"])
+# ----------------------------------------------------------------------------------------------
+# the method protocol (persim.protocols): config, train, load
 
 
-def train_policy_set(ds: OfflineDataset, cfg: MorelConfig, seed: int, scope: str, test_agent_ids: Sequence[int],
-                     device: str = "cpu", logger: logging.Logger | None = None) -> MorelPolicySet:
+def make_config(settings: dict[str, Any], env: str, key: str, episode_steps: int, **_: Any) -> MorelConfig:
+    """Paper defaults for ``env`` updated with ``settings``; model episodes as long as the env's
+    (``episode_steps``) unless set. ConfigError names ``key.<field>``."""
+    from persim.config import build_dataclass
+
+    return build_dataclass(for_env, {"max_episode_steps": episode_steps, **settings}, key, MorelConfig, env=env)
+
+
+def train(ds: OfflineDataset, agents: pd.DataFrame, cfg: MorelConfig, seed: int, device: str = "cpu",
+          log: logging.Logger | None = None, scope: str = "p", **_: Any) -> tuple[PolicySet, None]:
     """MOReL-P (``scope="p"``: one policy, key ``"all"``, on all agents' data) or MOReL-A (``scope="a"``:
     one policy per test agent on its own trajectory). Seeds: ``derive_seed(seed, "morel", key)``."""
-    if scope not in ("p", "a"):
-        raise ValueError(f"morel scope must be 'p' (all agents) or 'a' (per test agent), got {scope!r}")
-    keys: list[int | str] = ["all"] if scope == "p" else [int(a) for a in test_agent_ids]
-    if not keys:
-        raise ValueError("morel scope 'a' needs at least one test agent id")
-    policies = {}
-    for key in keys:
-        agents = None if key == "all" else [key]
-        policies[key] = train_morel(ds, cfg, derive_seed(seed, "morel", key), agents, device, logger)
-    meta = {"method": f"morel_{scope}", "env": ds.env, "scope": scope, "seed": seed, "config": asdict(cfg),
-            "test_agent_ids": [int(a) for a in test_agent_ids], "dataset": ds.path, "dataset_meta": ds.meta}
-    return MorelPolicySet(policies, meta)
+    test_ids = agents.loc[agents["test_agent"] > 0, "agent_id"].astype(int).tolist()
+
+    def train_one(agent_ids, policy_seed):
+        return train_morel(ds, cfg, policy_seed, agent_ids, device, log)
+
+    meta = {"method": f"morel_{scope}", "env": ds.env, "config": asdict(cfg), "dataset": ds.path,
+            "dataset_meta": ds.meta}
+    return train_policy_set(train_one, scope, test_ids, seed, "morel", meta), None
+
+
+def load(path: str | Path, device: str = "cpu") -> PolicySet:
+    return PolicySet.load(path, MorelPolicy, device)

@@ -3,7 +3,7 @@
 Discrete BCQ / CQL for MountainCar and CartPole, continuous BCQ / CQL for HalfCheetah.
 "-P": one policy trained on every agent's trajectory (key ``"all"``); "-A": one policy per test
 agent trained on that agent's single trajectory (key = agent id). The policies of one method are
-stored together in a :class:`PolicySet` file.
+stored together in one :class:`~persim.baselines.policy_set.PolicySet` file.
 
 d3rlpy pitfalls handled here, each on purpose:
 
@@ -26,20 +26,18 @@ import io
 import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import torch
+import pandas as pd
 
-from persim.data.schema import ACTION_DIMS, N_ACTIONS, OBS_DIMS, OfflineDataset
+from persim.baselines.policy_set import PolicySet, train_policy_set
+from persim.data.schema import ACTION_DIMS, N_ACTIONS, OfflineDataset
 from persim.device import d3rlpy_device
 from persim.progress import Progress
-from persim.seeding import derive_seed
 
 LOG = logging.getLogger("persim")
 ALGOS = ("bcq", "cql")
-SCOPES = ("p", "a")
-FORMAT = "persim-offline-rl-policy-set/1"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -409,91 +407,64 @@ def _from_blob(blob: dict[str, Any], device: str):
     return algo
 
 
-class PolicySet:
-    """Trained BCQ / CQL policies of one method: key ``"all"`` (-P) or test-agent ids (-A).
+class D3rlpyPolicy:
+    """One trained d3rlpy BCQ / CQL algorithm behind the :class:`~persim.protocols.Policy` protocol."""
 
-    ``meta``: env, algo, scope, seed, config, per-policy agents / transitions / updates / seeds.
-    """
-
-    def __init__(self, policies: dict[int | str, Any], meta: dict[str, Any]):
-        if not policies:
-            raise ValueError("PolicySet needs at least one policy")
-        bad = [k for k in policies if not (k == "all" or isinstance(k, (int, np.integer)))]
-        if bad:
-            raise ValueError(f"PolicySet keys must be 'all' or agent ids (int), got {bad}")
-        self.policies = {(k if k == "all" else int(k)): v for k, v in policies.items()}
-        self.meta = dict(meta)
-
-    def keys(self) -> list[int | str]:
-        return list(self.policies)
-
-    def actor(self, agent_id: int) -> Callable[[np.ndarray], np.ndarray]:
-        """Greedy ``act(obs [B, D] float32) -> actions [B] int64 | [B, A] float32`` for ``agent_id``.
-
-        Uses the agent's own policy if the set has one, else the ``"all"`` policy.
-        """
+    def __init__(self, algo):
         from d3rlpy.constants import ActionSpace
 
-        key = int(agent_id) if int(agent_id) in self.policies else "all"
-        if key not in self.policies:
-            raise KeyError(f"no policy for agent {agent_id} in this {self.meta.get('algo', '?')} policy set "
-                           f"(scope {self.meta.get('scope', '?')!r}); it holds {self.keys()}")
-        algo = self.policies[key]
-        obs_dim = int(np.prod(algo.impl.observation_shape))
-        discrete = algo.get_action_type() == ActionSpace.DISCRETE
+        self.algo = algo
+        self.obs_dim = int(np.prod(algo.impl.observation_shape))
+        self.discrete = algo.get_action_type() == ActionSpace.DISCRETE
 
-        def act(obs: np.ndarray) -> np.ndarray:
-            obs = np.asarray(obs, dtype=np.float32)
-            if obs.ndim != 2 or obs.shape[1] != obs_dim:
-                raise ValueError(f"actor expects observations [B, {obs_dim}], got shape {obs.shape}")
-            actions = algo.predict(obs)
-            return actions.astype(np.int64) if discrete else actions.astype(np.float32)
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions ``[B]`` int64 | ``[B, A]`` float32 for observations ``[B, D]`` float32."""
+        obs = np.asarray(obs, dtype=np.float32)
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise ValueError(f"actor expects observations [B, {self.obs_dim}], got shape {obs.shape}")
+        actions = self.algo.predict(obs)
+        return actions.astype(np.int64) if self.discrete else actions.astype(np.float32)
 
-        return act
-
-    def save(self, path: str | Path) -> None:
-        blob = {"format": FORMAT, "meta": self.meta, "policies": {k: _to_blob(a) for k, a in self.policies.items()}}
-        torch.save(blob, str(path))
+    def state(self) -> dict[str, Any]:
+        return _to_blob(self.algo)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> "PolicySet":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"policy set file not found: {path}")
-        blob = torch.load(str(path), map_location="cpu", weights_only=False)
-        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a BCQ/CQL policy set (expected format {FORMAT!r})")
-        return cls({k: _from_blob(b, device) for k, b in blob["policies"].items()}, blob["meta"])
+    def from_state(cls, blob: dict[str, Any], device: str = "cpu") -> "D3rlpyPolicy":
+        return cls(_from_blob(blob, device))
 
 
-def train_policy_set(ds: OfflineDataset, cfg: OfflineRLConfig, seed: int, scope: str, test_agent_ids: Sequence[int],
-                     device: str = "cpu", logger: logging.Logger | None = None) -> PolicySet:
-    """Scope ``"p"``: one policy on all data (key ``"all"``); ``"a"``: one per test agent on its own trajectory.
+# ----------------------------------------------------------------------------------------------
+# the method protocol (persim.protocols): config, train, load
 
-    Each policy's seed is ``derive_seed(seed, algo, key)``.
-    """
+
+def make_config(settings: dict[str, Any], env: str, key: str, episode_steps: int, algo: str = "cql",
+                **_: Any) -> OfflineRLConfig:
+    """``algo``'s paper defaults for ``env`` updated with ``settings`` (ConfigError names ``key.<field>``)."""
+    from persim.config import build_dataclass
+
+    return build_dataclass(for_env, settings, key, OfflineRLConfig, env=env, algo=algo)
+
+
+def train(ds: OfflineDataset, agents: pd.DataFrame, cfg: OfflineRLConfig, seed: int, device: str = "cpu",
+          log: logging.Logger | None = None, scope: str = "p", **_: Any) -> tuple[PolicySet, None]:
+    """BCQ / CQL policy set of ``scope`` on ``ds``; each policy's seed is ``derive_seed(seed, algo, key)``."""
     import d3rlpy
 
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES} (-P / -A), got {scope!r}")
-    groups: dict[int | str, list[int] | None] = (
-        {"all": None} if scope == "p" else {int(a): [int(a)] for a in test_agent_ids})
-    if not groups:
-        raise ValueError("scope 'a' needs at least one test agent id")
-    policies, info = {}, {}
-    for key, agents in groups.items():
-        s = derive_seed(seed, cfg.algo, key)
-        algo = train_offline_policy(ds, cfg, s, agents, device, logger)
-        policies[key] = algo
-        rows = ds.n_transitions if agents is None else int(np.isin(ds.agent_ids, agents).sum())
-        info[str(key)] = {"agent_ids": agents, "n_transitions": rows, "updates": int(algo.grad_step), "seed": s}
-    meta = {"env": ds.env, "algo": cfg.algo, "scope": scope, "seed": seed, "discrete": N_ACTIONS[ds.env] > 0,
-            "obs_dim": OBS_DIMS[ds.env], "config": asdict(cfg), "policies": info, "dataset": ds.path,
-            "dataset_meta": ds.meta, "d3rlpy": d3rlpy.__version__}
-    return PolicySet(policies, meta)
+    test_ids = agents.loc[agents["test_agent"] > 0, "agent_id"].astype(int).tolist()
+
+    def train_one(agent_ids, policy_seed):
+        return D3rlpyPolicy(train_offline_policy(ds, cfg, policy_seed, agent_ids, device, log))
+
+    meta = {"method": f"{cfg.algo}_{scope}", "env": ds.env, "algo": cfg.algo, "config": asdict(cfg),
+            "dataset": ds.path, "dataset_meta": ds.meta, "d3rlpy": d3rlpy.__version__}
+    return train_policy_set(train_one, scope, test_ids, seed, cfg.algo, meta), None
+
+
+def load(path: str | Path, device: str = "cpu") -> PolicySet:
+    return PolicySet.load(path, D3rlpyPolicy, device)
 
 
 __all__ = [
     "OfflineRLConfig", "PAPER_DEFAULTS", "for_env", "to_mdp_dataset", "epoch_plan", "build_algo",
-    "train_offline_policy", "PolicySet", "train_policy_set", "PersimLoggerAdapterFactory",
+    "train_offline_policy", "D3rlpyPolicy", "PersimLoggerAdapterFactory", "make_config", "train", "load",
 ]

@@ -33,9 +33,12 @@ from persim.data.rollout import Transitions
 from persim.envs import EnvSpec, get_spec
 
 META_KEY = b"persim"
-OBS_DIMS = {"mountaincar": 2, "cartpole": 4, "halfcheetah": 18}
-ACTION_DIMS = {"mountaincar": 0, "cartpole": 0, "halfcheetah": 6}  # 0 = one discrete column
-N_ACTIONS = {"mountaincar": 3, "cartpole": 2, "halfcheetah": 0}  # 0 = continuous
+from persim.envs.specs import SPECS  # noqa: E402
+
+# per-env views of the EnvSpec facts the schema and the models use
+OBS_DIMS = {name: spec.obs_dim for name, spec in SPECS.items()}
+ACTION_DIMS = {name: spec.action_dim for name, spec in SPECS.items()}  # 0 = one discrete column
+N_ACTIONS = {name: spec.n_actions for name, spec in SPECS.items()}  # 0 = continuous
 
 
 class DatasetError(ValueError):

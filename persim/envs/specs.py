@@ -27,6 +27,14 @@ class EnvSpec:
         discrete: whether actions are discrete.
         max_episode_steps: the paper's episode cap.
         policy_algo: online RL algorithm used for logging/test policies.
+        label: the name the paper's tables print (``MountainCar``).
+        obs_dim: D, the observation size.
+        n_actions: number of discrete actions (0 for continuous actions).
+        action_dim: A, the continuous action size (0 for discrete actions: one int64 column).
+        action_low, action_high: bounds of each continuous action coordinate, shape ``[A]``.
+        true_dynamics: how planning on the true dynamics steps many states at once: ``"torch"``
+            (batched tensor dynamics, :mod:`persim.envs.torch_dynamics`) or ``"mujoco"`` (MuJoCo
+            state copies, :mod:`persim.planning.mujoco_dynamics`).
     """
 
     name: str
@@ -41,6 +49,13 @@ class EnvSpec:
     discrete: bool
     max_episode_steps: int
     policy_algo: str
+    label: str
+    obs_dim: int
+    n_actions: int
+    action_dim: int = 0
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+    true_dynamics: str = "torch"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -91,6 +106,9 @@ SPECS: dict[str, EnvSpec] = {
         discrete=True,
         max_episode_steps=500,
         policy_algo="dqn",
+        label="MountainCar",
+        obs_dim=2,
+        n_actions=3,
     ),
     "cartpole": EnvSpec(
         name="cartpole",
@@ -105,6 +123,9 @@ SPECS: dict[str, EnvSpec] = {
         discrete=True,
         max_episode_steps=200,
         policy_algo="dqn",
+        label="CartPole",
+        obs_dim=4,
+        n_actions=2,
     ),
     "halfcheetah": EnvSpec(
         name="halfcheetah",
@@ -119,6 +140,13 @@ SPECS: dict[str, EnvSpec] = {
         discrete=False,
         max_episode_steps=1000,
         policy_algo="td3",
+        label="HalfCheetah",
+        obs_dim=18,  # gymnasium's 17 + one coordinate appended by persim.envs.halfcheetah
+        n_actions=0,
+        action_dim=6,
+        action_low=(-1.0,) * 6,
+        action_high=(1.0,) * 6,
+        true_dynamics="mujoco",
     ),
 }
 

@@ -3,7 +3,7 @@
 A simulator with ``context_length = K > 0`` is told who it simulates by the agent's last K true
 transitions instead of an agent id. Both evaluations supply them: the prediction evaluation from the
 warm-up steps, the reward evaluation from the episode so far (zero-padded and masked at the start).
-Simulators without context (PerSim: ``context_length`` absent or 0) ignore all of this.
+Simulators without context (PerSim: ``context_length = 0``) ignore all of this.
 """
 from __future__ import annotations
 
@@ -11,18 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-
-def context_length(sim) -> int:
-    """K past transitions ``sim`` conditions on (0: none)."""
-    return int(getattr(sim, "context_length", 0) or 0)
-
-
-def planning_members(sim) -> int:
-    """Rollouts per candidate the planner averages: ensemble members (PerSim) or particles (PE-TS CaDM)."""
-    if hasattr(sim, "n_particles"):
-        return int(sim.n_particles)
-    return int(sim.net.n_members)
 
 
 @dataclass

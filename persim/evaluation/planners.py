@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 
-from persim.data.schema import N_ACTIONS
 from persim.envs import get_spec
 from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn
 
@@ -15,6 +14,6 @@ def make_planner(env: str, mpc: dict, n_members: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     if spec.discrete:
         bonus = cfg.mc_position_bonus if env == "mountaincar" else 0.0
-        return RandomShooting(cfg, N_ACTIONS[env], reward_fn(env), n_members, position_bonus=bonus, generator=gen)
-    low, high = -torch.ones(6), torch.ones(6)
+        return RandomShooting(cfg, spec.n_actions, reward_fn(env), n_members, position_bonus=bonus, generator=gen)
+    low, high = torch.tensor(spec.action_low), torch.tensor(spec.action_high)
     return CEM(cfg, low, high, reward_fn(env), n_members, generator=gen)

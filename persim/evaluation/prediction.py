@@ -17,20 +17,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 import torch
 
 from persim.envs import make
-from persim.evaluation.history import context_length, rollout_window
-
-
-class Simulator(Protocol):
-    """What the evaluators need of a learned model."""
-
-    def predict(self, agents, states, actions) -> torch.Tensor:
-        """Next states ``[B, D]`` for agent ids ``[B]``, states ``[B, D]``, actions ``[B]``/``[B, A]``."""
+from persim.evaluation.history import rollout_window
+from persim.protocols import Simulator
 
 
 @dataclass
@@ -82,14 +76,13 @@ def predict_open_loop(sim: Simulator, agent_id: int, rollouts: TestRollouts, war
     r = rollouts.states.shape[0]
     agents = torch.full((r,), agent_id, dtype=torch.int64)
     state = torch.as_tensor(rollouts.states[:, warmup])
-    kwargs = {}
-    if context_length(sim):
-        window = rollout_window(rollouts.states, rollouts.actions, warmup, context_length(sim))
-        kwargs["context"] = window.context(sim)
+    context = None
+    if sim.context_length:
+        context = rollout_window(rollouts.states, rollouts.actions, warmup, sim.context_length).context(sim)
     preds = []
     for k in range(horizon):
         action = torch.as_tensor(rollouts.actions[:, warmup + k])
-        state = torch.as_tensor(sim.predict(agents, state, action, **kwargs)).float().cpu()
+        state = torch.as_tensor(sim.predict(agents, state, action, context=context)).float().cpu()
         preds.append(state)
     return torch.stack(preds, 1).numpy()
 

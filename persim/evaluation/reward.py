@@ -12,11 +12,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from persim.envs import make
+from persim.envs import get_spec, make
 from persim.envs.torch_dynamics import batched_step
-from persim.evaluation.history import TransitionHistory, Window, context_length
-from persim.planning.mpc import StepFn
+from persim.evaluation.history import TransitionHistory, Window
 from persim.progress import Progress
+from persim.protocols import Simulator, StepFn
 
 StepFactory = Callable[..., StepFn]  # (active episode indices [E'], history window | None) -> step_fn
 
@@ -35,7 +35,7 @@ def true_step_factory(env_name: str, covariates, n_candidates: int) -> StepFacto
     ``covariates``: one dict for every episode, or a list with one dict per episode."""
     per_episode = _per_episode(covariates)
     cov = torch.tensor([list(c.values()) for c in per_episode], dtype=torch.float32)  # [E or 1, C]
-    if env_name == "halfcheetah":
+    if get_spec(env_name).true_dynamics == "mujoco":
         from persim.planning.mujoco_dynamics import HalfCheetahDynamics
 
         keys = [tuple(c.values()) for c in per_episode]
@@ -67,25 +67,20 @@ def true_step_factory(env_name: str, covariates, n_candidates: int) -> StepFacto
     return factory
 
 
-def model_step_factory(sim, agent_id, n_candidates: int, seed: int = 0) -> StepFactory:
+def model_step_factory(sim: Simulator, agent_id, n_candidates: int, seed: int = 0) -> StepFactory:
     """Step functions on a learned simulator; ``agent_id`` is one id or an array with one per episode.
 
-    PerSim steps its ensemble members with the episode's agent id (``sim.planning_step``). A context
-    simulator (CaDM) encodes each episode's last K true transitions once per env step, keeps that
-    context fixed over the planning horizon and steps its particles (``sim.step_particles``, sampling
-    from ``seed``)."""
-    gen = torch.Generator(device=sim.device).manual_seed(seed) if context_length(sim) else None
+    Each env step asks the simulator for its planning step (:meth:`Simulator.planning_step`) over
+    the running episodes' agent ids; a context simulator (CaDM, ``context_length = K > 0``) also
+    gets each episode's last K true transitions, encoded once per env step and held fixed over the
+    planning horizon. Sampling simulators draw from one generator seeded with ``seed``."""
+    gen = torch.Generator(device=sim.device).manual_seed(seed)
     ids = np.atleast_1d(np.asarray(agent_id, dtype=np.int64))
 
     def factory(active: np.ndarray, window: Window | None = None) -> StepFn:
-        if context_length(sim):
-            ctx = window.context(sim).repeat_interleave(n_candidates, dim=0)  # [E'*C, c], episode-major
-
-            def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-                return sim.step_particles(states, actions, ctx, generator=gen)
-            return step
         per_episode = ids[active] if len(ids) > 1 else np.repeat(ids, len(active))
-        return sim.planning_step(per_episode, n_candidates)
+        context = window.context(sim) if sim.context_length else None
+        return sim.planning_step(per_episode, n_candidates, context=context, generator=gen)
 
     return factory
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -135,21 +136,28 @@ def _tensors(ds: OfflineDataset, device: str) -> dict[str, torch.Tensor]:
 
 
 class PerSimSimulator:
-    """A trained PerSim ensemble behind the simulator protocol shared by all methods.
+    """A trained PerSim ensemble behind the :class:`~persim.protocols.Simulator` protocol.
 
     ``predict(agents [B], states [B, D], actions [B] | [B, A]) -> next_states [B, D]`` (ensemble
-    mean, raw units); ``predict_members`` keeps the member axis ``[M, B, D]``.
+    mean, raw units); ``member_predictions`` keeps the member axis ``[M, B, D]``. PerSim is told
+    the agent id, so it takes no context (``context_length = 0``).
     """
+
+    context_length = 0
 
     def __init__(self, net: PerSimNet, cfg: PerSimConfig, meta: dict[str, Any]):
         self.net, self.cfg, self.meta = net.eval(), cfg, meta
+        self.n_members = self.planning_members = net.n_members
 
     @property
     def device(self) -> torch.device:
         return self.net.g_u.weight.device
 
+    def encode_context(self, obs, actions, next_obs, mask) -> torch.Tensor:
+        raise TypeError("PerSim conditions on agent ids, not on past transitions (context_length = 0)")
+
     @torch.no_grad()
-    def predict_members(self, agents, states, actions) -> torch.Tensor:
+    def member_predictions(self, agents, states, actions, context=None) -> torch.Tensor:
         dev = self.device
         agents = torch.as_tensor(agents, dtype=torch.int64, device=dev)
         states = torch.as_tensor(states, dtype=torch.float32, device=dev)
@@ -157,10 +165,10 @@ class PerSimSimulator:
         actions = actions.long() if self.net.discrete else actions.float()
         return self.net.step(agents, states, actions)
 
-    def predict(self, agents, states, actions) -> torch.Tensor:
-        return self.predict_members(agents, states, actions).mean(0)
+    def predict(self, agents, states, actions, context=None) -> torch.Tensor:
+        return self.member_predictions(agents, states, actions).mean(0)
 
-    def planning_step(self, agents, n_rows: int):
+    def planning_step(self, agents, n_rows: int, context=None, generator: torch.Generator | None = None):
         """Step function for MPC over episode-major rows: episode ``e`` (agent ``agents[e]``, ids
         ``[E]``) owns rows ``e * n_rows ... (e + 1) * n_rows - 1``;
         ``step(states [M, E*n_rows, D], actions [E*n_rows] | [E*n_rows, A]) -> next states [M, E*n_rows, D]``.
@@ -243,6 +251,28 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
     meta = {"env": ds.env, "n_agents": n_agents, "obs_dim": ds.obs.shape[1], "n_actions": n_actions,
             "action_dim": action_dim, "seed": seed, "n_transitions": n, "n_val": n_val}
     return PerSimSimulator(net, cfg, meta), history
+
+
+def make_config(settings: dict[str, Any], env: str, key: str = "persim", episode_steps: int = 0,
+                **_: Any) -> PerSimConfig:
+    """PerSimConfig from resolved settings (ConfigError names ``key.<field>``)."""
+    from persim.config import build_dataclass
+
+    return build_dataclass(PerSimConfig, settings, key)
+
+
+def train(ds: OfflineDataset, agents: pd.DataFrame, cfg: PerSimConfig, seed: int, device: str = "cpu",
+          log: logging.Logger | None = None, **_: Any) -> tuple[PerSimSimulator, pd.DataFrame]:
+    """:func:`train_persim` on ``ds`` with one agent factor per row of the agents table; the history
+    frame has columns epoch, train_mse and epoch_s (wall seconds)."""
+    sim, history = train_persim(ds, len(agents), cfg, seed=seed, device=device)
+    frame = pd.DataFrame({"epoch": range(1, len(history["train_loss"]) + 1), "train_mse": history["train_loss"],
+                          "epoch_s": history["epoch_s"]})
+    return sim, frame
+
+
+def load(path: str | Path, device: str = "cpu") -> PerSimSimulator:
+    return PerSimSimulator.load(path, device=device)
 
 
 def _adam(net: nn.Module, lr: float) -> torch.optim.Adam:

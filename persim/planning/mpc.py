@@ -12,14 +12,12 @@ with M = 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from persim.allocator import gc_paused
 from persim.planning.rewards import RewardFn
-
-StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from persim.protocols import StepFn
 
 
 @dataclass

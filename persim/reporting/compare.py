@@ -34,23 +34,27 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from persim.methods import METHOD_LABELS
+from persim.reporting.labels import (
+    DATASET_LABELS,
+    ENV_LABELS,
+    MAIN_TABLE,
+    PREDICTION_TABLES,
+    REWARD_METHODS,
+    REWARD_TABLES,
+    TRUE_MPC,
+)
 from persim.reporting.paper import load_paper_tables
 from persim.reporting.selection import SELECTED_AGENTS
 
 log = logging.getLogger("persim")
 
-PREDICTION_TABLES = {"mountaincar": 6, "cartpole": 7, "halfcheetah": 8}
-REWARD_TABLES = {"mountaincar": 9, "cartpole": 10, "halfcheetah": 11}
-MAIN_TABLE = {"prediction": 1, "reward": 2}
 MAIN_TABLE_AGENTS = SELECTED_AGENTS  # the agents Tables 1-2 show (persim.reporting.selection)
 TABLE_ORDER = (1, 2, 6, 7, 8, 9, 10, 11)
 N_TRAIN_AGENTS = 500
 
-ENV_LABELS = {"mountaincar": "MountainCar", "cartpole": "CartPole", "halfcheetah": "HalfCheetah"}
-DATASET_LABELS = {"pure": "Pure", "random": "Random", "pure_eps20": "Pure-ε-20", "pure_eps40": "Pure-ε-40",
-                  "": "—"}
-METHODS = ("PerSim", "Vanilla CaDM", "PE-TS CaDM", "BCQ-P", "BCQ-A", "CQL-P", "CQL-A", "MOReL-P", "MOReL-A",
-           "True env+MPC")
+DATASET_LABELS = {**DATASET_LABELS, "": "—"}  # "" = no dataset (True env+MPC)
+METHODS = (*REWARD_METHODS, TRUE_MPC)
 DATASETS = ("pure", "random", "pure_eps20", "pure_eps40", "")
 
 VERDICTS = ("reproduced", "better", "worse", "missing", "no paper value")
@@ -72,9 +76,8 @@ def _key(text) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
 
-_METHOD_ALIASES = {_key(m): m for m in METHODS} | {
-    "cadmvanilla": "Vanilla CaDM", "cadmpets": "PE-TS CaDM", "petscadm": "PE-TS CaDM",
-    "truempc": "True env+MPC", "trueenv": "True env+MPC", "truemodelmpc": "True env+MPC",
+_METHOD_ALIASES = {_key(m): m for m in METHODS} | {_key(name): label for name, label in METHOD_LABELS.items()} | {
+    "petscadm": "PE-TS CaDM", "truempc": TRUE_MPC, "trueenv": TRUE_MPC, "truemodelmpc": TRUE_MPC,
 }
 _DATASET_ALIASES = {
     "pure": "pure", "random": "random",

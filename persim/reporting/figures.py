@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from persim.envs import get_spec  # noqa: E402
-from persim.reporting.table5 import ENV_LABELS  # noqa: E402
+from persim.reporting.labels import ENV_LABELS  # noqa: E402
 
 STATE_LABELS = {
     "mountaincar": ["position", "velocity"],

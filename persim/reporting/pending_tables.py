@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from persim.reporting.labels import DATASET_LABELS, ENV_LABELS
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables
-from persim.reporting.table5 import DATASET_LABELS, ENV_LABELS
 
 PENDING_TABLES: dict[int, str] = {
     3: "BCQ / CQL trained on data augmented by PerSim (random datasets)",

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from persim.reporting.labels import DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, PREDICTION_TABLES
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables
-from persim.reporting.table5 import DATASET_LABELS, ENV_LABELS
 
-PREDICTION_TABLES = {"mountaincar": 6, "cartpole": 7, "halfcheetah": 8}
-PREDICTION_METHODS = ("PerSim", "Vanilla CaDM", "PE-TS CaDM")
 METRICS = ("rmse", "r2_median")
 
 

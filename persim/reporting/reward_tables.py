@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from persim.reporting.labels import DATASET_LABELS, ENV_LABELS, REWARD_METHODS, REWARD_TABLES, TRUE_MPC
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables
-from persim.reporting.table5 import DATASET_LABELS, ENV_LABELS
-
-REWARD_TABLES = {"mountaincar": 9, "cartpole": 10, "halfcheetah": 11}
-REWARD_METHODS = ("PerSim", "Vanilla CaDM", "PE-TS CaDM", "BCQ-P", "BCQ-A", "CQL-P", "CQL-A", "MOReL-P", "MOReL-A")
-TRUE_MPC = "True env+MPC"
 
 
 def reward_long(results: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:

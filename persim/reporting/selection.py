@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from persim.reporting.labels import DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, REWARD_METHODS, TRUE_MPC
 from persim.reporting.latex import to_booktabs
-from persim.reporting.prediction_tables import PREDICTION_METHODS
-from persim.reporting.reward_tables import REWARD_METHODS, TRUE_MPC
-from persim.reporting.table5 import DATASET_LABELS, ENV_LABELS
 
 # Table 1/2 headers: MountainCar gravity x100 0.01/0.025/0.035 -> agents 1, 4, 5; CartPole
 # (force/length) (2/0.5), (10/0.85), (10/0.15) -> 1, 4, 5; HalfCheetah (mass/damping) (0.3/1.7),

@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 
 from persim.data.schema import OfflineDataset
+from persim.reporting.labels import DATASET_LABELS, ENV_LABELS
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables
 
 METRICS = ("observed_return", "mean_observed_return_all_agents", "mean_trajectory_length_all_agents")
-DATASET_LABELS = {"pure": "Pure", "random": "Random", "pure_eps20": "Pure-eps-20", "pure_eps40": "Pure-eps-40"}
-ENV_LABELS = {"mountaincar": "MountainCar", "cartpole": "CartPole", "halfcheetah": "HalfCheetah"}
 
 
 def dataset_rows(ds: OfflineDataset, behaviour: str, test_agent_ids: dict[int, int]) -> list[dict]:

@@ -1,0 +1,18 @@
+"""Names the tables print, defined once: env and dataset labels, table numbers, method labels.
+
+Method labels come from the registry (:mod:`persim.methods`), env labels from the env specs.
+"""
+from __future__ import annotations
+
+from persim.envs.specs import SPECS
+from persim.methods import POLICY, SIMULATOR, TRUE_MPC_LABEL, labels
+
+ENV_LABELS: dict[str, str] = {name: spec.label for name, spec in SPECS.items()}
+DATASET_LABELS: dict[str, str] = {"pure": "Pure", "random": "Random", "pure_eps20": "Pure-eps-20",
+                                  "pure_eps40": "Pure-eps-40"}
+PREDICTION_TABLES: dict[str, int] = {"mountaincar": 6, "cartpole": 7, "halfcheetah": 8}
+REWARD_TABLES: dict[str, int] = {"mountaincar": 9, "cartpole": 10, "halfcheetah": 11}
+MAIN_TABLE: dict[str, int] = {"prediction": 1, "reward": 2}
+PREDICTION_METHODS: tuple[str, ...] = labels(SIMULATOR)  # Tables 1, 6-8
+REWARD_METHODS: tuple[str, ...] = labels(SIMULATOR) + labels(POLICY)  # Tables 2, 9-11 (and True env+MPC)
+TRUE_MPC = TRUE_MPC_LABEL
