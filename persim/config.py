@@ -75,26 +75,34 @@ def _with_method_names(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def baseline_settings(config: dict[str, Any], env: str, method) -> dict[str, Any]:
+def baseline_settings(config: dict[str, Any], env: str, method, origins: bool = False) -> dict[str, Any]:
     """Resolved settings of a baseline for one env: ``common``, then ``env.<env>``, then
     ``variants.<method name>``, from the section ``method.config_key`` (``baselines.cadm``).
 
     ``method`` is a registry row (:class:`persim.methods.MethodSpec`); the result is the keyword
-    arguments of that baseline's config dataclass."""
+    arguments of that baseline's config dataclass, or with ``origins`` each one's full config key
+    (``baselines.bcq.common.n_steps``)."""
     section: Any = config
     for part in method.config_key.split("."):
         section = section.get(part, {}) if isinstance(section, dict) else {}
-    out = merge(dict(section.get("common", {})), dict(section.get("env", {}).get(env, {})))
-    return merge(out, dict(section.get("variants", {}).get(method.name, {})))
+    layers = [("common", section.get("common", {})), (f"env.{env}", section.get("env", {}).get(env, {})),
+              (f"variants.{method.name}", section.get("variants", {}).get(method.name, {}))]
+    out: dict[str, Any] = {}
+    for where, values in layers:
+        for key, value in dict(values).items():
+            out[key] = f"{method.config_key}.{where}.{key}" if origins else value
+    return out
 
 
 PERSIM_MODEL_KEYS = ("n_members", "epochs", "learning_rate", "lr_halve_every")  # the rest of `persim` is CV / per env
 
 
-def persim_settings(config: dict[str, Any], env: str, method=None) -> dict[str, Any]:
-    """PerSim's model settings for ``env``: the shared keys of ``persim`` updated with ``persim.env.<env>``."""
+def persim_settings(config: dict[str, Any], env: str, method=None, origins: bool = False) -> dict[str, Any]:
+    """PerSim's model settings for ``env``: the shared keys of ``persim`` updated with ``persim.env.<env>``
+    (with ``origins``: each one's full config key)."""
     p = config["persim"]
-    return {**{k: p[k] for k in PERSIM_MODEL_KEYS}, **p["env"][env]}
+    shared = {k: f"persim.{k}" if origins else p[k] for k in PERSIM_MODEL_KEYS}
+    return {**shared, **{k: f"persim.env.{env}.{k}" if origins else v for k, v in p["env"][env].items()}}
 
 
 def build_dataclass(factory, settings: dict[str, Any], key: str, fields_of: type | None = None, **extra: Any):

@@ -16,7 +16,7 @@ that importing the registry pulls in no method's code.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping
@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 from persim.config import ConfigError, baseline_settings, persim_settings
 
 SIMULATOR, POLICY = "simulator", "policy"
-Resolver = Callable[[Mapping[str, Any], str, Any], dict]  # (config, env, MethodSpec) -> settings
+Resolver = Callable[..., dict]  # (config, env, MethodSpec, origins=False) -> settings (or their config keys)
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class MethodSpec:
     def settings(self, config: Mapping[str, Any], env: str) -> dict[str, Any]:
         """This method's settings for ``env`` as written in (and merged from) the config."""
         return self.resolve(config, env, self)
+
+    def setting_keys(self, config: Mapping[str, Any], env: str) -> dict[str, str]:
+        """Where each of :meth:`settings` comes from: field -> full config key."""
+        return self.resolve(config, env, self, origins=True)
 
     def make_config(self, settings: Mapping[str, Any], env: str, episode_steps: int):
         """The method's config dataclass; a bad setting raises ConfigError naming its key."""
@@ -108,17 +112,28 @@ def labels(kind: str | None = None) -> tuple[str, ...]:
 
 def check_method_settings(config: Mapping[str, Any], envs, names) -> None:
     """Resolve and build every named method's config for every env; raise one ConfigError listing
-    each bad setting with its key (run when the workflow is parsed, before any job starts)."""
-    errors = []
+    each unknown or invalid setting with its full config key (run when the workflow is parsed,
+    before any job starts)."""
+    unknown: dict[str, tuple[list[str], list[str]]] = {}  # config key -> (methods, known fields)
+    invalid: list[str] = []
     for name in names:
         spec = get_method(name)
         for env in envs:
-            try:
-                spec.make_config(spec.settings(config, env), env, config["episode_steps"][env])
-            except ConfigError as exc:
-                errors.append(f"{exc} (method {name}, env {env})")
+            steps = config["episode_steps"][env]
+            known = sorted(f.name for f in fields(spec.make_config({}, env, steps)))
+            bad = {key for field_name, key in spec.setting_keys(config, env).items() if field_name not in known}
+            for key in bad:
+                methods = unknown.setdefault(key, ([], known))[0]
+                methods += [name] if name not in methods else []
+            if not bad:
+                try:
+                    spec.make_config(spec.settings(config, env), env, steps)
+                except ConfigError as exc:
+                    invalid.append(f"{exc} (method {name}, env {env})")
+    errors = [f"config key '{key}': unknown setting of {', '.join(methods)}; known: {known}"
+              for key, (methods, known) in sorted(unknown.items())] + list(dict.fromkeys(invalid))
     if errors:
-        raise ConfigError("invalid method settings:\n  " + "\n  ".join(dict.fromkeys(errors)))
+        raise ConfigError("invalid method settings:\n  " + "\n  ".join(errors))
 
 
 def load_simulator(method: str, path: str | Path, device: str = "cpu"):

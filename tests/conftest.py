@@ -51,3 +51,11 @@ def job_counts(output: str) -> dict[str, int]:
 @pytest.fixture
 def workflow_copy(tmp_path: Path) -> Path:
     return copy_workflow(tmp_path / "wf")
+
+
+def agents_table(ids) -> "pd.DataFrame":
+    """A minimal agents table whose test agents 1..K are the agent ids ``ids`` (what policy sets read)."""
+    import pandas as pd
+
+    ids = list(ids)
+    return pd.DataFrame({"agent_id": ids, "test_agent": range(1, len(ids) + 1)})

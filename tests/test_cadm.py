@@ -100,7 +100,7 @@ def test_own_context_predicts_better_than_another_agents_context(vanilla):
 
 def test_vanilla_step_particles_is_the_deterministic_mean(vanilla, tmp_path):
     ds, sim, _ = vanilla
-    assert sim.n_particles == 1 and sim.context_length == 10
+    assert sim.planning_members == 1 and sim.context_length == 10
     ctx = sim.encode_context(*(x[:32] for x in history_windows(ds, 10)))
     assert ctx.shape == (32, 10)
     s, a = torch.as_tensor(ds.obs[:32]), torch.as_tensor(ds.actions[:32])
@@ -146,7 +146,7 @@ def test_pets_particles_sample_their_fixed_member(tmp_path):
     ds = mc_dataset(np.linspace(0.0005, 0.003, 6), 40, seed=3)
     cfg = CaDMConfig.for_variant("pets", epochs=2, **{**TINY, "hidden": (32, 32)})
     sim, hist = train_cadm(ds, cfg, seed=0)
-    assert sim.n_particles == 20 and len(hist) == 2
+    assert sim.planning_members == 20 and len(hist) == 2
     b = 8
     ctx = sim.encode_context(*(x[20:20 + b] for x in history_windows(ds, 10)))
     s, a = torch.as_tensor(ds.obs[20:20 + b]), torch.as_tensor(ds.actions[20:20 + b])
@@ -164,7 +164,7 @@ def test_pets_particles_sample_their_fixed_member(tmp_path):
     torch.testing.assert_close(again.step_particles(s, a, ctx, generator=gen(0)), out, rtol=0, atol=0)
     torch.testing.assert_close(again.predict(None, s, a, ctx), sim.predict(None, s, a, ctx), rtol=0, atol=0)
     # with the variance squeezed to ~0, particle p lands on the mean of member p // 4
-    means, std = sim.member_predictions(s, a, ctx)
+    means, std = sim.member_distributions(s, a, ctx)
     assert means.shape == (5, b, 2) and std.shape == (5, b, 2) and (std > 0).all()
     assert (means[0] - means[1]).abs().max() > 1e-5  # independently initialised members
     torch.testing.assert_close(sim.predict(None, s, a, ctx), means.mean(0))
@@ -173,7 +173,7 @@ def test_pets_particles_sample_their_fixed_member(tmp_path):
     states = s + 0.01 * torch.randn(20, b, 2, generator=gen(5))  # distinct particles
     sharp = sim.step_particles(states, a, ctx, generator=gen(0))
     for p in range(20):
-        torch.testing.assert_close(sharp[p], sim.member_predictions(states[p], a, ctx)[0][p // 4], rtol=0, atol=1e-6)
+        torch.testing.assert_close(sharp[p], sim.member_distributions(states[p], a, ctx)[0][p // 4], rtol=0, atol=1e-6)
 
 
 def test_continuous_actions_and_early_stopping():

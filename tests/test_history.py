@@ -32,17 +32,24 @@ def test_transition_history_keeps_the_last_k_per_episode():
 class _ContextSim:
     """A fake context simulator: next state = state + mean of the context's recorded deltas."""
 
-    context_length, n_particles, device = 3, 2, torch.device("cpu")
+    context_length, n_members, planning_members, device, meta = 3, 1, 2, torch.device("cpu"), {}
 
     def encode_context(self, obs, actions, next_obs, mask):
         d = (next_obs - obs) * mask.unsqueeze(-1)
         return d.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
 
-    def predict(self, agents, states, actions, context):
-        return states + context
+    def member_predictions(self, agents, states, actions, context=None):
+        return (states + context)[None]
 
-    def step_particles(self, states, actions, context, generator=None):
-        return states + context
+    def predict(self, agents, states, actions, context=None):
+        return self.member_predictions(agents, states, actions, context)[0]
+
+    def planning_step(self, agents, n_rows, context=None, generator=None):
+        ctx = context.repeat_interleave(n_rows, dim=0)
+        return lambda states, actions: states + ctx
+
+    def save(self, path):
+        raise NotImplementedError
 
 
 def test_open_loop_prediction_feeds_the_warmup_context():

@@ -3,10 +3,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import agents_table
 
 from persim.baselines.morel import (
-    MorelConfig, MorelPolicySet, MorelVectorEnv, TrueDynamicsMDP, build_pessimistic_mdp, env_start_states,
-    train_dynamics, train_policy_set,
+    MorelConfig, MorelVectorEnv, TrueDynamicsMDP, build_pessimistic_mdp, env_start_states, load, train,
+    train_dynamics,
 )
 from persim.baselines.ppo import PPOConfig, train_ppo
 from persim.data import generate_dataset, load_dataset, write_dataset
@@ -132,21 +133,21 @@ def test_policy_sets_roundtrip_and_scopes(tmp_path):
     ds = _dataset(tmp_path, "cartpole", 7, "pure_eps40", 0.4, 0, 60, policies)
     cfg = MorelConfig.for_env("cartpole", dyn_epochs=1, dyn_min_steps=20, n_envs=8, rollout_length=16,
                               iterations=2, ppo_epochs=1, minibatch_size=64)
-    per_agent = train_policy_set(ds, cfg, seed=0, scope="a", test_agent_ids=[0, 1])
+    per_agent = train(ds, agents_table([0, 1]), cfg, 0, scope="a")[0]
     assert set(per_agent.policies) == {0, 1}
     assert per_agent.policies[0].meta["agent_ids"] == [0] and per_agent.policies[0].meta["n_transitions"] == 60
     w0, w1 = (per_agent.policies[k].ac.actor[0].weight for k in (0, 1))
     assert not torch.equal(w0, w1)  # own data, own seed
-    with pytest.raises(KeyError, match="no MOReL policy for agent 5"):
+    with pytest.raises(KeyError, match="no policy for agent 5"):
         per_agent.actor(5)
 
-    pooled = train_policy_set(ds, cfg, seed=0, scope="p", test_agent_ids=[0, 1])
-    again = train_policy_set(ds, cfg, seed=0, scope="p", test_agent_ids=[0, 1])
+    pooled = train(ds, agents_table([0, 1]), cfg, 0, scope="p")[0]
+    again = train(ds, agents_table([0, 1]), cfg, 0, scope="p")[0]
     obs = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32) * [1, 1, 0.1, 1]
     np.testing.assert_array_equal(pooled.actor(3)(obs), again.actor(3)(obs))  # same seed, same policy
     for pset in (per_agent, pooled):
         pset.save(tmp_path / "policy.pt")
-        loaded = MorelPolicySet.load(tmp_path / "policy.pt")
+        loaded = load(tmp_path / "policy.pt")
         assert loaded.meta["scope"] == pset.meta["scope"] and set(loaded.policies) == set(pset.policies)
         for agent in (0, 1):
             out = loaded.actor(agent)(obs)
@@ -158,11 +159,11 @@ def test_continuous_halfcheetah_pipeline_runs(tmp_path):
     ds = _dataset(tmp_path, "halfcheetah", 5, "random", 1.0, 0, 20)
     cfg = MorelConfig.for_env("halfcheetah", dyn_hidden=[32, 32], dyn_epochs=1, dyn_min_steps=10, n_envs=8,
                               rollout_length=8, iterations=1, ppo_epochs=1, minibatch_size=64, policy_hidden=[16])
-    pset = train_policy_set(ds, cfg, seed=0, scope="p", test_agent_ids=[0])
+    pset = train(ds, agents_table([0]), cfg, 0, scope="p")[0]
     act = pset.actor(0)(ds.obs[:10])
     assert act.shape == (10, 6) and act.dtype == np.float32 and np.abs(act).max() <= 1.0
     pset.save(tmp_path / "hc.pt")
-    np.testing.assert_array_equal(MorelPolicySet.load(tmp_path / "hc.pt").actor(0)(ds.obs[:10]), act)
+    np.testing.assert_array_equal(load(tmp_path / "hc.pt").actor(0)(ds.obs[:10]), act)
 
 
 def test_bad_config_and_arguments_are_rejected(tmp_path):
@@ -179,6 +180,6 @@ def test_bad_config_and_arguments_are_rejected(tmp_path):
     assert MorelConfig.for_env("mountaincar").kappa > 500  # halting must be worse than a full -1/step episode
     ds = _dataset(tmp_path, "cartpole", 5, "random", 1.0, 0, 20)
     with pytest.raises(ValueError, match="scope"):
-        train_policy_set(ds, cfg, 0, scope="x", test_agent_ids=[0])
+        train(ds, agents_table([0]), cfg, 0, scope="x")[0]
     with pytest.raises(ValueError, match=r"agent ids \[9\]"):
         train_dynamics(ds, MorelConfig(), 0, agent_ids=[9])

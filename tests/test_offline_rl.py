@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import persim.envs as E
+from conftest import agents_table
 from persim.baselines.offline_rl import (
-    OfflineRLConfig, PolicySet, epoch_plan, for_env, to_mdp_dataset, train_offline_policy, train_policy_set,
+    OfflineRLConfig, epoch_plan, for_env, load, to_mdp_dataset, train, train_offline_policy,
 )
 from persim.data.rollout import rollout
 from persim.data.schema import OfflineDataset, load_dataset, to_frame, write_dataset
@@ -98,26 +99,25 @@ def test_epoch_longer_than_budget_still_trains_every_update(expert_cartpole):
 
 def test_training_writes_no_files(expert_cartpole, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    train_policy_set(expert_cartpole, _small("cql", n_steps=20, n_steps_per_epoch=5), seed=0, scope="p",
-                     test_agent_ids=range(5))
+    train(expert_cartpole, agents_table(range(5)), _small("cql", n_steps=20, n_steps_per_epoch=5), 0, scope="p")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_policy_set_roundtrip_and_agent_scope(expert_cartpole, tmp_path):
     cfg = _small("bcq", n_steps=30, n_steps_per_epoch=30)
-    pset = train_policy_set(expert_cartpole, cfg, seed=0, scope="a", test_agent_ids=[0, 1, 2, 3, 4])
+    pset = train(expert_cartpole, agents_table([0, 1, 2, 3, 4]), cfg, 0, scope="a")[0]
     assert pset.keys() == [0, 1, 2, 3, 4]
     info = pset.meta["policies"]
-    assert [info[str(k)]["n_transitions"] for k in range(5)] == expert_cartpole.lengths()[:5].tolist()
+    assert [info[str(k)]["agent_ids"] for k in range(5)] == [[k] for k in range(5)]  # each on its own data
     assert len({info[str(k)]["seed"] for k in range(5)}) == 5  # a derived seed per agent
     obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     for k in range(5):
-        np.testing.assert_array_equal(pset.actor(k)(obs), pset.policies[k].predict(obs))
+        np.testing.assert_array_equal(pset.actor(k)(obs), pset.policies[k].algo.predict(obs))
     assert not all(np.array_equal(pset.actor(0)(obs), pset.actor(k)(obs)) for k in range(1, 5))
     with pytest.raises(KeyError, match=r"agent 7.*holds \[0, 1, 2, 3, 4\]"):
         pset.actor(7)
     pset.save(tmp_path / "policy.pt")
-    loaded = PolicySet.load(tmp_path / "policy.pt")
+    loaded = load(tmp_path / "policy.pt")
     assert loaded.meta == pset.meta
     for k in range(5):
         actions = loaded.actor(k)(obs)
@@ -126,7 +126,7 @@ def test_policy_set_roundtrip_and_agent_scope(expert_cartpole, tmp_path):
     with pytest.raises(ValueError, match=r"\[B, 4\]"):
         loaded.actor(0)(obs[0])
     # "-P": one policy for every agent
-    pset_p = train_policy_set(expert_cartpole, cfg, seed=0, scope="p", test_agent_ids=[0, 1, 2, 3, 4])
+    pset_p = train(expert_cartpole, agents_table([0, 1, 2, 3, 4]), cfg, 0, scope="p")[0]
     assert pset_p.keys() == ["all"]
     np.testing.assert_array_equal(pset_p.actor(3)(obs), pset_p.actor(123)(obs))
 
@@ -152,14 +152,14 @@ def test_continuous_smoke_actions_in_bounds(algo, tmp_path):
     assert to_mdp_dataset(ds).transition_count == ds.n_transitions
     cfg = for_env("halfcheetah", algo, n_steps=5, n_steps_per_epoch=5, batch_size=16, hidden_units=[32, 32],
                   imitator_hidden_units=[32, 32], n_action_samples=4)
-    pset = train_policy_set(ds, cfg, seed=0, scope="a", test_agent_ids=[0, 1])
-    assert pset.policies[0].grad_step == 5
+    pset = train(ds, agents_table([0, 1]), cfg, 0, scope="a")[0]
+    assert pset.policies[0].algo.grad_step == 5
     obs = 5 * np.random.default_rng(1).normal(size=(32, 18)).astype(np.float32)
     actions = pset.actor(1)(obs)
     assert actions.shape == (32, 6) and actions.dtype == np.float32
     assert np.all(np.abs(actions) <= 1.0 + 1e-6)
     pset.save(tmp_path / "p.pt")
-    loaded = PolicySet.load(tmp_path / "p.pt", device="cpu")
+    loaded = load(tmp_path / "p.pt", device="cpu")
     if algo == "cql":  # BCQ picks among sampled VAE actions: not deterministic
         np.testing.assert_allclose(loaded.actor(1)(obs), actions, atol=1e-6)
     assert np.all(np.abs(loaded.actor(0)(obs)) <= 1.0 + 1e-6)
@@ -181,4 +181,4 @@ def test_config_defaults_and_errors():
     with pytest.raises(ValueError, match="bcq.action_flexibility"):
         for_env("cartpole", "bcq", action_flexibility=1.5)
     with pytest.raises(ValueError, match="scope"):
-        train_policy_set(None, for_env("cartpole", "cql"), 0, scope="x", test_agent_ids=[0])
+        train(None, agents_table([0]), for_env("cartpole", "cql"), 0, scope="x")[0]

@@ -37,7 +37,10 @@ def test_rmse_r2_ignores_steps_past_termination():
 class _Drift:
     """A simulator that predicts s + 1 for every state (true dynamics here: s stays put)."""
 
-    def predict(self, agents, states, actions):
+    n_members = planning_members = 1
+    context_length = 0
+
+    def predict(self, agents, states, actions, context=None):
         return torch.as_tensor(states) + 1.0
 
 

@@ -78,10 +78,11 @@ def train_policy_set(train_one: Callable[[list[int] | None, int], Policy], scope
                      test_agent_ids: Sequence[int], seed: int, seed_label: str,
                      meta: dict[str, Any]) -> PolicySet:
     """Train every policy of a scope: ``train_one(agent_ids | None, seed)`` with the policy's seed
-    ``derive_seed(seed, seed_label, key)``; ``meta`` is extended with scope, seeds and test agents."""
-    policies, seeds = {}, {}
+    ``derive_seed(seed, seed_label, key)``; ``meta`` is extended with the scope, the test agents and
+    ``policies``: per key (as a string) its training agents and seed."""
+    policies, info = {}, {}
     for key, agents in scope_groups(scope, test_agent_ids).items():
-        seeds[str(key)] = derive_seed(seed, seed_label, key)
-        policies[key] = train_one(agents, seeds[str(key)])
-    info = {"scope": scope, "seed": seed, "policy_seeds": seeds, "test_agent_ids": [int(a) for a in test_agent_ids]}
-    return PolicySet(policies, {**meta, **info})
+        info[str(key)] = {"agent_ids": agents, "seed": derive_seed(seed, seed_label, key)}
+        policies[key] = train_one(agents, info[str(key)]["seed"])
+    extra = {"scope": scope, "seed": seed, "policies": info, "test_agent_ids": [int(a) for a in test_agent_ids]}
+    return PolicySet(policies, {**meta, **extra})

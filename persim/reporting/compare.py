@@ -88,7 +88,7 @@ _DATASET_ALIASES = {
 
 
 def normalize_method(label) -> str:
-    """Paper method label for ``label`` ("persim", "bcq_p", "MOREL-A", "true_mpc" ...); unknown labels
+    """Paper method label for ``label`` (a registry name, "MOREL-A", "true_mpc" ...); unknown labels
     are returned unchanged (their cells become "no paper value") with a warning."""
     out = _METHOD_ALIASES.get(_key(label))
     if out is None:
