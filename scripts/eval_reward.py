@@ -8,10 +8,10 @@ import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 import pandas as pd
 
 from persim.envs import get_spec
-from persim.evaluation.planners import make_planner
 from persim.evaluation.reward import (evaluate_mpc, model_step_factory, reward_episodes, reward_row,
                                       true_step_factory)
 from persim.methods import load_simulator
+from persim.planning.factory import make_planner
 from persim.provenance import write_sidecar
 from persim.seeding import derive_seed
 from persim.workflow import rule_run

@@ -53,7 +53,7 @@ def workflow_copy(tmp_path: Path) -> Path:
     return copy_workflow(tmp_path / "wf")
 
 
-def agents_table(ids) -> "pd.DataFrame":
+def agents_table(ids):
     """A minimal agents table whose test agents 1..K are the agent ids ``ids`` (what policy sets read)."""
     import pandas as pd
 

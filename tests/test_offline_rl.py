@@ -10,7 +10,7 @@ from conftest import agents_table
 from persim.baselines.offline_rl import (
     OfflineRLConfig, epoch_plan, for_env, load, to_mdp_dataset, train, train_offline_policy,
 )
-from persim.data.rollout import rollout
+from persim.data.rollout import PolicyActor, rollout
 from persim.data.schema import OfflineDataset, load_dataset, to_frame, write_dataset
 from persim.envs import get_spec
 from persim.envs.agents import covariate_matrix, sample_agents
@@ -30,8 +30,8 @@ def _cartpole_dataset(path, n_agents=8, epsilon=0.2, max_episode_steps=None, see
     agents = sample_agents(spec, n_agents, seed=1)
     cov = covariate_matrix(spec, agents)
     envs = [E.make("cartpole", max_episode_steps=max_episode_steps, **spec.covariate_dict(c)) for c in cov]
-    tr = rollout(envs, list(range(seed, seed + n_agents)), [_lean_controller], epsilon=epsilon,
-                 rng=np.random.default_rng(seed))
+    tr = rollout(envs, list(range(seed, seed + n_agents)),
+                 PolicyActor([_lean_controller], epsilon=epsilon, rng=np.random.default_rng(seed)))
     write_dataset(to_frame(spec, agents["agent_id"].to_numpy(), cov, tr), path, {"env": "cartpole"})
     return load_dataset(path, env="cartpole")
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import persim.envs as E
-from persim.data.rollout import rollout
+from persim.data.rollout import PolicyActor, rollout
 from persim.policies import PolicyConfig, evaluate_policy, load_policy, train_policy
 
 
@@ -11,7 +11,7 @@ def test_lockstep_rollout_equals_sequential_episodes():
     covs = [0.0001, 0.001, 0.0035]
     policy = lambda obs: (obs[:, 1] >= 0).astype(np.int64) * 2  # noqa: E731  push along velocity
     envs = [E.make("mountaincar", gravity=g) for g in covs]
-    tr = rollout(envs, seeds=[1, 2, 3], policies=[policy])
+    tr = rollout(envs, seeds=[1, 2, 3], actor=PolicyActor([policy]))
     for i, g in enumerate(covs):
         env = E.make("mountaincar", gravity=g)
         obs, _ = env.reset(seed=i + 1)
@@ -24,9 +24,16 @@ def test_lockstep_rollout_equals_sequential_episodes():
     assert tr.episode_returns(3)[0] > -500  # this energy-pumping policy solves low gravity
 
 
+def test_fixed_length_rollout_steps_past_termination():
+    envs = [E.make("cartpole").unwrapped for _ in range(2)]
+    tr = rollout(envs, [0, 1], PolicyActor([lambda obs: np.zeros(len(obs), dtype=np.int64)]), n_steps=40)
+    assert tr.episode_lengths(2).tolist() == [40, 40]
+    assert tr.terminated.reshape(2, 40).any(1).all()  # always pushing left: the pole falls within 40 steps
+
+
 def test_rollout_needs_a_policy_unless_fully_random():
     with pytest.raises(ValueError, match="policy"):
-        rollout([E.make("cartpole")], [0], policies=[], epsilon=0.5)
+        PolicyActor([], epsilon=0.5)
 
 
 def test_train_save_load_and_best_snapshot(tmp_path, caplog):

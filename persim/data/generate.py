@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from persim.data.rollout import rollout
+from persim.data.rollout import PolicyActor, rollout
 from persim.data.schema import to_frame
 from persim.envs import get_spec, make
 from persim.envs.agents import covariate_matrix
@@ -60,8 +60,8 @@ def generate_dataset(
         acts, pidx = [], None
     cap = max_episode_steps or spec.max_episode_steps
     progress = Progress(cap, f"{env_name}/{behaviour} lock-steps", every=max(1, cap // 10))
-    tr = rollout(envs, reset_seeds, acts, pidx, epsilon, np.random.default_rng(action_seq),
-                 on_step=lambda step, running: progress.update(1, running=running))
+    actor = PolicyActor(acts, pidx, epsilon, np.random.default_rng(action_seq))
+    tr = rollout(envs, reset_seeds, actor, on_step=lambda step, running, returns: progress.update(1, running=running))
     progress.close()
     LOG.info("%s/%s: %d agents, %d transitions", env_name, behaviour, len(agents), len(tr.t))
     return to_frame(spec, agents["agent_id"].to_numpy(), cov, tr)

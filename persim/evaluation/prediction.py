@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from persim.data.rollout import PolicyActor, rollout
 from persim.envs import make
 from persim.evaluation.history import rollout_window
 from persim.protocols import Simulator
@@ -52,19 +53,14 @@ def collect_rollouts(env_name: str, covariates: dict[str, float], act: Callable[
     recording where each episode terminated (the env is stepped on past it)."""
     envs = [make(env_name, **covariates).unwrapped for _ in range(n_rollouts)]
     seeds = np.random.SeedSequence(seed).generate_state(n_rollouts).tolist()
-    obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds)])
-    states, actions, terminated = [obs], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stepping past termination is intended here
-        for _ in range(length):
-            a = np.asarray(act(obs.astype(np.float32)))
-            steps = [env.step(a[i] if a.ndim > 1 else int(a[i])) for i, env in enumerate(envs)]
-            obs = np.stack([st[0] for st in steps])
-            states.append(obs)
-            actions.append(a)
-            terminated.append([bool(st[2]) for st in steps])
-    return TestRollouts(np.stack(states, 1).astype(np.float32), np.stack(actions, 1),
-                        np.array(terminated, dtype=bool).T.reshape(n_rollouts, length))
+        tr = rollout(envs, seeds, PolicyActor([act]), n_steps=length)
+    d = tr.obs.shape[1]
+    obs, next_obs = tr.obs.reshape(n_rollouts, length, d), tr.next_obs.reshape(n_rollouts, length, d)
+    states = np.concatenate([obs[:, :1], next_obs], axis=1)
+    actions = tr.actions.reshape(n_rollouts, length, *tr.actions.shape[1:])
+    return TestRollouts(states.astype(np.float32), actions, tr.terminated.reshape(n_rollouts, length))
 
 
 @torch.no_grad()

@@ -1,24 +1,25 @@
 """Reward evaluation (paper §5.3, Tables 2 and 9-11): MPC acting in the true environment.
 
-E episodes run in lock step (one rule: every test agent x seed x episode at once); at every step
-the planner chooses actions for all still-running episodes in one batched call. Returns are counted as the env counts them
+E episodes run in lock step (one rule: every test agent x seed x episode at once) through the one
+rollout loop (:func:`persim.data.rollout.rollout`): MPC is an actor there
+(:class:`persim.planning.actor.MPCActor`) whose planner chooses actions for all still-running
+episodes in one batched call, as a learned policy set is. Returns are counted as the env counts them
 (MountainCar -1 per step up to 500, CartPole +1 per step up to 200, HalfCheetah its 1000-step return).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
+from persim.data.rollout import PolicyActor, rollout
 from persim.envs import get_spec, make
 from persim.envs.torch_dynamics import batched_step
-from persim.evaluation.history import TransitionHistory, Window
+from persim.evaluation.history import Window
+from persim.planning.actor import MPCActor, StepFactory
 from persim.progress import Progress
 from persim.protocols import Simulator, StepFn
-
-StepFactory = Callable[..., StepFn]  # (active episode indices [E'], history window | None) -> step_fn
 
 
 def _per_episode(covariates, n: int | None = None) -> list[dict[str, float]]:
@@ -101,35 +102,13 @@ def evaluate_mpc(env_name: str, covariates, planner, step_factory: StepFactory,
     envs = [make(env_name, max_episode_steps=max_episode_steps, **c) for c in per_episode]
     seeds = (episode_seeds if episode_seeds is not None
              else np.random.SeedSequence(seed).generate_state(n_episodes).tolist())
-    obs = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds)]).astype(np.float32)
-    planner.reset(n_episodes)
-    history = _history(envs[0], n_episodes, history_length, obs.shape[1]) if history_length else None
-    running = np.ones(n_episodes, dtype=bool)
-    returns = np.zeros(n_episodes)
     cap = envs[0].spec.max_episode_steps
     progress = Progress(cap, f"{label} env steps", every=max(1, cap // 10))
-    while running.any():
-        idx = np.flatnonzero(running)
-        states = torch.as_tensor(obs[idx], device=device)
-        window = history.window(idx) if history is not None else None
-        actions = planner.act(step_factory(idx, window), states, active=torch.as_tensor(running)).cpu().numpy()
-        before = obs[idx].copy()
-        for j, i in enumerate(idx):
-            a = actions[j] if actions.ndim > 1 else int(actions[j])
-            o, r, te, tr, _ = envs[i].step(a)
-            obs[i], returns[i] = o, returns[i] + r
-            running[i] = not (te or tr)
-        if history is not None:
-            history.push(idx, before, actions, obs[idx])
-        progress.update(1, running=int(running.sum()), mean_return=float(returns.mean()))
+    actor = MPCActor(planner, step_factory, history_length, device)
+    tr = rollout(envs, seeds, actor, on_step=lambda step, running, returns: progress.update(
+        1, running=running, mean_return=float(returns.mean())))
     progress.close()
-    return returns
-
-
-def _history(env, n_episodes: int, k: int, obs_dim: int) -> TransitionHistory:
-    space = env.action_space
-    discrete = not hasattr(space, "low")
-    return TransitionHistory(n_episodes, k, obs_dim, () if discrete else tuple(space.shape), discrete)
+    return tr.episode_returns(n_episodes)
 
 
 def agent_covariates(row, spec) -> dict[str, float]:
@@ -186,16 +165,14 @@ def policy_reward_rows(policies, agents, spec, settings: dict, logger) -> list[d
     """Rows for a policy set acting greedily in the true env: every test agent x ``n_seeds`` x
     ``n_episodes`` episode in one lock-step rollout (each agent's episodes use its own policy); the
     episodes reset exactly as the MPC evaluation's (:func:`reward_episodes`)."""
-    from persim.data.rollout import rollout
-
     plan = reward_episodes(agents, spec, settings["seed"], settings["n_seeds"], settings["n_episodes"])
     actors = [policies.actor(int(aid)) for aid in agents["agent_id"]]
     policy_index = np.repeat(np.arange(len(actors)), settings["n_seeds"] * settings["n_episodes"])
     envs = [make(settings["env"], max_episode_steps=settings["max_episode_steps"], **c) for c in plan.covariates]
     cap = envs[0].spec.max_episode_steps
     progress = Progress(cap, f"{len(envs)} policy episodes, env steps", every=max(1, cap // 10), logger=logger)
-    tr = rollout(envs, plan.seeds, policies=actors, policy_index=policy_index, epsilon=0.0,
-                 on_step=lambda step, running: progress.update(1, running=running))
+    tr = rollout(envs, plan.seeds, PolicyActor(actors, policy_index),
+                 on_step=lambda step, running, returns: progress.update(1, running=running))
     progress.close()
     rows = []
     for (_, row), seed_returns in zip(agents.iterrows(), plan.seed_means(tr.episode_returns(len(envs)))):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from persim.data.rollout import rollout
+from persim.data.rollout import PolicyActor, rollout
 from persim.device import d3rlpy_device
 from persim.envs import get_spec, make
 from persim.progress import Progress
@@ -184,7 +184,7 @@ def evaluate_policy(act, env_name: str, covariates: dict[str, float], n_episodes
     """Greedy returns ``[n_episodes]`` of ``act`` on one agent, all episodes run in lock step."""
     envs = [make(env_name, max_episode_steps=max_episode_steps, **covariates) for _ in range(n_episodes)]
     seeds = [seed + 10_000 + i for i in range(n_episodes)]
-    tr = rollout(envs, seeds, policies=[act], epsilon=0.0)
+    tr = rollout(envs, seeds, PolicyActor([act]))
     return tr.episode_returns(n_episodes)
 
 

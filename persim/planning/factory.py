@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from persim.envs import get_spec
-from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn
+from persim.planning.mpc import CEM, MPCConfig, RandomShooting
+from persim.planning.rewards import reward_fn
 
 
 def make_planner(env: str, mpc: dict, n_members: int, seed: int):
