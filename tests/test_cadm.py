@@ -3,9 +3,32 @@ import numpy as np
 import pytest
 import torch
 
-from persim.baselines.cadm import CaDMConfig, CaDMSimulator, history_windows, train_cadm, trajectory_bounds
+from persim.baselines.cadm import CaDMConfig, CaDMSimulator, train_cadm, trajectory_bounds
 from persim.data.schema import OfflineDataset
 from persim.envs.torch_dynamics import batched_step
+
+
+def history_windows(ds: OfflineDataset, context_length: int) -> tuple[np.ndarray, ...]:
+    """The K = ``context_length`` transitions preceding every transition, within its trajectory.
+
+    Returns ``(obs [T, K, D], actions [T, K] | [T, K, A], next_obs [T, K, D], mask [T, K] bool)``;
+    slot K-1 is the transition just before row i, slot 0 the one K steps back. Slots before the
+    trajectory start have ``mask`` False and hold zeros.
+    """
+    if context_length < 1:
+        raise ValueError(f"context_length must be >= 1, got {context_length}")
+    start, _ = trajectory_bounds(ds.agent_ids, ds.t)
+    idx = np.arange(len(ds.t))[:, None] + np.arange(-context_length, 0)[None, :]
+    mask = idx >= start[:, None]
+    idx = np.where(mask, idx, 0)
+
+    def gather(x: np.ndarray) -> np.ndarray:
+        out = x[idx]
+        out[~mask] = 0
+        return out
+
+    return gather(ds.obs), gather(ds.actions), gather(ds.next_obs), mask
+
 
 TINY = dict(hidden=(64, 64), context_hidden=(64, 32), weight_decay=1e-5, context_weight_decay=1e-5, batch_size=64)
 

@@ -1,4 +1,6 @@
 """MOReL baseline: dynamics ensemble, USAD + pessimistic MDP, batched PPO, policy sets."""
+from typing import Sequence
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -6,15 +8,46 @@ import torch
 from conftest import agents_table
 
 from persim.baselines.morel import (
-    MorelConfig, MorelVectorEnv, TrueDynamicsMDP, build_pessimistic_mdp, env_start_states, load, train,
+    BatchedMDP, MorelConfig, MorelVectorEnv, build_pessimistic_mdp, load, train,
     train_dynamics,
 )
 from persim.baselines.ppo import PPOConfig, train_ppo
 from persim.data import generate_dataset, load_dataset, write_dataset
-from persim.envs import get_spec
+from persim.data.schema import N_ACTIONS
+from persim.envs import get_spec, make
 from persim.envs.agents import sample_agents
 from persim.envs.torch_dynamics import batched_step
 from persim.policies import evaluate_policy
+
+Tensor = torch.Tensor
+
+
+class TrueDynamicsMDP(BatchedMDP):
+    """The true batched MountainCar / CartPole dynamics of one agent behind the same interface (no halts).
+
+    ``covariates``: ``[C]`` in the spec's column order. Useful to test the policy learner and as
+    the "perfect model" limit of MOReL.
+    """
+
+    def __init__(self, env: str, covariates: Sequence[float], start_states: Tensor, n_envs: int,
+                 max_episode_steps: int, seed: int, device: str = "cpu", autoreset: bool = True):
+        n_actions = N_ACTIONS[env]
+        if not n_actions:
+            raise ValueError(f"no batched true dynamics for continuous env {env!r}")
+        super().__init__(start_states, n_envs, max_episode_steps, n_actions, 0, seed, device, autoreset)
+        self.env = env
+        self.cov = torch.as_tensor(list(covariates), dtype=torch.float32, device=device).expand(n_envs, -1)
+
+    def transition(self, states, actions):
+        nxt, reward, term = batched_step(self.env, states, actions, self.cov)
+        return nxt, reward.to(torch.float32), term, torch.zeros_like(term)
+
+
+def env_start_states(env: str, covariates: dict[str, float], n: int, seed: int) -> Tensor:
+    """``[n, D]`` start states from the real env's ``reset`` (seeds ``seed .. seed + n - 1``)."""
+    e = make(env, **covariates)
+    return torch.as_tensor(np.stack([e.reset(seed=seed + i)[0] for i in range(n)]), dtype=torch.float32)
+
 
 CP_DEFAULT = {"force": 10.0, "length": 0.5}
 

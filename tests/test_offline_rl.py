@@ -165,6 +165,29 @@ def test_continuous_smoke_actions_in_bounds(algo, tmp_path):
     assert np.all(np.abs(loaded.actor(0)(obs)) <= 1.0 + 1e-6)
 
 
+def test_sampling_policy_evaluation_is_a_function_of_its_seed():
+    """Continuous BCQ samples actions from its VAE: evaluating one saved set twice gives the same rows."""
+    import pandas as pd
+
+    from persim.evaluation.reward import policy_reward_rows
+
+    ds = _cheetah_dataset()
+    cfg = for_env("halfcheetah", "bcq", n_steps=5, n_steps_per_epoch=5, batch_size=16, hidden_units=[32, 32],
+                  imitator_hidden_units=[32, 32], n_action_samples=4)
+    pset = train(ds, agents_table([0, 1]), cfg, 0, scope="a")[0]
+    agents = pd.DataFrame({"agent_id": [0, 1], "test_agent": [1, 2], "mass": [1.0, 0.5], "damping": [1.0, 1.5]})
+    settings = {"env": "halfcheetah", "dataset": "x", "method_label": "BCQ-A", "seed": 3, "n_seeds": 2,
+                "n_episodes": 1, "max_episode_steps": 15}
+    rows = [pd.DataFrame(policy_reward_rows(pset, agents, get_spec("halfcheetah"), settings, logging.getLogger()))
+            for _ in range(2)]
+    torch.manual_seed(123)  # whatever the caller's global state
+    rows.append(pd.DataFrame(policy_reward_rows(pset, agents, get_spec("halfcheetah"), settings, logging.getLogger())))
+    pd.testing.assert_frame_equal(rows[0], rows[1])
+    pd.testing.assert_frame_equal(rows[0], rows[2])
+    other = policy_reward_rows(pset, agents, get_spec("halfcheetah"), {**settings, "seed": 4}, logging.getLogger())
+    assert not np.allclose(pd.DataFrame(other)["reward"], rows[0]["reward"])  # the seed does matter
+
+
 def test_config_defaults_and_errors():
     assert (for_env("cartpole", "cql").n_critics, for_env("cartpole", "cql").batch_size) == (3, 512)
     assert for_env("mountaincar", "cql").learning_rate == 1e-4

@@ -1,5 +1,6 @@
 """The Snakemake DAG: paper-profile dry run, smoke run end to end, caching and selective reruns."""
 import json
+import textwrap
 import time
 
 import pandas as pd
@@ -22,11 +23,9 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["agents"] == 3
     assert counts["train_policy"] == 5 + 5 + 4 + 3  # logging policies + one test policy per env
     assert counts["dataset"] == 3 * 4
-    assert counts["train_persim"] == 3 * 4
-    assert counts["train_cadm"] == 3 * 4 * 2  # Vanilla and PE-TS CaDM
+    assert counts["train_simulator"] == 3 * 4 * 3  # PerSim, Vanilla and PE-TS CaDM
     assert counts["eval_prediction"] == counts["eval_reward"] == 3 * 4 * 3  # PerSim + 2 CaDM
-    assert counts["train_offline_rl"] == 3 * 4 * 4  # BCQ-P/A, CQL-P/A
-    assert counts["train_morel"] == 3 * 4 * 2
+    assert counts["train_policy_set"] == 3 * 4 * 6  # BCQ-P/A, CQL-P/A, MOReL-P/A
     assert counts["eval_policy_reward"] == 3 * 4 * 6
     assert counts["comparison"] == 1 and counts["pending_tables"] == 1
     assert counts["eval_reward_true_env"] == 3
@@ -111,7 +110,9 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert (intervals["iqm_ci_low"] <= intervals["iqm_ci_high"]).all()
     for sidecar in ("cartpole/random/cadm_pets/model.pt", "cartpole/random/bcq_a/policy.pt"):
         prov = json.loads((out / f"{sidecar}.meta.json").read_text())
-        assert {"settings_hash", "seed", "git", "versions", "inputs"} <= set(prov)
+        assert {"settings_hash", "seed", "git", "versions", "inputs", "trained_with"} <= set(prov)
+    prov = json.loads((out / "halfcheetah/pure/persim/model.pt.meta.json").read_text())
+    assert prov["trained_with"]["rank"] == 15 and prov["trained_with"]["n_members"] == 2  # what it trained with
     for env in ("mountaincar", "cartpole", "halfcheetah"):
         assert (out / f"figures/fig5_tsne_{env}.png").stat().st_size > 10_000
         cv = pd.read_csv(out / env / "rank_cv.csv")
@@ -134,8 +135,8 @@ def test_dataset_setting_reruns_only_its_branch(smoke_run):
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     assert res.returncode == 0, res.stderr[-2000:]
     # the dataset, and per env: PerSim, 2 CaDM, 4 BCQ/CQL, 2 MOReL trained on it and their evaluations
-    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_persim": 3, "train_cadm": 6,
-                                      "train_offline_rl": 12, "train_morel": 6, "eval_prediction": 9,
+    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_simulator": 9,
+                                      "train_policy_set": 18, "eval_prediction": 9,
                                       "eval_reward": 9, "eval_policy_reward": 18, "prediction_tables": 1,
                                       "reward_tables": 1, "comparison": 1, "all": 1, "total": 71}
     assert "pure.parquet" in res.stdout and "random.parquet" not in res.stdout.split("Job stats")[0]
@@ -149,8 +150,8 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
     counts = job_counts(res.stdout)
     # 6 cartpole policies; the policy-logged cartpole dataset and every method trained on it; the
     # test rollouts (test policy) and so both cartpole datasets' prediction evaluations; the tables
-    assert counts == {"train_policy": 6, "dataset": 1, "table5": 1, "policy_returns": 1, "train_persim": 1,
-                      "train_cadm": 2, "train_offline_rl": 4, "train_morel": 2, "test_rollouts": 1,
+    assert counts == {"train_policy": 6, "dataset": 1, "table5": 1, "policy_returns": 1, "train_simulator": 3,
+                      "train_policy_set": 6, "test_rollouts": 1,
                       "eval_prediction": 2 * 3, "eval_reward": 3, "eval_policy_reward": 6,
                       "figure_trajectories": 1, "prediction_tables": 1, "reward_tables": 1, "comparison": 1,
                       "all": 1, "total": 39}
@@ -161,7 +162,7 @@ def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
     override = smoke_run / "persim.yaml"
     override.write_text(yaml.safe_dump({"persim": {"epochs": 3}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
-    assert job_counts(res.stdout) == {"train_persim": 6, "eval_prediction": 6, "eval_reward": 6,
+    assert job_counts(res.stdout) == {"train_simulator": 6, "eval_prediction": 6, "eval_reward": 6,
                                       "figure_tsne": 3, "figure_trajectories": 2, "prediction_tables": 1,
                                       "reward_tables": 1, "comparison": 1, "all": 1, "total": 27}
 
@@ -171,7 +172,7 @@ def test_baseline_setting_reruns_only_that_baseline(smoke_run):
     override = smoke_run / "cql.yaml"
     override.write_text(yaml.safe_dump({"baselines": {"cql": {"common": {"n_steps": 25}}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
-    assert job_counts(res.stdout) == {"train_offline_rl": 12, "eval_policy_reward": 12, "reward_tables": 1,
+    assert job_counts(res.stdout) == {"train_policy_set": 12, "eval_policy_reward": 12, "reward_tables": 1,
                                       "comparison": 1, "all": 1, "total": 27}
     assert "bcq_" not in res.stdout.split("Job stats")[0]
 
@@ -197,7 +198,7 @@ def test_editing_a_baseline_module_reruns_only_that_baseline(smoke_run):
     try:
         module.write_text(original + "\n# edited\n")
         counts = job_counts(snakemake(smoke_run, "-n", *SMOKE).stdout)
-        assert counts == {"train_cadm": 12, "eval_prediction": 12, "eval_reward": 12, "prediction_tables": 1,
+        assert counts == {"train_simulator": 12, "eval_prediction": 12, "eval_reward": 12, "prediction_tables": 1,
                           "reward_tables": 1, "comparison": 1, "all": 1, "total": 40}
     finally:
         module.write_text(original)
@@ -217,7 +218,7 @@ def test_trace_prints_the_chain_of_a_table_cell(smoke_run):
                             {"env": "cartpole", "dataset": "random", "method": "PE-TS CaDM", "agent": "2"})
     finally:
         os.chdir(cwd)
-    for rule in ("reward_tables", "eval_reward", "train_cadm", "dataset", "agents"):
+    for rule in ("reward_tables", "eval_reward", "train_simulator", "dataset", "agents"):
         assert f"rule {rule} " in text, text
     assert "cartpole/random/cadm_pets/reward.csv" in text and "persim/reward.csv" not in text
     assert (out / "cartpole/random/cadm_pets/model.pt").exists()
@@ -229,5 +230,25 @@ def test_cross_validated_rank_feeds_training(smoke_run):
     override.write_text(yaml.safe_dump({"persim": {"rank_source": "cv"}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     counts = job_counts(res.stdout)
-    assert counts["train_persim"] == 6 and "rank_cv" not in counts  # CV table reused, training redone
-    assert "rank_cv.csv" in res.stdout.split("rule train_persim")[1]
+    assert counts["train_simulator"] == 6 and "rank_cv" not in counts  # CV table reused, PerSim retrained
+    persim_jobs = [j for j in res.stdout.split("rule train_simulator")[1:] if "/persim/model.pt" in j]
+    assert len(persim_jobs) == 6 and all("rank_cv.csv" in j for j in persim_jobs)
+
+
+@pytest.mark.slow
+def test_readme_code_blocks_run_as_written(smoke_run):
+    """Every ```python block of the README runs against the smoke outputs (paths of the quick
+    profile mapped to the smoke profile's)."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        code = textwrap.dedent(block).replace("results/quick/", "results/smoke/")
+        res = subprocess.run([sys.executable, "-c", code], cwd=smoke_run, capture_output=True, text=True,
+                             timeout=600, env={**__import__("os").environ, "PYTHONPATH": str(smoke_run)})
+        assert res.returncode == 0, (code, res.stderr[-3000:])

@@ -162,28 +162,6 @@ def trajectory_bounds(agent_ids: np.ndarray, t: np.ndarray) -> tuple[np.ndarray,
     return start.astype(np.int64), end.astype(np.int64)
 
 
-def history_windows(ds: OfflineDataset, context_length: int) -> tuple[np.ndarray, ...]:
-    """The K = ``context_length`` transitions preceding every transition, within its trajectory.
-
-    Returns ``(obs [T, K, D], actions [T, K] | [T, K, A], next_obs [T, K, D], mask [T, K] bool)``;
-    slot K-1 is the transition just before row i, slot 0 the one K steps back. Slots before the
-    trajectory start have ``mask`` False and hold zeros.
-    """
-    if context_length < 1:
-        raise ValueError(f"context_length must be >= 1, got {context_length}")
-    start, _ = trajectory_bounds(ds.agent_ids, ds.t)
-    idx = np.arange(len(ds.t))[:, None] + np.arange(-context_length, 0)[None, :]
-    mask = idx >= start[:, None]
-    idx = np.where(mask, idx, 0)
-
-    def gather(x: np.ndarray) -> np.ndarray:
-        out = x[idx]
-        out[~mask] = 0
-        return out
-
-    return gather(ds.obs), gather(ds.actions), gather(ds.next_obs), mask
-
-
 # --------------------------------------------------------------------------------------------
 # Networks
 # --------------------------------------------------------------------------------------------
@@ -597,5 +575,5 @@ def load(path: str | Path, device: str = "cpu") -> CaDMSimulator:
     return CaDMSimulator.load(path, device=device)
 
 
-__all__ = ["CaDMConfig", "CaDMNet", "CaDMSimulator", "history_windows", "load", "make_config", "train", "train_cadm",
+__all__ = ["CaDMConfig", "CaDMNet", "CaDMSimulator", "load", "make_config", "train", "train_cadm",
            "trajectory_bounds"]

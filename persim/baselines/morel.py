@@ -53,8 +53,6 @@ from torch.nn import functional as F
 from persim.baselines.policy_set import PolicySet, scope_groups, train_policy_set
 from persim.baselines.ppo import ActorCritic, PPOConfig, train_ppo
 from persim.data.schema import N_ACTIONS, OfflineDataset
-from persim.envs import make
-from persim.envs.torch_dynamics import batched_step
 from persim.models.ensemble import EnsembleMLP
 from persim.models.normalizer import Standardizer
 from persim.planning.rewards import reward_fn
@@ -392,33 +390,6 @@ class PessimisticMDP(BatchedMDP):
         reward, term = self.reward_fn(states, actions, nxt)
         reward = torch.where(halted, torch.full_like(reward, -self.kappa), reward.to(torch.float32))
         return nxt, reward, term | halted, halted
-
-
-class TrueDynamicsMDP(BatchedMDP):
-    """The true batched MountainCar / CartPole dynamics of one agent behind the same interface (no halts).
-
-    ``covariates``: ``[C]`` in the spec's column order. Useful to test the policy learner and as
-    the "perfect model" limit of MOReL.
-    """
-
-    def __init__(self, env: str, covariates: Sequence[float], start_states: Tensor, n_envs: int,
-                 max_episode_steps: int, seed: int, device: str = "cpu", autoreset: bool = True):
-        n_actions = N_ACTIONS[env]
-        if not n_actions:
-            raise ValueError(f"no batched true dynamics for continuous env {env!r}")
-        super().__init__(start_states, n_envs, max_episode_steps, n_actions, 0, seed, device, autoreset)
-        self.env = env
-        self.cov = torch.as_tensor(list(covariates), dtype=torch.float32, device=device).expand(n_envs, -1)
-
-    def transition(self, states, actions):
-        nxt, reward, term = batched_step(self.env, states, actions, self.cov)
-        return nxt, reward.to(torch.float32), term, torch.zeros_like(term)
-
-
-def env_start_states(env: str, covariates: dict[str, float], n: int, seed: int) -> Tensor:
-    """``[n, D]`` start states from the real env's ``reset`` (seeds ``seed .. seed + n - 1``)."""
-    e = make(env, **covariates)
-    return torch.as_tensor(np.stack([e.reset(seed=seed + i)[0] for i in range(n)]), dtype=torch.float32)
 
 
 def initial_states(ds: OfflineDataset, agent_ids: Sequence[int] | None = None) -> Tensor:

@@ -6,7 +6,7 @@ how many agents to sample and the episode caps are configuration.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,7 +56,6 @@ class EnvSpec:
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
     true_dynamics: str = "torch"
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_covariates(self) -> int:

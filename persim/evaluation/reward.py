@@ -20,6 +20,7 @@ from persim.evaluation.history import Window
 from persim.planning.actor import MPCActor, StepFactory
 from persim.progress import Progress
 from persim.protocols import Simulator, StepFn
+from persim.seeding import derive_seed
 
 
 def _per_episode(covariates, n: int | None = None) -> list[dict[str, float]]:
@@ -138,8 +139,6 @@ class EpisodePlan:
 def reward_episodes(agents, spec, seed: int, n_seeds: int, n_episodes: int) -> EpisodePlan:
     """Episode list for test agents (rows of the agents table): seed k of agent a resets its episodes
     from ``derive_seed(seed, "reward", agent_id, k)``."""
-    from persim.seeding import derive_seed
-
     ids, covs, seeds = [], [], []
     for _, row in agents.iterrows():
         aid = int(row["agent_id"])
@@ -164,15 +163,19 @@ def reward_row(settings: dict, row, spec, seed_returns: list[float]) -> dict:
 def policy_reward_rows(policies, agents, spec, settings: dict, logger) -> list[dict]:
     """Rows for a policy set acting greedily in the true env: every test agent x ``n_seeds`` x
     ``n_episodes`` episode in one lock-step rollout (each agent's episodes use its own policy); the
-    episodes reset exactly as the MPC evaluation's (:func:`reward_episodes`)."""
+    episodes reset exactly as the MPC evaluation's (:func:`reward_episodes`). Policies that sample
+    (continuous BCQ draws candidate actions from its VAE with torch's global generator) draw from a
+    generator seeded from ``settings["seed"]``, so the rows are a function of the policies and the seed."""
     plan = reward_episodes(agents, spec, settings["seed"], settings["n_seeds"], settings["n_episodes"])
     actors = [policies.actor(int(aid)) for aid in agents["agent_id"]]
     policy_index = np.repeat(np.arange(len(actors)), settings["n_seeds"] * settings["n_episodes"])
     envs = [make(settings["env"], max_episode_steps=settings["max_episode_steps"], **c) for c in plan.covariates]
     cap = envs[0].spec.max_episode_steps
     progress = Progress(cap, f"{len(envs)} policy episodes, env steps", every=max(1, cap // 10), logger=logger)
-    tr = rollout(envs, plan.seeds, PolicyActor(actors, policy_index),
-                 on_step=lambda step, running, returns: progress.update(1, running=running))
+    with torch.random.fork_rng(devices=[]):  # the caller's global torch RNG state is left as it was
+        torch.manual_seed(derive_seed(settings["seed"], "policy_actions"))
+        tr = rollout(envs, plan.seeds, PolicyActor(actors, policy_index),
+                     on_step=lambda step, running, returns: progress.update(1, running=running))
     progress.close()
     rows = []
     for (_, row), seed_returns in zip(agents.iterrows(), plan.seed_means(tr.episode_returns(len(envs)))):

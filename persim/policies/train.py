@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
@@ -186,7 +186,3 @@ def evaluate_policy(act, env_name: str, covariates: dict[str, float], n_episodes
     seeds = [seed + 10_000 + i for i in range(n_episodes)]
     tr = rollout(envs, seeds, PolicyActor([act]))
     return tr.episode_returns(n_episodes)
-
-
-def config_dict(cfg: PolicyConfig) -> dict:
-    return asdict(cfg)
