@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup quick smoke paper-dry-run test slurm-test report lint clean-smoke
+.PHONY: setup quick smoke paper-dry-run check-config test slurm-test report lint clean-smoke
 
 $(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "error: '$(PYTHON)' is not Python 3.11, which this project needs (pinned torch==2.13.0 and the rest); install python3.11 or run: make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade-strategy only-if-needed torch==2.13.0
 	$(BIN)/pip install -e '.[test,slurm]'
@@ -18,13 +20,20 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 quick: setup
+	$(BIN)/python -m persim.config config/quick.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(SNAKEMAKE_ARGS)
 
 smoke: setup
+	$(BIN)/python -m persim.config config/smoke.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
 
 paper-dry-run: setup
+	$(BIN)/python -m persim.config config/config.yaml
 	$(BIN)/snakemake -n --configfile config/config.yaml $(SNAKEMAKE_ARGS)
+
+# Check a config file (YAML syntax with line numbers, schema, every method's settings): make check-config CONFIG=my.yaml
+check-config: setup
+	$(BIN)/python -m persim.config $(CONFIG)
 
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10

@@ -28,12 +28,31 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """One config file as a dict; a missing file, a YAML syntax error (with its line and column) or a
+    top level that is not a mapping raises ConfigError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: YAML syntax error: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML syntax error: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys, got {type(data).__name__}")
+    return data or {}
+
+
 def load_config(*paths: str | Path, schema: str | Path = SCHEMA) -> dict[str, Any]:
     """Merge YAML files left to right (first = ``config/config.yaml`` by default) and validate."""
     files = [Path(p) for p in paths] or [ROOT / "config" / "config.yaml"]
     config: dict[str, Any] = {}
     for path in files:
-        config = merge(config, yaml.safe_load(path.read_text()) or {})
+        config = merge(config, read_yaml(path))
     check_config(config, schema)
     return config
 
@@ -121,3 +140,27 @@ def build_dataclass(factory, settings: dict[str, Any], key: str, fields_of: type
         return factory(**extra, **settings)
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"config key '{key}': {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m persim.config FILE ...``: check config files as Snakemake will merge them (over
+    ``config/config.yaml``), every method's settings included; one line per problem, exit 1."""
+    import sys
+
+    files = list(sys.argv[1:] if argv is None else argv)
+    base = ROOT / "config" / "config.yaml"
+    paths = [base] + [Path(f) for f in files if Path(f).resolve() != base.resolve()]
+    try:
+        config = load_config(*paths)
+        from persim.methods import check_method_settings
+
+        check_method_settings(config, config["envs"], config["methods"]["simulators"] + config["methods"]["policies"])
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"config ok: {' + '.join(str(p) for p in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

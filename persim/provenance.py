@@ -63,8 +63,23 @@ def record(settings: Any, seed: int | None, rule: str, device: str = "cpu", wall
     }
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sidecar_path(path: str | Path) -> Path:
+    return Path(str(path) + ".meta.json")
+
+
 def write_sidecar(path: str | Path, prov: dict[str, Any]) -> Path:
-    """Write ``prov`` next to ``path`` as ``<path>.meta.json`` and return the sidecar path."""
-    side = Path(str(path) + ".meta.json")
-    side.write_text(json.dumps(prov, indent=2, sort_keys=True, default=str))
+    """Write ``prov`` and the content hash of ``path`` (``sha256``, ``bytes``; what
+    ``python -m persim.verify`` checks) next to ``path`` as ``<path>.meta.json``; return its path."""
+    side = sidecar_path(path)
+    record = {**prov, "sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
+    side.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     return side

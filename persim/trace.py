@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no such file: {args.path}", file=sys.stderr)
         return 2
     cell = {k: getattr(args, k) for k in CELL_KEYS if getattr(args, k) is not None}
+    if cell and not _matches(Path(args.path), cell):
+        wanted = ", ".join(f"{k}={v}" for k, v in cell.items())
+        print(f"error: no row of {args.path} matches {wanted}", file=sys.stderr)
+        return 1
     print(format_chain(args.path, cell))
     return 0
 

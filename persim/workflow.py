@@ -36,6 +36,11 @@ class RuleRun:
         )
 
 
+def _remove_sidecars(outputs) -> None:
+    for out in outputs:
+        provenance.sidecar_path(out).unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def rule_run(smk: Any) -> Iterator[RuleRun]:
     """Context for a Snakemake script; see module docstring."""
@@ -49,9 +54,9 @@ def rule_run(smk: Any) -> Iterator[RuleRun]:
         try:
             yield run
         except BaseException:
-            logger.exception("rule %s failed", smk.rule)
+            logger.exception("rule %s failed after %.1f s", smk.rule, time.perf_counter() - run.start)
+            _remove_sidecars(smk.output)  # Snakemake deletes a failed job's outputs, not these
             raise
-        finally:
-            logger.info("rule %s finished in %.1f s", smk.rule, time.perf_counter() - run.start)
+        logger.info("rule %s finished in %.1f s", smk.rule, time.perf_counter() - run.start)
     if log_file is not sys.stderr:
         log_file.close()

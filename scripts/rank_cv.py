@@ -12,8 +12,8 @@ from persim.workflow import rule_run
 
 with rule_run(snakemake) as run:  # noqa: F821
     s = run.settings
-    ds = load_dataset(snakemake.input.dataset, env=s["env"])  # noqa: F821
     n_agents = len(pd.read_parquet(snakemake.input.agents))  # noqa: F821
+    ds = load_dataset(snakemake.input.dataset, env=s["env"], n_agents=n_agents)  # noqa: F821
     device = resolve_device(s["device"])
     scores = rank_scores(ds, n_agents, PerSimConfig(**s["model"]), s["ranks"], s["seed"], s["val_fraction"], device)
     scores["selected"] = scores["rank"] == best_rank(scores)

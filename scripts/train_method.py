@@ -27,8 +27,8 @@ with rule_run(snakemake) as run:  # noqa: F821
         settings["rank"] = selected_rank(inp.rank_cv[0])
         run.logger.info("rank %d chosen by cross-validation (%s)", settings["rank"], inp.rank_cv[0])
     cfg = spec.make_config(settings, s["env"], s["max_episode_steps"])
-    ds = load_dataset(inp.dataset, env=s["env"])
     agents = pd.read_parquet(inp.agents)
+    ds = load_dataset(inp.dataset, env=s["env"], n_agents=len(agents))
     run.logger.info("%s (%s): %d transitions, %d agents, device %s, %s", spec.label, spec.name, ds.n_transitions,
                     len(agents), device, cfg)
     model, history = spec.train(ds, agents, cfg, s["seed"], device, run.logger)

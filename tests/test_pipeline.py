@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_workflow, job_counts, snakemake
+from conftest import job_counts, snakemake
 
 SMOKE = ["--configfile", "config/smoke.yaml"]
 BEHAVIOURS = ("pure", "random")  # config/smoke.yaml: one policy-logged and the random dataset
@@ -43,18 +43,6 @@ def test_slurm_profile_builds_grouped_jobs(workflow_copy):
                     "config/smoke.yaml")
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     assert "group" in res.stdout and "predictions" in res.stdout  # eval_prediction jobs share Slurm jobs
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    wf = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
-    start = time.perf_counter()
-    # ~9-11 min alone on 2 cores; 20 min was exceeded when the machine was shared with another run.
-    # The limit only guards against a hang, inside CI's 90-minute budget.
-    res = snakemake(wf, "--cores", "2", *SMOKE, timeout=2700)
-    print(f"smoke run: {time.perf_counter() - start:.0f} s")
-    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
-    return wf
 
 
 @pytest.mark.slow

@@ -178,8 +178,8 @@ def test_compare_cells_labels_and_missing(paper):
     r = cell(6, "pure", "PerSim", 1)
     assert r["verdict"] == "worse" and r["ratio"] == pytest.approx(3.0) and r["ours_r2"] == 0.5
     assert r["paper"] == rmse_paper and not np.isnan(r["paper_r2"]) and np.isnan(r["difference"])
-    r = cell(6, "pure", "PerSim", 2)  # our NaN RMSE is not a value: missing, not invented
-    assert r["verdict"] == "missing" and np.isnan(r["ours"])
+    r = cell(6, "pure", "PerSim", 2)  # a result row holding NaN: "failed" (not "missing", nothing invented)
+    assert r["verdict"] == "failed" and np.isnan(r["ours"])
     r = cell(10, "pure_eps40", "BCQ-P", 2)
     assert r["verdict"] == "reproduced" and r["difference"] == pytest.approx(2 * rew_std)
     r = cell(9, "", "True env+MPC", 3)

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from persim.data.schema import N_ACTIONS, OfflineDataset
+from persim.guards import check_loss, check_output, check_rate, check_weights, data_label
 from persim.device import resolve_device
 from persim.models.ensemble import EnsembleLinear
 from persim.models.normalizer import Standardizer
@@ -110,8 +111,7 @@ class CaDMConfig:
                              f"({self.n_members}): particle p is assigned to member p // (P / M)")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"cadm.val_fraction must be in [0, 1), got {self.val_fraction}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"cadm.learning_rate must be > 0, got {self.learning_rate}")
+        check_rate("cadm.learning_rate", self.learning_rate)
         for key in ("backward_weight", "logvar_bound_weight"):
             if not getattr(self, key) >= 0:
                 raise ValueError(f"cadm.{key} must be >= 0, got {getattr(self, key)}")
@@ -320,7 +320,7 @@ class CaDMSimulator:
         acts = self.net.action_features(self._actions(actions))
         mu, logvar = self.net.dynamics(self.net.obs_norm(states).expand(m, -1, -1), acts.expand(m, -1, -1),
                                        ctx.expand(m, -1, -1))
-        mean = states + self.net.delta_norm.inverse(mu)
+        mean = check_output(states + self.net.delta_norm.inverse(mu), "CaDM predictions")
         std = None if logvar is None else torch.exp(0.5 * logvar) * self.net.delta_norm.std
         return mean, std
 
@@ -527,10 +527,12 @@ def train_cadm(ds: OfflineDataset, cfg: CaDMConfig, seed: int, device: str = "cp
     label = f"cadm {'pets' if cfg.probabilistic else 'vanilla'} M={cfg.n_members} epochs"
     progress = Progress(cfg.epochs, label, every=max(1, cfg.epochs // 20), logger=log)
     rows, best, best_state, stale = [], math.inf, None, 0
+    what = f"{'PE-TS' if cfg.probabilistic else 'Vanilla'} CaDM on {data_label(ds)}"
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         train_loss, train_mse = _train_epoch(net, data, train_w, orders, opt, cfg, gen)
         val_loss, val_mse = _evaluate(net, data, val_w, cfg) if len(val_w) else (math.nan, math.nan)
+        check_loss(train_loss, what, epoch, **({"val_loss": val_loss} if len(val_w) else {}))
         improved = len(val_w) == 0 or best_state is None or val_loss < best
         if improved:
             best, stale = (val_loss if math.isfinite(val_loss) else math.inf), 0
@@ -547,6 +549,7 @@ def train_cadm(ds: OfflineDataset, cfg: CaDMConfig, seed: int, device: str = "cp
             break
     progress.close()
     net.load_state_dict(best_state)
+    check_weights(net.named_parameters(), what)
     history = pd.DataFrame(rows)
     meta = {"env": ds.env, "obs_dim": int(ds.obs.shape[1]), "n_actions": n_actions, "action_dim": action_dim,
             "seed": seed, "n_transitions": int(ds.n_transitions), "n_train_windows": int(len(train_w)),

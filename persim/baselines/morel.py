@@ -53,6 +53,7 @@ from torch.nn import functional as F
 from persim.baselines.policy_set import PolicySet, scope_groups, train_policy_set
 from persim.baselines.ppo import ActorCritic, PPOConfig, train_ppo
 from persim.data.schema import N_ACTIONS, OfflineDataset
+from persim.guards import check_loss, check_rate, check_weights, data_label
 from persim.models.ensemble import EnsembleMLP
 from persim.models.normalizer import Standardizer
 from persim.planning.rewards import reward_fn
@@ -118,9 +119,11 @@ class MorelConfig:
             raise ValueError(f"morel.dyn_hidden must be a non-empty list of positive sizes, got {self.dyn_hidden}")
         if not 0.0 < self.threshold_quantile <= 1.0:
             raise ValueError(f"morel.threshold_quantile must be in (0, 1], got {self.threshold_quantile}")
-        for key in ("threshold_factor", "kappa", "dyn_lr"):
+        for key in ("threshold_factor", "kappa"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"morel.{key} must be > 0, got {getattr(self, key)}")
+        for key in ("dyn_lr", "policy_lr"):
+            check_rate(f"morel.{key}", getattr(self, key))
         if self.member_choice not in ("random", "mean"):
             raise ValueError(f"morel.member_choice must be 'random' or 'mean', got {self.member_choice!r}")
         try:
@@ -265,7 +268,8 @@ def train_dynamics(ds: OfflineDataset, cfg: MorelConfig, seed: int, agent_ids: S
     opt = torch.optim.Adam(dyn.parameters(), lr=cfg.dyn_lr)
     progress = Progress(epochs, f"morel dynamics M={m} epochs", every=max(1, epochs // 20), logger=logger)
     dyn.history = []
-    for _ in range(epochs):
+    what = f"MOReL dynamics on {data_label(ds)}"
+    for epoch in range(1, epochs + 1):
         perms = torch.argsort(torch.rand(m, n, generator=gen), dim=1).to(device)  # [M, T]
         total = torch.zeros((), device=device)
         for start in range(0, n - bsz + 1, bsz):  # full minibatches only: [M, B] index
@@ -276,8 +280,10 @@ def train_dynamics(ds: OfflineDataset, cfg: MorelConfig, seed: int, agent_ids: S
             opt.step()
             total += loss.detach()
         dyn.history.append(total.item() / (m * (n // bsz)))
+        check_loss(dyn.history[-1], what, epoch)
         progress.update(1, train_mse=dyn.history[-1])
     progress.close()
+    check_weights(dyn.named_parameters(), what)
     dyn.eval()
     disc = dyn.disagreement(obs, acts)
     q = torch.quantile(disc.double().cpu(), cfg.threshold_quantile).item()

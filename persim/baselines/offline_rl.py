@@ -34,6 +34,8 @@ import pandas as pd
 from persim.baselines.policy_set import PolicySet, scope_groups, train_policy_set
 from persim.data.schema import ACTION_DIMS, N_ACTIONS, OfflineDataset
 from persim.device import d3rlpy_device
+from persim.d3rlpy_logging import PersimLoggerAdapterFactory, plain_d3rlpy_logs
+from persim.guards import check_rate, data_label
 from persim.progress import Progress
 
 LOG = logging.getLogger("persim")
@@ -106,8 +108,9 @@ class OfflineRLConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{self.algo}.{key} must be an integer >= 1, got {value!r}")
-        for key in ("learning_rate", "actor_learning_rate", "critic_learning_rate", "imitator_learning_rate",
-                    "initial_alpha", "initial_temperature"):
+        for key in ("learning_rate", "actor_learning_rate", "critic_learning_rate", "imitator_learning_rate"):
+            check_rate(f"{self.algo}.{key}", getattr(self, key))
+        for key in ("initial_alpha", "initial_temperature"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"{self.algo}.{key} must be > 0, got {getattr(self, key)}")
         for key in ("alpha", "beta", "conservative_weight", "lagrange_learning_rate", "temp_learning_rate"):
@@ -237,51 +240,6 @@ def to_mdp_dataset(ds: OfflineDataset, agent_ids: Sequence[int] | None = None):
 
 
 # ----------------------------------------------------------------------------------------------
-# logging
-
-
-class PersimLoggerAdapter:
-    """d3rlpy ``LoggerAdapter`` that logs each epoch's mean losses, progress and ETA; writes no files."""
-
-    def __init__(self, progress: Progress, step_offset: int):
-        self.progress = progress
-        self.step_offset = step_offset
-        self.metrics: dict[str, float] = {}
-
-    def write_params(self, params: dict[str, Any]) -> None:
-        LOG.debug("d3rlpy parameters: %s", params)
-
-    def before_write_metric(self, epoch: int, step: int) -> None:
-        self.metrics = {}
-
-    def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
-        if not name.startswith("time_"):  # d3rlpy's timers; Progress reports elapsed / ETA
-            self.metrics[name] = float(value)
-
-    def after_write_metric(self, epoch: int, step: int) -> None:
-        self.progress.update(self.step_offset + step - self.progress.done, **self.metrics)
-
-    def save_model(self, epoch: int, algo: Any) -> None:
-        """Never writes a model file (the caller saves the trained policy)."""
-
-    def watch_model(self, epoch: int, step: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class PersimLoggerAdapterFactory:
-    """d3rlpy ``LoggerAdapterFactory``: every ``fit`` call continues one :class:`Progress` count."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-
-    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> PersimLoggerAdapter:
-        return PersimLoggerAdapter(self.progress, step_offset=self.progress.done)
-
-
-# ----------------------------------------------------------------------------------------------
 # training
 
 
@@ -360,6 +318,8 @@ def train_offline_policy(ds: OfflineDataset, cfg: OfflineRLConfig, seed: int, ag
     """
     import d3rlpy
 
+    plain_d3rlpy_logs()
+
     logger = logger or LOG
     dataset = to_mdp_dataset(ds, agent_ids)
     who = "all agents" if agent_ids is None else f"agents {list(agent_ids)}"
@@ -373,7 +333,7 @@ def train_offline_policy(ds: OfflineDataset, cfg: OfflineRLConfig, seed: int, ag
     algo = build_algo(ds.env, cfg, dataset, device)
     progress = Progress(cfg.n_steps, f"{ds.env} {cfg.algo} updates", every=min(cfg.n_steps_per_epoch, cfg.n_steps),
                         logger=logger)
-    factory = PersimLoggerAdapterFactory(progress)
+    factory = PersimLoggerAdapterFactory(progress, f"{cfg.algo.upper()} ({who}) on {data_label(ds)}")
     for n_epochs, per_epoch in epoch_plan(cfg.n_steps, cfg.n_steps_per_epoch):
         algo.fit(dataset, n_steps=n_epochs * per_epoch, n_steps_per_epoch=per_epoch, logger_adapter=factory,
                  show_progress=False, save_interval=n_epochs + 1, with_timestamp=False)

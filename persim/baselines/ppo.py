@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
+from persim.guards import check_loss, check_rate, check_weights
 from persim.models.normalizer import Standardizer
 from persim.progress import Progress
 
@@ -76,8 +77,9 @@ class PPOConfig:
         for key in ("gamma", "gae_lambda"):
             if not 0.0 <= float(getattr(self, key)) <= 1.0:
                 raise ValueError(f"ppo {key} must be in [0, 1], got {getattr(self, key)}")
-        if not self.learning_rate > 0 or not self.clip > 0:
-            raise ValueError(f"ppo learning_rate and clip must be > 0, got {self.learning_rate}, {self.clip}")
+        check_rate("ppo learning_rate (morel.policy_lr)", self.learning_rate)
+        if not self.clip > 0:
+            raise ValueError(f"ppo clip must be > 0, got {self.clip}")
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"ppo hidden must be a non-empty list of positive sizes, got {self.hidden}")
 
@@ -302,10 +304,12 @@ def train_ppo(env: BatchedEnv, cfg: PPOConfig, seed: int, obs_mean: Tensor | np.
         ac.train()
         ro, obs = collect(env, ac, obs, cfg.rollout_length, cfg.gamma, stats)
         losses = update(ac, opt, ro, cfg, gen)
+        check_loss(losses["pg"], f"PPO ({label})", it + 1, v_loss=losses["v"], entropy=losses["entropy"])
         _record(history, ro, losses)
         progress.update(1, mean_return=history["mean_return"][-1], halt_rate=history["halt_rate"][-1],
                         episodes=history["episodes"][-1])
     progress.close()
+    check_weights(ac.named_parameters(), f"PPO ({label})")
     return ac.eval(), history
 
 

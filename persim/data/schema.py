@@ -82,7 +82,7 @@ def write_dataset(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -
     """Write ``frame`` to Parquet with ``meta`` (must include ``env``) under the ``persim`` key."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta, default=str)})
-    pq.write_table(table, str(path), compression="zstd")
+    pq.write_table(table, str(path), compression="zstd", write_page_checksum=True)  # verified on read
 
 
 @dataclass
@@ -128,14 +128,33 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     raw = (schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise DatasetError(f"{path}: no 'persim' metadata; not a persim dataset")
-    return json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: its 'persim' metadata is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path}: its 'persim' metadata is not a JSON object")
+    return meta
 
 
-def load_dataset(path: str | Path, env: str | None = None) -> OfflineDataset:
+def read_table(path: str | Path) -> pd.DataFrame:
+    """The file's rows, every data page checked against its CRC checksum (written by
+    :func:`write_dataset`): a damaged file raises DatasetError instead of loading altered values."""
+    try:
+        return pq.read_table(str(path), page_checksum_verification=True).to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        raise DatasetError(f"{path}: damaged file, a data page does not match its checksum or cannot be "
+                           f"decoded ({exc}); delete it and rerun the rule that writes it") from exc
+
+
+def load_dataset(path: str | Path, env: str | None = None, n_agents: int | None = None) -> OfflineDataset:
     """Read and validate a dataset.
 
-    Raises :class:`DatasetError` naming the file and the offending column for: a file of another env
-    than ``env``, a missing column, a wrong dtype, a NaN/inf, a non-increasing ``t`` within an agent.
+    Raises :class:`DatasetError` naming the file and the offending column for: a damaged file (page
+    checksums), metadata that is not JSON, a file of another env than ``env``, a missing column, a
+    wrong dtype, a NaN/inf, an action outside the env's action space, an ``agent_id`` outside
+    ``0 .. n_agents - 1`` (the agents table's ids; only >= 0 when ``n_agents`` is None), a
+    trajectory whose ``t`` does not start at 0 or is not consecutive.
     """
     path = Path(path)
     if not path.is_file():
@@ -146,8 +165,9 @@ def load_dataset(path: str | Path, env: str | None = None) -> OfflineDataset:
         raise DatasetError(f"{path}: dataset is for env {file_env!r}, expected {env!r}")
     if file_env not in OBS_DIMS:
         raise DatasetError(f"{path}: metadata names unknown env {file_env!r}")
-    frame = pd.read_parquet(path)
+    frame = read_table(path)
     _validate(frame, file_env, path)
+    _check_ranges(frame, file_env, path, n_agents)
     spec = get_spec(file_env)
     d, a = OBS_DIMS[file_env], ACTION_DIMS[file_env]
     actions = frame["action"].to_numpy() if a == 0 else frame[[f"action_{i}" for i in range(a)]].to_numpy()
@@ -174,3 +194,29 @@ def _validate(frame: pd.DataFrame, env: str, path: Path) -> None:
     steps = frame.groupby("agent_id", sort=False)["t"].diff().dropna()
     if (steps != 1).any():
         raise DatasetError(f"{path}: column 't' is not consecutive within each agent's trajectory")
+    first = frame.groupby("agent_id", sort=False)["t"].min()
+    if (first != 0).any():
+        bad = first[first != 0]
+        raise DatasetError(f"{path}: column 't' must start at 0 in every trajectory; agent {bad.index[0]} starts at "
+                           f"{bad.iloc[0]}")
+
+
+def _check_ranges(frame: pd.DataFrame, env: str, path: Path, n_agents: int | None) -> None:
+    """Actions inside the env's action space, agent ids inside the agents table."""
+    spec = get_spec(env)
+    if spec.discrete:
+        a = frame["action"].to_numpy()
+        if len(a) and (a.min() < 0 or a.max() >= spec.n_actions):
+            raise DatasetError(f"{path}: column 'action' holds {a.min() if a.min() < 0 else a.max()}, outside "
+                               f"{env}'s actions 0..{spec.n_actions - 1}")
+    else:
+        for i, (low, high) in enumerate(zip(spec.action_low, spec.action_high)):
+            a = frame[f"action_{i}"].to_numpy()
+            if len(a) and (a.min() < low - 1e-6 or a.max() > high + 1e-6):
+                raise DatasetError(f"{path}: column 'action_{i}' holds values in [{a.min():g}, {a.max():g}], outside "
+                                   f"{env}'s action bounds [{low:g}, {high:g}]")
+    ids = frame["agent_id"].to_numpy()
+    upper = f" or >= {n_agents} (the agents table's size)" if n_agents is not None else ""
+    if len(ids) and (ids.min() < 0 or (n_agents is not None and ids.max() >= n_agents)):
+        bad = ids.min() if ids.min() < 0 else ids.max()
+        raise DatasetError(f"{path}: column 'agent_id' holds {bad}: agent ids must not be negative{upper}")

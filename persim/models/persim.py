@@ -26,6 +26,7 @@ from torch import nn
 
 from persim.allocator import gc_paused
 from persim.data.schema import N_ACTIONS, OfflineDataset
+from persim.guards import check_loss, check_output, check_rate, check_weights, data_label
 from persim.models.ensemble import EnsembleMLP
 from persim.models.folded import can_fold, folded_step
 from persim.models.manual_grad import loss_and_grad
@@ -53,6 +54,7 @@ class PerSimConfig:
         for key in ("rank", "n_members", "epochs", "batch_size", "lr_halve_every"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"persim.{key} must be >= 1, got {getattr(self, key)}")
+        check_rate("persim.learning_rate", self.learning_rate)
 
 
 class EnsembleEmbedding(nn.Module):
@@ -163,7 +165,7 @@ class PerSimSimulator:
         states = torch.as_tensor(states, dtype=torch.float32, device=dev)
         actions = torch.as_tensor(actions, device=dev)
         actions = actions.long() if self.net.discrete else actions.float()
-        return self.net.step(agents, states, actions)
+        return check_output(self.net.step(agents, states, actions), "PerSim predictions")
 
     def predict(self, agents, states, actions, context=None) -> torch.Tensor:
         return self.member_predictions(agents, states, actions).mean(0)
@@ -229,8 +231,9 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
     columns = {"agents": data["agents"], "obs": obs_n, "actions": data["actions"], "target": target}
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "epoch_s": []}
     progress = Progress(cfg.epochs, f"persim r={cfg.rank} M={m} epochs", every=max(1, cfg.epochs // 20))
+    what = f"PerSim r={cfg.rank} on {data_label(ds)}"
     with gc_paused():
-        for _ in range(cfg.epochs):
+        for epoch in range(1, cfg.epochs + 1):
             start = time.perf_counter()
             perms = torch.stack([torch.randperm(n_train, generator=gen) for _ in range(m)]).to(device)  # [M, T]
             total = torch.zeros((), device=device)
@@ -245,9 +248,11 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
             if n_val:
                 history["val_loss"].append(_val_loss(net, data, obs_n, target, val_idx))
                 metrics["val_mse"] = history["val_loss"][-1]
+            check_loss(history["train_loss"][-1], what, epoch, **({"val_mse": metrics["val_mse"]} if n_val else {}))
             history["epoch_s"].append(time.perf_counter() - start)
             progress.update(1, **metrics)
     progress.close()
+    check_weights(net.named_parameters(), what, cfg.epochs)
     meta = {"env": ds.env, "n_agents": n_agents, "obs_dim": ds.obs.shape[1], "n_actions": n_actions,
             "action_dim": action_dim, "seed": seed, "n_transitions": n, "n_val": n_val}
     return PerSimSimulator(net, cfg, meta), history

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from persim.allocator import gc_paused
+from persim.guards import check_output
 from persim.planning.rewards import RewardFn
 from persim.protocols import StepFn
 
@@ -55,9 +56,10 @@ def rollout_scores(step_fn: StepFn, reward: RewardFn, states: torch.Tensor, acti
             if position_bonus:
                 max_pos = torch.maximum(max_pos, nxt[..., 0])
             s = nxt
+    check_output(s, "MPC candidate rollouts (the model's predicted states)")  # NaN propagates to the last state
     if position_bonus:
         total += position_bonus * max_pos
-    return total.mean(0).view(e, c)
+    return check_output(total.mean(0).view(e, c), "MPC candidate scores")
 
 
 class RandomShooting:

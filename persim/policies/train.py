@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from persim.d3rlpy_logging import PersimLoggerAdapterFactory, plain_d3rlpy_logs
 from persim.data.rollout import PolicyActor, rollout
 from persim.device import d3rlpy_device
 from persim.envs import get_spec, make
@@ -108,6 +109,8 @@ def _build(cfg: PolicyConfig, device: str, env: gym.Env):
     import d3rlpy
     from d3rlpy.models.encoders import VectorEncoderFactory
 
+    plain_d3rlpy_logs()
+
     enc = VectorEncoderFactory(hidden_units=list(cfg.hidden_units))
     scaler = _observation_scaler(env)
     if cfg.algo == "dqn":
@@ -168,7 +171,8 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
         env, buffer, explorer,
         n_steps=cfg.n_steps, n_steps_per_epoch=min(cfg.n_steps_per_epoch, cfg.n_steps),
         update_interval=cfg.update_interval, n_updates=cfg.n_updates, update_start_step=min(cfg.update_start_step, cfg.n_steps),
-        random_steps=cfg.random_steps, logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
+        random_steps=cfg.random_steps,
+        logger_adapter=PersimLoggerAdapterFactory(None, f"{cfg.algo.upper()} policy on {env_name} {covariates}"),
         show_progress=False, callback=callback,
     )
     progress.close()

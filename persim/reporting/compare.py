@@ -17,8 +17,9 @@ Verdict rules
   value's rounding interval ``[paper - 0.0005, paper + 0.0005]``: reproduced iff
   ``0.5 * (paper - 0.0005) <= ours <= 2 * (paper + 0.0005)``. ``rmse_decimals=None`` gives the literal
   rule ``0.5 <= ratio <= 2``. A paper RMSE of 0 has ``ratio = inf``.
-* A cell the paper has and we do not: "missing" (ours stays NaN; nothing is invented). A cell we have
-  and the paper does not: "no paper value".
+* A cell the paper has and we do not: "missing" (ours stays NaN; nothing is invented). A cell whose
+  result file exists but holds no finite value (e.g. no rollout could be scored): "failed". A cell
+  we have and the paper does not: "no paper value".
 
 Tables 1 and 2 of the main text repeat a selection of the appendix cells (with rounding slips, see the
 paper data README), so they are rebuilt here from Tables 6-8 / 9-11 for the agents they show:
@@ -57,7 +58,7 @@ DATASET_LABELS = {**DATASET_LABELS, "": "—"}  # "" = no dataset (True env+MPC)
 METHODS = (*REWARD_METHODS, TRUE_MPC)
 DATASETS = ("pure", "random", "pure_eps20", "pure_eps40", "")
 
-VERDICTS = ("reproduced", "better", "worse", "missing", "no paper value")
+VERDICTS = ("reproduced", "better", "worse", "missing", "failed", "no paper value")
 COMPARED = ("reproduced", "better", "worse")
 REWARD_STD_FACTOR = 2.0
 REWARD_FALLBACK_REL = 0.05  # tolerance when the paper's std is 0/missing: 5% of |paper| ...
@@ -162,7 +163,7 @@ def ours_prediction(frame: pd.DataFrame) -> pd.DataFrame:
     out["ours"] = pd.to_numeric(f["rmse"], errors="coerce") if "rmse" in f else np.nan
     out["ours_std"] = pd.to_numeric(f["rmse_std"], errors="coerce") if "rmse_std" in f else np.nan
     out["ours_r2"] = pd.to_numeric(f["r2_median"], errors="coerce") if "r2_median" in f else np.nan
-    return _unique(_normalize_keys(out, "prediction").dropna(subset=["ours"]), "our prediction results")
+    return _our_cells(out, per_cell="rmse" in f, what="prediction")
 
 
 def ours_reward(frame: pd.DataFrame) -> pd.DataFrame:
@@ -180,7 +181,17 @@ def ours_reward(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({k: frame[k] for k in KEY})
     out["ours"] = pd.to_numeric(frame[mean_col], errors="coerce")
     out["ours_std"] = pd.to_numeric(frame[std_col], errors="coerce") if std_col in frame else np.nan
-    return _unique(_normalize_keys(out, "reward").dropna(subset=["ours"]), "our reward results")
+    return _our_cells(out, per_cell=mean_col == "reward", what="reward")
+
+
+def _our_cells(out: pd.DataFrame, per_cell: bool, what: str) -> pd.DataFrame:
+    """Normalised, unique cells with a ``failed`` flag: a per-cell result file's row without a finite
+    value failed; in a long table (``ours`` column) NaN only marks a cell not run, and is dropped."""
+    out = _normalize_keys(out, what)
+    out["failed"] = out["ours"].isna() if per_cell else False
+    if not per_cell:
+        out = out.dropna(subset=["ours"])
+    return _unique(out, f"our {what} results")
 
 
 # ------------------------------------------------------------------------------------------ paper frame
@@ -256,7 +267,7 @@ def compare(
         pred["ratio"] = np.where(pred["paper"] == 0, np.where(pred["ours"] > 0, np.inf, np.nan),
                                  pred["ours"] / pred["paper"])
     pred["difference"], pred["tolerance"] = np.nan, np.nan
-    pred["verdict"] = rmse_verdicts(pred["ours"], pred["paper"], rmse_decimals)
+    pred["verdict"] = _failed(rmse_verdicts(pred["ours"], pred["paper"], rmse_decimals), pred)
 
     empty_r = pd.DataFrame(columns=KEY + ["ours", "ours_std"])
     rew = _merge(ours_reward(reward) if reward is not None else empty_r, paper_reward(paper))
@@ -264,11 +275,20 @@ def compare(
     rew["ratio"], rew["difference"] = np.nan, rew["ours"] - rew["paper"]
     rew["ours_r2"], rew["paper_r2"] = np.nan, np.nan
     rew["verdict"], rew["tolerance"] = reward_verdicts(rew["ours"], rew["paper"], rew["paper_std"])
+    rew["verdict"] = _failed(rew["verdict"].to_numpy(), rew)
 
     out = pd.concat([pred[COLUMNS], rew[COLUMNS]], ignore_index=True)
     if main_tables:
         out = pd.concat([main_table_rows(out), out], ignore_index=True)
     return _sort(out)
+
+
+def _failed(verdict: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
+    """``verdict`` with "failed" where our result row exists but holds no finite value."""
+    verdict = np.asarray(verdict, dtype=object).copy()
+    failed = cells["failed"].fillna(False).astype(bool).to_numpy() if "failed" in cells else np.zeros(len(verdict), bool)
+    verdict[failed & cells["ours"].isna().to_numpy()] = "failed"
+    return verdict
 
 
 def _merge(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
@@ -331,7 +351,7 @@ def _counts(sub: pd.DataFrame, table: str, kind: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- markdown
-MARKS = {"reproduced": "✓", "better": "▲", "worse": "▼", "missing": "", "no paper value": "?"}
+MARKS = {"reproduced": "✓", "better": "▲", "worse": "▼", "missing": "", "failed": "✗", "no paper value": "?"}
 
 
 def pipe_table(headers: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
