@@ -202,7 +202,7 @@ def test_pets_particles_sample_their_fixed_member(tmp_path):
 def test_continuous_actions_and_early_stopping():
     torch.set_num_threads(1)
     ds = continuous_dataset()
-    cfg = CaDMConfig.for_variant("pets", epochs=40, patience=2, learning_rate=3.0, val_fraction=0.2,
+    cfg = CaDMConfig.for_variant("pets", epochs=40, patience=2, learning_rate=0.1, val_fraction=0.2,
                                  **{**TINY, "hidden": (32,), "context_hidden": (16,)})
     sim, hist = train_cadm(ds, cfg, seed=0)
     assert len(hist) < 40 and len(hist) == sim.meta["best_epoch"] + 2  # stopped `patience` after the best

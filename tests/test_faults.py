@@ -166,7 +166,7 @@ def test_every_evaluation_is_a_function_of_its_inputs_and_seed(finished_run):
     res = snakemake(run, *targets, "--cores", "2", "--forcerun", "eval_prediction", "eval_reward", "eval_policy_reward",
                     "eval_reward_true_env", "--configfile", "config/smoke.yaml")
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    assert job_counts(res.stdout)["total"] == len(targets)
+    assert job_counts(res.stdout + res.stderr)["total"] == len(targets)
     changed = [t for t in targets if (run / t).read_text() != first[t]]
     assert changed == []
 

@@ -33,8 +33,61 @@ def test_scores_average_members_and_stop_at_termination():
     states = torch.tensor([[-0.5, 0.0]])
     actions = torch.zeros(1, 4, 5, dtype=torch.int64)
     scores = rollout_scores(step, reward_fn("mountaincar"), states, actions, n_members=2)
-    # member 0: one -1 then terminated; member 1: five -1 -> average -3
-    torch.testing.assert_close(scores, torch.full((1, 4), -3.0))
+    # the authors': member 0's terminating step earns nothing; member 1: five -1 -> average -2.5
+    torch.testing.assert_close(scores, torch.full((1, 4), -2.5))
+    scores = rollout_scores(step, reward_fn("mountaincar"), states, actions, n_members=2, count_terminal_reward=True)
+    torch.testing.assert_close(scores, torch.full((1, 4), -3.0))  # member 0 counts its terminating -1
+
+
+def test_position_bonus_counts_every_horizon_step_and_member():
+    """The authors subtract 0.01 x max position from every horizon step's cost, once per member."""
+    def step(states, actions):  # member 0 climbs to -0.2, member 1 to -0.4, never the goal
+        nxt = states.clone()
+        nxt[0, :, 0], nxt[1, :, 0] = -0.2, -0.4
+        return nxt
+
+    states, actions = torch.tensor([[-0.5, 0.0]]), torch.zeros(1, 3, 4, dtype=torch.int64)
+    per_step = rollout_scores(step, reward_fn("mountaincar"), states, actions, 2, position_bonus=0.01)
+    torch.testing.assert_close(per_step, torch.full((1, 3), -4.0 + 0.01 * 4 * (-0.2 - 0.4)))
+    once = rollout_scores(step, reward_fn("mountaincar"), states, actions, 2, position_bonus=0.01, bonus_per_step=False)
+    torch.testing.assert_close(once, torch.full((1, 3), -4.0 + 0.01 * (-0.2 - 0.4) / 2))
+
+
+def test_random_shooting_warm_starts_from_the_previous_best_shifted():
+    cfg = MPCConfig(n_candidates=16, horizon=5)
+    seen = []
+
+    def step(states, actions):  # records every row's action at each horizon step
+        seen.append(actions.clone())
+        return states
+    for warm in (True, False):
+        planner = RandomShooting(MPCConfig(**{**cfg.__dict__, "warm_start": warm}), 3,
+                                 lambda s, a, n: (a.float(), torch.zeros_like(a, dtype=torch.bool)), 1,
+                                 generator=torch.Generator().manual_seed(0))
+        planner.reset(2)
+        seen.clear()
+        planner.act(step, torch.zeros(2, 2))
+        first = torch.stack(seen, 1).view(2, 16, 5)  # [E, C, H]
+        best = first.sum(-1).argmax(1)
+        best_seq = first[torch.arange(2), best]
+        seen.clear()
+        planner.act(step, torch.zeros(2, 2))  # the same episodes' next step
+        second = torch.stack(seen, 1).view(2, 16, 5)
+        shifted_match = torch.equal(second[:, 0, :-1], best_seq[:, 1:])
+        assert shifted_match == warm
+    planner.reset(2)  # new episodes: nothing to warm start from
+    assert (planner.best == -1).all()
+
+
+def test_cem_redraws_out_of_bound_actions_instead_of_piling_them_on_the_bound():
+    for resample in (True, False):
+        cfg = MPCConfig(n_candidates=400, horizon=2, resample_out_of_bounds=resample)
+        cem = CEM(cfg, -torch.ones(1), torch.ones(1), reward_fn("halfcheetah"), 1,
+                  generator=torch.Generator().manual_seed(0))
+        cand = cem._sample(torch.ones(1, 2, 1), torch.full((1, 2, 1), 0.5), -torch.ones(1), torch.ones(1))
+        assert cand.abs().max() <= 1.0
+        on_bound = (cand == 1.0).float().mean().item()
+        assert (on_bound == 0.0) if resample else (0.4 < on_bound < 0.6), (resample, on_bound)
 
 
 def test_cem_improves_on_a_quadratic_and_warm_starts():
