@@ -7,6 +7,7 @@ rule figure_tsne:
         agents=agents_path("{env}"),
     output:
         report(f"{OUT}/figures/fig5_tsne_{{env}}.png", caption="../report/fig_tsne.rst", category="Figures"),
+        r2=f"{OUT}/figures/agent_factor_r2_{{env}}.csv",
     params:
         settings=tsne_settings,
         code=code("figure_tsne.py", "persim"),

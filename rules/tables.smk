@@ -108,8 +108,10 @@ rule comparison:
     input:
         prediction=targets_predictions(),
         reward=targets_rewards(),
+        factor_r2=[f"{OUT}/figures/agent_factor_r2_{e}.csv" for e in ENVS],
     output:
         cells=f"{OUT}/report/comparison.csv",
+        claims=f"{OUT}/report/claims.csv",
         summary=f"{OUT}/report/comparison_summary.csv",
         intervals=f"{OUT}/report/reward_intervals.csv",
         markdown=f"{OUT}/report/comparison.md",

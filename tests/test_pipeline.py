@@ -94,6 +94,11 @@ def test_smoke_run_produces_every_output(smoke_run):
     overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
     assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5
     assert "Reproduction vs. paper" in (out / "report/comparison.html").read_text()
+    claims = pd.read_csv(out / "report/claims.csv").set_index("claim")
+    assert list(claims.index) == ["i", "ii", "iii", "iv", "v", "vi"]
+    assert claims.loc["i", "n_units"] == 3 * 2 * 5 and claims.loc["v", "verdict"] == "not run"
+    assert claims.loc["iv", "n_units"] == 1 + 2 + 2  # one unit per covariate: gravity; force, length; mass, damping
+    assert "The paper's claims" in (out / "report/comparison.html").read_text()
     intervals = pd.read_csv(out / "report/reward_intervals.csv")
     assert (intervals["iqm_ci_low"] <= intervals["iqm_ci_high"]).all()
     for sidecar in ("cartpole/random/cadm_pets/model.pt", "cartpole/random/bcq_a/policy.pt"):

@@ -322,18 +322,24 @@ def _sort(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------------------------------- summary
-def summarize(comparison: pd.DataFrame) -> pd.DataFrame:
+def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per table, plus an "overall" row over the appendix Tables 6-11 (Tables 1-2 repeat their cells):
     ``table, kind, <count per verdict>, n_cells, n_ours, n_compared, share_reproduced`` where
     ``n_compared`` counts cells with both our and the paper's value and ``share_reproduced`` is
-    reproduced / n_compared (NaN when nothing was compared)."""
+    reproduced / n_compared (NaN when nothing was compared). With ``claims``
+    (:func:`persim.reporting.claims.judge_claims`) one row per claim follows (kind ``claim``)."""
     rows = []
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]
         rows.append(_counts(sub, str(table), _kind(sub)))
     appendix = comparison[~comparison["table"].isin(MAIN_TABLE.values())]
     rows.append(_counts(appendix, "overall", "all"))
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if claims is not None:
+        from persim.reporting.claims import claim_summary_rows
+
+        out = pd.concat([out, claim_summary_rows(claims)], ignore_index=True)
+    return out
 
 
 def _kind(sub: pd.DataFrame) -> str:
@@ -432,6 +438,8 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
     """Markdown report: verdict rules, the summary table, then one section per table and env with
     cells ``ours [paper] mark`` (RMSE (median R²) to 3 decimals; reward mean ± std to 1 decimal)."""
     summary = summarize(comparison) if summary is None else summary
+    if "kind" in summary:  # claim rows have their own page (persim.reporting.claims)
+        summary = summary[summary["kind"] != "claim"]
     lines = [f"# {title}", "",
              "Cells: ours [paper] verdict. ✓ reproduced, ▲ better, ▼ worse, ? no paper value, — not produced.",
              f"Rewards: reproduced if |ours − paper| ≤ {REWARD_STD_FACTOR:g} × paper std (std 0/missing: "

@@ -8,7 +8,8 @@ import pandas as pd
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:110em} table{border-collapse:collapse;"
          "font-size:90%;margin-bottom:1.5em} td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}"
          " th{background:#eee} .reproduced{background:#d9f2d9} .better{background:#d9e6f2}"
-         " .worse{background:#f7d9d9} .missing{color:#999}")
+         " .worse{background:#f7d9d9} .missing{color:#999} .holds{background:#d9f2d9}"
+         " .fails{background:#f7d9d9} .failed{background:#f7d9d9}")
 
 
 def _table(frame: pd.DataFrame, verdict_col: str | None = None) -> str:
@@ -26,8 +27,9 @@ def _fmt(v) -> str:
 
 
 def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: pd.DataFrame | None = None,
-                    title: str = "Reproduction vs. paper") -> str:
-    """Summary first, then every compared cell (rows coloured by verdict), then reward intervals."""
+                    title: str = "Reproduction vs. paper", claims: pd.DataFrame | None = None) -> str:
+    """Summary first, then the paper's claims (if given), every compared cell (rows coloured by
+    verdict), and the reward intervals."""
     cols = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
             "ratio", "difference", "verdict"]
     have = comparison[comparison["verdict"] != "missing"]
@@ -35,9 +37,13 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
              f"</head><body><h1>{html.escape(title)}</h1>",
              "<p>Rewards: reproduced if within the paper's ± 2 std; RMSE: within a factor 2. "
              "Cells the pipeline did not produce are counted as missing, never filled in.</p>",
-             "<h2>Summary</h2>", _table(summary),
-             f"<h2>Cells with our value ({len(have)} of {len(comparison)})</h2>",
-             _table(have[[c for c in cols if c in have.columns]], "verdict")]
+             "<h2>Summary</h2>", _table(summary[summary["kind"] != "claim"] if "kind" in summary else summary)]
+    if claims is not None:
+        parts += ["<h2>The paper's claims</h2><p>Each conclusion judged over the cells it rests on, with the "
+                  "paper's numbers and with ours (holds: in at least 90% of the units; partly: 50%).</p>",
+                  _table(claims, "verdict")]
+    parts += [f"<h2>Cells with our value ({len(have)} of {len(comparison)})</h2>",
+              _table(have[[c for c in cols if c in have.columns]], "verdict")]
     if intervals is not None and len(intervals):
         parts += ["<h2>Reward interval estimates over seeds (IQM, stratified bootstrap 95% CI)</h2>",
                   _table(intervals)]
