@@ -151,6 +151,25 @@ def test_out_of_range_data_fails_its_job_with_the_file_and_column_named(finished
 
 
 @pytest.mark.slow
+def test_metadata_that_is_not_json_fails_its_job_naming_the_file(finished_run):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = finished_run
+    path = run / "results/smoke/mountaincar/datasets/pure.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({b"persim": b"{'env': mountaincar"}), path, write_page_checksum=True)
+    target = "results/smoke/mountaincar/pure/cadm_vanilla/model.pt"
+    res = snakemake(run, target, "--cores", "1", "--configfile", "config/smoke.yaml", "--forcerun", "train_simulator",
+                    "--allowed-rules", "train_simulator")
+    assert res.returncode != 0
+    log = (run / "results/smoke/logs/mountaincar/pure/cadm_vanilla/train.log").read_text()
+    assert "pure.parquet: its 'persim' metadata is not valid JSON" in log
+    assert not (run / target).exists()
+    assert _verify(run).returncode == 0  # the file is intact (checksums), only its content is invalid
+
+
+@pytest.mark.slow
 def test_every_evaluation_is_a_function_of_its_inputs_and_seed(finished_run):
     """Every method's saved simulator or policy set, evaluated again in a new process: the same CSV,
     for all methods and all three envs (and True env + MPC)."""
