@@ -132,6 +132,17 @@ def test_a_damaged_cached_dataset_is_found_deleted_and_rebuilt(finished_run):
     assert plan["eval_reward"] == 3 and plan["comparison"] == 1
 
 
+def _failed_training(run, env: str, dataset: str, method: str) -> str:
+    """Force one training job on the (damaged) data; it must fail, leave no output or sidecar, and
+    its log is returned."""
+    target = f"results/smoke/{env}/{dataset}/{method}/model.pt"
+    res = snakemake(run, target, "--cores", "1", "--configfile", "config/smoke.yaml", "--forcerun", "train_simulator",
+                    "--allowed-rules", "train_simulator")
+    assert res.returncode != 0
+    assert not (run / target).exists() and not (run / f"{target}.meta.json").exists()  # no orphan sidecar
+    return (run / f"results/smoke/logs/{env}/{dataset}/{method}/train.log").read_text()
+
+
 @pytest.mark.slow
 def test_out_of_range_data_fails_its_job_with_the_file_and_column_named(finished_run):
     run = finished_run
@@ -140,32 +151,21 @@ def test_out_of_range_data_fails_its_job_with_the_file_and_column_named(finished
     frame = pd.read_parquet(path)
     frame.loc[7, "action"] = 5  # CartPole has actions 0, 1
     write_dataset(frame, path, meta)
-    target = "results/smoke/cartpole/random/persim/model.pt"
-    res = snakemake(run, target, "--cores", "1", "--configfile", "config/smoke.yaml", "--forcerun", "train_simulator",
-                    "--allowed-rules", "train_simulator")
-    assert res.returncode != 0
-    log = (run / "results/smoke/logs/cartpole/random/persim/train.log").read_text()
+    log = _failed_training(run, "cartpole", "random", "persim")
     assert "random.parquet: column 'action' holds 5, outside cartpole's actions 0..1" in log
     assert "rule train_simulator failed after" in log and "finished in" not in log
-    assert not (run / target).exists() and not (run / f"{target}.meta.json").exists()  # no orphan sidecar
 
 
 @pytest.mark.slow
 def test_metadata_that_is_not_json_fails_its_job_naming_the_file(finished_run):
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     run = finished_run
     path = run / "results/smoke/mountaincar/datasets/pure.parquet"
     table = pq.read_table(path)
     pq.write_table(table.replace_schema_metadata({b"persim": b"{'env': mountaincar"}), path, write_page_checksum=True)
-    target = "results/smoke/mountaincar/pure/cadm_vanilla/model.pt"
-    res = snakemake(run, target, "--cores", "1", "--configfile", "config/smoke.yaml", "--forcerun", "train_simulator",
-                    "--allowed-rules", "train_simulator")
-    assert res.returncode != 0
-    log = (run / "results/smoke/logs/mountaincar/pure/cadm_vanilla/train.log").read_text()
+    log = _failed_training(run, "mountaincar", "pure", "cadm_vanilla")
     assert "pure.parquet: its 'persim' metadata is not valid JSON" in log
-    assert not (run / target).exists()
     assert _verify(run).returncode == 0  # the file is intact (checksums), only its content is invalid
 
 
