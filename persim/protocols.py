@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (states [P, R, D], actions [R(, A)]) -> [P, R, D]
-Actor = Callable[[np.ndarray], np.ndarray]  # obs [B, D] float32 -> actions [B] int64 | [B, A] float32
+Act = Callable[[np.ndarray], np.ndarray]  # obs [B, D] float32 -> actions [B] int64 | [B, A] float32
 
 
 @runtime_checkable
@@ -82,7 +82,7 @@ class PolicySet(Protocol):
 
     meta: dict[str, Any]
 
-    def actor(self, agent_id: int) -> Actor:
+    def actor(self, agent_id: int) -> Act:
         """The agent's own policy's ``act`` if the set has one, else the ``"all"`` policy's."""
 
     def save(self, path) -> None: ...

@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from persim.baselines.policy_set import PolicySet, scope_groups, train_policy_set
+from persim.baselines.policy_set import PolicySet, scoped_test_agents, train_policy_set
 from persim.baselines.ppo import ActorCritic, PPOConfig, train_ppo
 from persim.data.schema import N_ACTIONS, OfflineDataset
 from persim.guards import check_loss, check_rate, check_weights, data_label
@@ -535,8 +535,7 @@ def train(ds: OfflineDataset, agents: pd.DataFrame, cfg: MorelConfig, seed: int,
           log: logging.Logger | None = None, scope: str = "p", **_: Any) -> tuple[PolicySet, None]:
     """MOReL-P (``scope="p"``: one policy, key ``"all"``, on all agents' data) or MOReL-A (``scope="a"``:
     one policy per test agent on its own trajectory). Seeds: ``derive_seed(seed, "morel", key)``."""
-    test_ids = agents.loc[agents["test_agent"] > 0, "agent_id"].astype(int).tolist()
-    scope_groups(scope, test_ids)  # a bad scope fails before any training
+    test_ids = scoped_test_agents(agents, scope)
 
     def train_one(agent_ids, policy_seed):
         return train_morel(ds, cfg, policy_seed, agent_ids, device, log)

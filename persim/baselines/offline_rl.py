@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from persim.baselines.policy_set import PolicySet, scope_groups, train_policy_set
+from persim.baselines.policy_set import PolicySet, scoped_test_agents, train_policy_set
 from persim.data.schema import ACTION_DIMS, N_ACTIONS, OfflineDataset
 from persim.device import d3rlpy_device
 from persim.d3rlpy_logging import PersimLoggerAdapterFactory, plain_d3rlpy_logs
@@ -410,8 +410,7 @@ def train(ds: OfflineDataset, agents: pd.DataFrame, cfg: OfflineRLConfig, seed: 
     """BCQ / CQL policy set of ``scope`` on ``ds``; each policy's seed is ``derive_seed(seed, algo, key)``."""
     import d3rlpy
 
-    test_ids = agents.loc[agents["test_agent"] > 0, "agent_id"].astype(int).tolist()
-    scope_groups(scope, test_ids)  # a bad scope fails before any training
+    test_ids = scoped_test_agents(agents, scope)
 
     def train_one(agent_ids, policy_seed):
         return D3rlpyPolicy(train_offline_policy(ds, cfg, policy_seed, agent_ids, device, log))

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from persim.protocols import Actor, Policy
+from persim.protocols import Act, Policy
 from persim.seeding import derive_seed
 
 SCOPES = ("p", "a")
@@ -40,7 +40,7 @@ class PolicySet:
     def keys(self) -> list[Key]:
         return list(self.policies)
 
-    def actor(self, agent_id: int) -> Actor:
+    def actor(self, agent_id: int) -> Act:
         """``act(obs [B, D])`` of the agent's own policy if present, else of the ``"all"`` policy."""
         policy = self.policies.get(int(agent_id), self.policies.get("all"))
         if policy is None:
@@ -72,6 +72,14 @@ def scope_groups(scope: str, test_agent_ids: Sequence[int]) -> dict[Key, list[in
     if not groups:
         raise ValueError("scope 'a' needs at least one test agent id")
     return groups
+
+
+def scoped_test_agents(agents, scope: str) -> list[int]:
+    """Agent ids of the agents table's test agents (``test_agent > 0``), after checking ``scope``
+    (so a bad scope fails before any training)."""
+    ids = agents.loc[agents["test_agent"] > 0, "agent_id"].astype(int).tolist()
+    scope_groups(scope, ids)
+    return ids
 
 
 def train_policy_set(train_one: Callable[[list[int] | None, int], Policy], scope: str,

@@ -15,7 +15,8 @@ from typing import Callable, Protocol, Sequence
 import gymnasium as gym
 import numpy as np
 
-Act = Callable[[np.ndarray], np.ndarray]  # obs [B, D] -> actions [B] (int) or [B, A] (float)
+from persim.protocols import Act  # obs [B, D] -> actions [B] (int) or [B, A] (float)
+
 
 
 class Actor(Protocol):

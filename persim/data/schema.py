@@ -30,10 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from persim.data.rollout import Transitions
-from persim.envs import EnvSpec, get_spec
+from persim.envs import SPECS, EnvSpec, get_spec
 
 META_KEY = b"persim"
-from persim.envs.specs import SPECS  # noqa: E402
 
 # per-env views of the EnvSpec facts the schema and the models use
 OBS_DIMS = {name: spec.obs_dim for name, spec in SPECS.items()}
