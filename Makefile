@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup quick smoke paper-dry-run check-config test slurm-test report lint clean-smoke
+.PHONY: setup quick smoke paper-dry-run check-config test gpu-check slurm-test report lint clean-smoke
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
@@ -37,6 +37,11 @@ check-config: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10
+
+# On a machine with a CUDA GPU: the CUDA tests, the benchmark on the GPU and the smoke profile with
+# device: cuda (python -m persim.gpu_check; < 8 min). Refuses to start without CUDA.
+gpu-check: setup
+	$(BIN)/python -m persim.gpu_check
 
 # Real Slurm submission on this machine (root; installs Debian's slurm-wlm + munge if missing), ~1-2 min.
 slurm-test: setup

@@ -1,41 +1,119 @@
-"""Speed benchmarks of the PerSim core (prints figures; not a test).
+"""Speed benchmark of the pipeline's heavy kernels: prints what it measures in this run (not a test).
 
-    python -m persim.benchmark [--quick] [--device cpu|cuda]
+    python -m persim.benchmark [--device cpu|cuda] [--threads 1 2] [--repeats 5] [--epochs 2] [--json FILE]
 
-Reports, with the settings used: ensemble training throughput (M members in one batched model)
-against the authors' implementation measured on a 2-core machine (3.5 s/epoch/member MountainCar,
-247k transitions, batch 512; 0.54 s/epoch/member CartPole, batch 64, on the 11.7k transitions of
-its random dataset: the sizes the paper's Table 5 gives for the random datasets), MPC step latency for the
-MountainCar, CartPole (random shooting, M=5 x 1000 x 50) and HalfCheetah (CEM 200 x 30 x 5)
-settings against 0.52 s / 0.62 s (discrete: the evaluation's folded step, and the unfolded
-``PerSimNet.step`` for comparison), the time of 200 prediction rollouts (reference 42 s), and the
-fraction of the machine's float32 matrix-multiply peak one MountainCar MPC step reaches.
+For each thread count (CPU; one pass on CUDA) it measures, in the same process:
+
+* the float32 matrix-multiply peak (square ``torch.mm``, best size of 512 / 1024 / 2048, best of 5);
+* one MPC planner call (one episode) on each paper-size simulator: PerSim MountainCar / CartPole
+  (random shooting, M = 5 members x 1000 candidates x horizon 50), PerSim HalfCheetah (CEM 200 x 30,
+  5 iterations), PE-TS CaDM MountainCar (5 members x 20 particles, 1000 x 50 in the evaluation's budget);
+* one PerSim training epoch at the paper's MountainCar size (247k transitions, batch 512, M = 5);
+* the full prediction evaluation of one test agent as the pipeline runs it: 200 true-env rollouts of 60
+  steps under an MLP policy (2 x 256, the size of the test policies), then the simulator's open-loop
+  predictions and the RMSE / R² (``evaluate_prediction``), timed as a whole and in its two parts.
+
+Each kernel's floating-point operations are counted in the same run by ``torch.utils.flop_counter``
+(matrix products only), so its GFLOP/s and its share of the measured peak are this machine's, now.
+Times are the median of ``--repeats`` calls after one warm-up (min beside it). The machine's load
+average is printed before and after: numbers taken beside other work are not this machine's speed.
+The few historical figures printed at the end were measured elsewhere and are labelled so; nothing
+is divided by them.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import time
+from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
+from persim.baselines.cadm import CaDMConfig, CaDMNet, CaDMSimulator
 from persim.data.schema import OfflineDataset
 from persim.envs.specs import SPECS
-from persim.evaluation.prediction import TestRollouts, predict_open_loop
+from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
 from persim.models import PerSimConfig, PerSimNet, PerSimSimulator, train_persim
 from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn
 
-ENV_DIMS = {n: (s.obs_dim, s.n_actions, s.action_dim) for n, s in SPECS.items()}  # D, discrete actions, A
-PAPER_MODEL = {
+PAPER_MODEL = {  # App. E: rank, encoders, batch size
     "mountaincar": dict(rank=3, state_hidden=[256], action_hidden=[], batch_size=512),
     "cartpole": dict(rank=5, state_hidden=[256], action_hidden=[], batch_size=64),
     "halfcheetah": dict(rank=15, state_hidden=[256] * 4, action_hidden=[256, 256], batch_size=512),
 }
+HISTORICAL = (  # measured elsewhere, quoted for orientation only
+    "authors' PerSim code, 2-core machine: 3.5 s per epoch per member (MountainCar, 247k transitions, batch 512)",
+    "authors' PerSim code, 2-core machine: ~0.52 s (MountainCar) / 0.62 s (CartPole) per MPC step, 5 x 1000 x 50",
+)
+
+
+@dataclass
+class Measure:
+    """One kernel's timing: seconds per call (median, min over ``repeats``), matmul FLOPs per call."""
+
+    kernel: str
+    device: str
+    threads: int
+    median_s: float
+    min_s: float
+    repeats: int
+    flops: float
+    peak_flops: float
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / self.median_s / 1e9
+
+    def line(self) -> str:
+        frac = f"{100 * self.flops / self.median_s / self.peak_flops:5.1f}% of peak" if self.flops else "  (no FLOP count)"
+        return (f"  {self.kernel:<46s} {self.median_s * 1e3:10.1f} ms (min {self.min_s * 1e3:.1f}, n={self.repeats})"
+                f"  {self.flops / 1e9:8.2f} GFLOP  {self.gflops:8.1f} GFLOP/s  {frac}")
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_call(fn: Callable[[], object], device: str, repeats: int) -> tuple[float, float]:
+    """(median, min) seconds of ``fn()`` over ``repeats`` calls after one warm-up call."""
+    fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), float(np.min(times))
+
+
+def count_flops(fn: Callable[[], object]) -> float:
+    """Matrix-product FLOPs of one ``fn()`` call (forward and backward, any device)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(device: str, repeats: int = 5) -> float:
+    """Best float32 ``torch.mm`` rate (FLOP/s) over square sizes 512 / 1024 / 2048."""
+    best = 0.0
+    for n in (512, 1024, 2048):
+        x = torch.randn(n, n, device=device)
+        med, low = time_call(lambda: torch.mm(x, x), device, repeats)
+        best = max(best, 2 * n ** 3 / low)
+    return best
 
 
 def synthetic_dataset(env: str, n: int, n_agents: int = 500, seed: int = 0) -> OfflineDataset:
-    """Random transitions with the env's shapes (speed only depends on shapes)."""
-    d, k, a = ENV_DIMS[env]
+    """Random transitions with the env's shapes (the kernels' speed depends on shapes only)."""
+    spec = SPECS[env]
+    d, k, a = spec.obs_dim, spec.n_actions, spec.action_dim
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(n, d)).astype(np.float32)
     actions = rng.integers(k, size=n) if k else rng.uniform(-1, 1, (n, a)).astype(np.float32)
@@ -45,120 +123,140 @@ def synthetic_dataset(env: str, n: int, n_agents: int = 500, seed: int = 0) -> O
                           np.zeros(n, bool), np.zeros(n, bool))
 
 
-def bench_training(env: str, n: int, epochs: int, device: str) -> dict:
-    """Seconds per epoch of the 5-member ensemble: the median over the epochs after the first (the
-    steady state of a 300-epoch run; the first one also warms up the allocator) and the mean of the
-    whole call, set-up (tensors, normalisers) and first epoch included."""
-    ds = synthetic_dataset(env, n)
-    cfg = PerSimConfig(n_members=5, epochs=epochs, **PAPER_MODEL[env])
-    start = time.perf_counter()
-    _, history = train_persim(ds, 500, cfg, seed=0, device=device)
-    whole = (time.perf_counter() - start) / epochs
-    steady = float(np.median(history["epoch_s"][1:] or history["epoch_s"]))
-    return {"transitions": n, "epoch_s_5_members": steady, "call_s_per_epoch": whole, "transitions_per_s": 5 * n / steady}
-
-
-def make_sim(env: str, device: str) -> PerSimSimulator:
-    d, k, a = ENV_DIMS[env]
+def persim_sim(env: str, device: str, n_agents: int = 500) -> PerSimSimulator:
+    spec = SPECS[env]
     cfg = PerSimConfig(n_members=5, **PAPER_MODEL[env])
-    net = PerSimNet(500, d, k, a, cfg).to(device)
+    torch.manual_seed(0)
+    net = PerSimNet(n_agents, spec.obs_dim, spec.n_actions, spec.action_dim, cfg).to(device)
     return PerSimSimulator(net, cfg, {"env": env})
 
 
-def bench_mpc(env: str, device: str, repeats: int, folded: bool = True) -> float:
-    """Median seconds of one planner call for one episode; ``folded=False`` plans on
-    ``PerSimNet.step`` instead of the evaluation's (folded) planning step."""
-    sim = make_sim(env, device)
-    d, k, a = ENV_DIMS[env]
-    gen = torch.Generator().manual_seed(0)
-    if k:
-        cfg = MPCConfig()
-        planner = RandomShooting(cfg, k, reward_fn(env), 5, position_bonus=0.01 if env == "mountaincar" else 0, generator=gen)
-    else:
-        cfg = MPCConfig(n_candidates=200, horizon=30)
-        planner = CEM(cfg, -torch.ones(a), torch.ones(a), reward_fn(env), 5, generator=gen)
+def planner_for(env: str, n_members: int) -> RandomShooting | CEM:
+    """The evaluation's planner at the paper's budget (config/config.yaml)."""
+    spec, gen = SPECS[env], torch.Generator().manual_seed(0)
+    if spec.discrete:
+        cfg = MPCConfig(n_candidates=1000, horizon=50)
+        bonus = cfg.mc_position_bonus if env == "mountaincar" else 0.0
+        return RandomShooting(cfg, spec.n_actions, reward_fn(env), n_members, position_bonus=bonus, generator=gen)
+    cfg = MPCConfig(n_candidates=200, horizon=30)
+    return CEM(cfg, torch.tensor(spec.action_low), torch.tensor(spec.action_high), reward_fn(env), n_members,
+               generator=gen)
+
+
+def mpc_call(env: str, sim, device: str, context=None) -> Callable[[], object]:
+    """One planner call for one episode on ``sim``'s planning step."""
+    planner = planner_for(env, sim.planning_members)
     planner.reset(1)
-    if folded:
-        step = sim.planning_step([0], cfg.n_candidates)  # the step the reward evaluation uses
-    else:
-        agents = torch.zeros(cfg.n_candidates, dtype=torch.int64, device=device)
-        step = lambda s, act: sim.net.step(agents, s, act)  # noqa: E731
-    states = torch.zeros(1, d, device=device)
-    planner.act(step, states)  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        planner.act(step, states)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    step = sim.planning_step(torch.zeros(1, dtype=torch.int64), planner.cfg.n_candidates, context,
+                             torch.Generator(device=device).manual_seed(0))
+    states = torch.zeros(1, SPECS[env].obs_dim, device=device)
+    return lambda: planner.act(step, states)
 
 
-def mc_mpc_flops() -> float:
-    """Multiply-adds x2 of one MountainCar MPC step: 5 members x 1000 candidates x 50 steps."""
-    d, r, h = 2, 3, 256
-    per_row = d * h + h * d * r + 2 * d * r  # g_v layers + factor product
-    return 2.0 * per_row * 5 * 1000 * 50
+def cadm_sim(device: str) -> tuple[CaDMSimulator, torch.Tensor]:
+    """PE-TS CaDM at the paper's size on MountainCar and one episode's encoded context."""
+    cfg = CaDMConfig.for_variant("pets", context_length=10, context_dim=10, context_hidden=(256, 128, 64),
+                                 hidden=(200, 200, 200, 200))
+    torch.manual_seed(0)
+    net = CaDMNet(obs_dim=2, n_actions=3, action_dim=0, cfg=cfg).to(device)
+    sim = CaDMSimulator(net, cfg, {"obs_dim": 2, "n_actions": 3, "action_dim": 0})
+    k = cfg.context_length
+    ctx = sim.encode_context(torch.zeros(1, k, 2), torch.zeros(1, k, dtype=torch.int64), torch.zeros(1, k, 2),
+                             torch.ones(1, k, dtype=torch.bool))
+    return sim, ctx
 
 
-def matmul_peak(device: str) -> float:
-    x = torch.randn(2048, 2048, device=device)
-    torch.mm(x, x)
-    t = time.perf_counter()
-    for _ in range(5):
-        torch.mm(x, x)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return 5 * 2 * 2048**3 / (time.perf_counter() - t)
+def training_epoch(device: str, n: int = 247_000) -> tuple[Callable[[], object], Callable[[], object], float]:
+    """(one epoch at size n, one epoch at size n/20 for the FLOP count, scale factor) for MountainCar."""
+    def epoch(size: int) -> Callable[[], object]:
+        ds = synthetic_dataset("mountaincar", size)
+        cfg = PerSimConfig(n_members=5, epochs=1, **PAPER_MODEL["mountaincar"])
+        return lambda: train_persim(ds, 500, cfg, seed=0, device=device)
+    return epoch(n), epoch(n // 20), 20.0
 
 
-def bench_prediction(env: str, device: str) -> float:
-    sim = make_sim(env, device)
-    d, k, a = ENV_DIMS[env]
-    rng = np.random.default_rng(0)
-    acts = rng.integers(k, size=(200, 60)) if k else rng.uniform(-1, 1, (200, 60, a)).astype(np.float32)
-    ro = TestRollouts(rng.normal(size=(200, 61, d)).astype(np.float32), acts)
-    t = time.perf_counter()
-    predict_open_loop(sim, 0, ro, 10, 50)
-    return time.perf_counter() - t
+def prediction_eval(env: str, device: str) -> dict[str, float]:
+    """The full prediction evaluation of one test agent, timed as a whole and by part (seconds)."""
+    spec = SPECS[env]
+    torch.manual_seed(0)
+    out = spec.n_actions or spec.action_dim
+    policy = torch.nn.Sequential(torch.nn.Linear(spec.obs_dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                 torch.nn.ReLU(), torch.nn.Linear(256, out))
+
+    @torch.no_grad()
+    def act(obs: np.ndarray) -> np.ndarray:
+        y = policy(torch.as_tensor(obs, dtype=torch.float32))
+        return y.argmax(1).numpy() if spec.n_actions else torch.tanh(y).numpy()
+
+    cov = spec.covariate_dict(spec.policy_covariates("test"))
+    sim = persim_sim(env, device)
+    start = time.perf_counter()
+    ro = collect_rollouts(env, cov, act, 200, 60, seed=0)
+    mid = time.perf_counter()
+    evaluate_prediction(sim, 0, ro, warmup=10, horizon=50)
+    _sync(device)
+    end = time.perf_counter()
+    return {"total_s": end - start, "rollouts_s": mid - start, "model_s": end - mid}
 
 
-def main() -> None:
+def run(device: str, threads: int, repeats: int, epochs: int) -> tuple[list[Measure], dict]:
+    """All kernels at one thread count; returns the measures and the prediction-evaluation times."""
+    torch.set_num_threads(threads)
+    peak = matmul_peak(device)
+    print(f"\n[{device}, {threads} thread(s)] float32 matmul peak measured now: {peak / 1e9:.1f} GFLOP/s")
+    measures = []
+
+    def measure(kernel: str, fn: Callable[[], object], flops: float | None = None, reps: int = repeats) -> None:
+        f = count_flops(fn) if flops is None else flops
+        med, low = time_call(fn, device, reps)
+        m = Measure(kernel, device, threads, med, low, reps, f, peak)
+        measures.append(m)
+        print(m.line(), flush=True)
+
+    for env in ("mountaincar", "cartpole", "halfcheetah"):
+        sim = persim_sim(env, device)
+        what = "RS 5x1000x50" if SPECS[env].discrete else "CEM 200x30 x5 it."
+        measure(f"MPC step PerSim {env} ({what})", mpc_call(env, sim, device))
+    cadm, ctx = cadm_sim(device)
+    measure("MPC step PE-TS CaDM mountaincar (5x20 p., 1000x50)", mpc_call("mountaincar", cadm, device, ctx))
+    full, small, scale = training_epoch(device)
+    measure("PerSim training epoch mountaincar (247k, M=5)", full, flops=scale * count_flops(small),
+            reps=max(1, epochs))
+    pred = prediction_eval("mountaincar", device)
+    print(f"  full prediction evaluation, one MountainCar agent (200 rollouts x 60 steps): {pred['total_s']:.2f} s "
+          f"= true-env rollouts under the policy {pred['rollouts_s']:.2f} s + model predictions and scores "
+          f"{pred['model_s']:.2f} s")
+    return measures, pred
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--quick", action="store_true", help="fewer epochs/repeats")
-    args = ap.parse_args()
-    dev = args.device
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {dev}")
-    epochs = 2 if args.quick else 6
-    print(f"training: median s/epoch over epochs 2-{epochs} [whole call incl. set-up and epoch 1, per epoch]")
-    mc = bench_training("mountaincar", 247_000, epochs, dev)
-    print(f"train MountainCar: {mc['transitions']} transitions, batch 512, r=3, M=5: {mc['epoch_s_5_members']:.2f} s/epoch "
-          f"[{mc['call_s_per_epoch']:.2f}] ({mc['transitions_per_s']:.0f} member-transitions/s); reference 5 x 3.5 = 17.5 s -> "
-          f"{17.5 / mc['epoch_s_5_members']:.1f}x")
-    # The references' dataset sizes match the paper's random datasets (Table 5: 500 agents x mean
-    # trajectory length): MountainCar 500 x 496.3 = 248k (the 247k quoted), CartPole 500 x 23.4 = 11.7k.
-    # CartPole's pure dataset (500 x 186 = 93k) is timed too, at the same per-transition reference.
-    for n_cp, label in ((11_700, "random-size"), (93_000, "pure-size")):
-        cp = bench_training("cartpole", n_cp, epochs, dev)
-        ref = 2.7 * n_cp / 11_700
-        print(f"train CartPole ({label}): {cp['transitions']} transitions, batch 64, r=5, M=5: "
-              f"{cp['epoch_s_5_members']:.2f} s/epoch [{cp['call_s_per_epoch']:.2f}] ({cp['transitions_per_s']:.0f} member-transitions/s); "
-              f"reference 5 x 0.54 s per 11.7k transitions = {ref:.1f} s -> {ref / cp['epoch_s_5_members']:.1f}x")
-    reps = 3 if args.quick else 10
-    for env, ref in (("mountaincar", 0.52), ("cartpole", 0.62), ("halfcheetah", None)):
-        s = bench_mpc(env, dev, reps)
-        tail = f"; reference {ref:.2f} s -> {ref / s:.1f}x" if ref else ""
-        print(f"MPC step {env}: {s * 1000:.1f} ms{tail}")
-        if env != "halfcheetah":  # discrete actions: the folded step; show the unfolded one beside it
-            print(f"  same planner on PerSimNet.step (not folded): {bench_mpc(env, dev, reps, folded=False) * 1000:.1f} ms")
-        if env == "mountaincar":
-            flops, peak = mc_mpc_flops(), matmul_peak(dev)
-            print(f"  MountainCar MPC step ~{flops / 1e9:.2f} GFLOP -> {flops / s / 1e9:.1f} GFLOP/s; "
-                  f"matmul peak {peak / 1e9:.1f} GFLOP/s ({100 * flops / s / peak:.0f}% of peak)")
-    for env in ("mountaincar", "halfcheetah"):
-        print(f"200 prediction rollouts x 50 steps {env}: {bench_prediction(env, dev):.3f} s (reference 42 s)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (CPU)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (after one warm-up)")
+    ap.add_argument("--epochs", type=int, default=2, help="timed training epochs")
+    ap.add_argument("--json", help="also write the measures to this JSON file")
+    args = ap.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error("--device cuda but torch sees no CUDA device")
+    threads = args.threads if args.device == "cpu" else [1]
+    gpu = f", GPU {torch.cuda.get_device_name(args.device)}" if args.device.startswith("cuda") else ""
+    print(f"persim.benchmark: torch {torch.__version__}, python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs{gpu}; load average before: {os.getloadavg()[0]:.2f}")
+    records = []
+    for n in threads:
+        measures, pred = run(args.device, n, args.repeats, args.epochs)
+        records += [{**asdict(m), "gflops_per_s": m.gflops} for m in measures]
+        records.append({"kernel": "prediction evaluation mountaincar (one agent)", "device": args.device,
+                        "threads": n, **pred})
+    print(f"\nload average after: {os.getloadavg()[0]:.2f} (a load above the thread count means these numbers"
+          " were taken beside other work)")
+    print("historical figures, measured elsewhere (not in this run; no ratio is taken):")
+    for line in HISTORICAL:
+        print(f"  - {line}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"load_before_after": os.getloadavg()[0], "records": records}, fh, indent=2)
 
 
 if __name__ == "__main__":

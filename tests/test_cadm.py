@@ -229,6 +229,7 @@ def test_bad_config_is_rejected(bad, match):
         CaDMConfig.for_variant("pe-ts")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cadm_trains_and_steps_on_cuda():
     ds = mc_dataset(np.linspace(0.0005, 0.003, 6), 40, seed=3)
