@@ -22,6 +22,7 @@ include: "rules/methods.smk"
 include: "rules/evaluation.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/augmentation.smk"
 
 
 rule all:
@@ -31,3 +32,4 @@ rule all:
         targets_tables(),
         targets_figures(),
         targets_rank_cv(),
+        rules.augmentation.input,

@@ -82,12 +82,19 @@ def check_config(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
 def _with_method_names(spec: dict[str, Any]) -> dict[str, Any]:
     """The schema with the registry's method names as the enums of ``methods.*`` and of the
     baseline sections' ``variants`` keys."""
-    from persim.methods import METHODS, POLICY_METHODS, SIMULATOR_METHODS
+    from persim.methods import AUGMENTED_METHODS, METHODS, POLICY_METHODS, SIMULATOR_METHODS
 
-    methods = spec.get("properties", {}).get("methods", {}).get("properties", {})
-    for key, names in (("simulators", SIMULATOR_METHODS), ("policies", POLICY_METHODS)):
+    props = spec.get("properties", {})
+    methods = props.get("methods", {}).get("properties", {})
+    plain_policies = [m for m in POLICY_METHODS if m not in AUGMENTED_METHODS]
+    for key, names in (("simulators", SIMULATOR_METHODS), ("policies", plain_policies)):
         if key in methods:
             methods[key]["items"]["enum"] = list(names)
+    for section, key, names in (("augmentation", "methods", AUGMENTED_METHODS),
+                                ("unseen_agents", "baselines", [m for m in METHODS if m not in AUGMENTED_METHODS])):
+        field = props.get(section, {}).get("properties", {}).get(key)
+        if field is not None:
+            field["items"]["enum"] = list(names)
     variants = spec.get("$defs", {}).get("baseline_section", {}).get("properties", {}).get("variants")
     if variants is not None:
         variants["propertyNames"] = {"enum": list(METHODS)}

@@ -40,6 +40,9 @@ class MethodSpec:
         resolve: ``(config, env, spec) -> settings`` (the keyword arguments of its config dataclass).
         options: fixed keyword arguments of the module's ``make_config`` / ``train`` (algo, scope).
         uses_rank_cv: its training takes the rank chosen by ``rank_cv`` when ``persim.rank_source: cv``.
+        synthetic_from: the simulator method whose synthetic trajectories (``persim.augmentation``) are
+            added to each test agent's data before training (Table 3's PerSim-BCQ-5 / -CQL-5); such a
+            method belongs to Table 3 only, not to Tables 2 and 9-11.
     """
 
     name: str
@@ -50,6 +53,7 @@ class MethodSpec:
     resolve: Resolver
     options: Mapping[str, Any] = field(default_factory=dict)
     uses_rank_cv: bool = False
+    synthetic_from: str | None = None
 
     def import_module(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -76,8 +80,10 @@ class MethodSpec:
         return self.import_module().load(path, device)
 
 
-def _policy(name: str, label: str, module: str, section: str, **options: Any) -> MethodSpec:
-    return MethodSpec(name, label, POLICY, module, f"baselines.{section}", baseline_settings, options)
+def _policy(name: str, label: str, module: str, section: str, synthetic_from: str | None = None,
+            **options: Any) -> MethodSpec:
+    return MethodSpec(name, label, POLICY, module, f"baselines.{section}", baseline_settings, options,
+                      synthetic_from=synthetic_from)
 
 
 REGISTRY: tuple[MethodSpec, ...] = (
@@ -90,11 +96,17 @@ REGISTRY: tuple[MethodSpec, ...] = (
     _policy("cql_a", "CQL-A", "persim.baselines.offline_rl", "cql", algo="cql", scope="a"),
     _policy("morel_p", "MOReL-P", "persim.baselines.morel", "morel", scope="p"),
     _policy("morel_a", "MOReL-A", "persim.baselines.morel", "morel", scope="a"),
+    # Table 3: BCQ-A / CQL-A on each test agent's trajectory plus PerSim's synthetic ones (App. F.4)
+    _policy("persim_bcq_5", "PerSim-BCQ-5", "persim.baselines.offline_rl", "bcq", synthetic_from="persim",
+            algo="bcq", scope="a"),
+    _policy("persim_cql_5", "PerSim-CQL-5", "persim.baselines.offline_rl", "cql", synthetic_from="persim",
+            algo="cql", scope="a"),
 )
 METHODS: dict[str, MethodSpec] = {m.name: m for m in REGISTRY}
 SIMULATOR_METHODS: dict[str, str] = {m.name: m.label for m in REGISTRY if m.kind == SIMULATOR}  # name -> label
 POLICY_METHODS: dict[str, str] = {m.name: m.label for m in REGISTRY if m.kind == POLICY}
 METHOD_LABELS: dict[str, str] = {m.name: m.label for m in REGISTRY}
+AUGMENTED_METHODS: dict[str, str] = {m.name: m.label for m in REGISTRY if m.synthetic_from}  # Table 3
 TRUE_MPC_LABEL = "True env+MPC"  # the reference row planned on the true dynamics (no learned model)
 
 
@@ -106,8 +118,9 @@ def get_method(name: str) -> MethodSpec:
 
 
 def labels(kind: str | None = None) -> tuple[str, ...]:
-    """Paper labels in table order, of one kind or all."""
-    return tuple(m.label for m in REGISTRY if kind is None or m.kind == kind)
+    """Paper labels in table order, of one kind or all, of the methods of Tables 1-2 and 6-11 (not
+    the Table-3 methods trained on synthetic trajectories)."""
+    return tuple(m.label for m in REGISTRY if (kind is None or m.kind == kind) and not m.synthetic_from)
 
 
 def check_method_settings(config: Mapping[str, Any], envs, names) -> None:

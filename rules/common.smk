@@ -68,6 +68,18 @@ def method_path(env, behaviour, method, name):
     return f"{OUT}/{env}/{behaviour}/{method}/{name}"
 
 
+PAPER_N_AGENTS = 500  # the paper's training agents per env (Tables 3, 5-13): the key of its cells
+
+
+def scale_note(dataset=None):
+    """The caption's statement of this run's scale (never a silently smaller experiment)."""
+    n = config["agents"]["n_agents"]
+    r = config["evaluation"]["reward"]
+    note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
+            f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes / {r['policy_episodes']} policy episodes per agent")
+    return note + (f"; {dataset} data." if dataset else ".")
+
+
 def logging_policies(env):
     return [p for p in get_spec(env).policy_names if p != "test"]
 
@@ -120,6 +132,12 @@ def targets_tables():
 
 
 # ---- input functions ---------------------------------------------------------------------
+def synthetic_input(wildcards):
+    """The synthetic trajectories a Table-3 method adds to its data (none for the other methods)."""
+    source = get_method(wildcards.pmethod).synthetic_from
+    return [method_path(wildcards.env, wildcards.behaviour, source, "synthetic.parquet")] if source else []
+
+
 def dataset_policy_inputs(wildcards):
     """Logging policies a dataset needs (none for the purely random behaviour)."""
     if config["datasets"]["epsilon"][wildcards.behaviour] >= 1.0:

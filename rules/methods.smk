@@ -37,6 +37,7 @@ rule train_policy_set:
     input:
         dataset=dataset_path("{env}", "{behaviour}"),
         agents=agents_path("{env}"),
+        synthetic=synthetic_input,
     output:
         model=method_path("{env}", "{behaviour}", "{pmethod}", "policy.pt"),
     params:

@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from persim.augmentation import concat_datasets
 from persim.data import load_dataset
 from persim.device import resolve_device
 from persim.methods import get_method
@@ -29,6 +30,11 @@ with rule_run(snakemake) as run:  # noqa: F821
     cfg = spec.make_config(settings, s["env"], s["max_episode_steps"])
     agents = pd.read_parquet(inp.agents)
     ds = load_dataset(inp.dataset, env=s["env"], n_agents=len(agents))
+    if inp.get("synthetic"):  # Table 3: each test agent's own trajectory plus the simulator's synthetic ones
+        synthetic = load_dataset(inp.synthetic[0], env=s["env"], n_agents=len(agents))
+        run.logger.info("adding %d synthetic transitions of %s (%s)", synthetic.n_transitions,
+                        synthetic.meta.get("simulator"), inp.synthetic[0])
+        ds = concat_datasets(ds, synthetic)
     run.logger.info("%s (%s): %d transitions, %d agents, device %s, %s", spec.label, spec.name, ds.n_transitions,
                     len(agents), device, cfg)
     model, history = spec.train(ds, agents, cfg, s["seed"], device, run.logger)

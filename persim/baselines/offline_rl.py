@@ -181,7 +181,7 @@ def for_env(env: str, algo: str, **overrides: Any) -> OfflineRLConfig:
 
 
 def _rows(ds: OfflineDataset, agent_ids: Sequence[int] | None) -> np.ndarray:
-    """Row indices ``[T']`` of the chosen agents, ordered by agent then ``t``."""
+    """Row indices ``[T']`` of the chosen agents, grouped by agent (stable: file order within one)."""
     if agent_ids is None:
         idx = np.arange(ds.n_transitions)
     else:
@@ -190,7 +190,9 @@ def _rows(ds: OfflineDataset, agent_ids: Sequence[int] | None) -> np.ndarray:
         if missing:
             raise KeyError(f"{ds.path}: agents {missing} have no transitions in the dataset")
         idx = np.flatnonzero(np.isin(ds.agent_ids, wanted))
-    return idx[np.lexsort((ds.t[idx], ds.agent_ids[idx]))]
+    # grouped by agent, file order within an agent (episodes in time order, as datasets are written;
+    # an agent may hold several episodes, each starting at t = 0)
+    return idx[np.argsort(ds.agent_ids[idx], kind="stable")]
 
 
 def to_mdp_dataset(ds: OfflineDataset, agent_ids: Sequence[int] | None = None):
@@ -207,14 +209,17 @@ def to_mdp_dataset(ds: OfflineDataset, agent_ids: Sequence[int] | None = None):
 
     idx = _rows(ds, agent_ids)
     agents = ds.agent_ids[idx]
-    last = np.append(agents[1:] != agents[:-1], True)  # [T'] last row of each trajectory
+    t = ds.t[idx]
+    # [T'] last row of each trajectory: the agent changes, or t restarts (an agent with several
+    # episodes, e.g. its own plus synthetic ones: persim.augmentation.concat_datasets)
+    last = np.append((agents[1:] != agents[:-1]) | (t[1:] <= t[:-1]), True)
     ended = ds.terminated[idx] | ds.truncated[idx]
     if np.any(ended & ~last):
         bad = sorted(set(agents[ended & ~last].tolist()))
         raise ValueError(f"{ds.path}: agents {bad} have terminated/truncated rows before their last one")
     chained = np.allclose(ds.next_obs[idx][~last], ds.obs[idx][1:][~last[:-1]], atol=1e-6)
     if not chained:
-        raise ValueError(f"{ds.path}: next_obs(t) != obs(t+1) within a trajectory; rows are not one episode per agent")
+        raise ValueError(f"{ds.path}: next_obs(t) != obs(t+1) within a trajectory; rows are not whole episodes in time order")
     timeout_end = last & ~ds.terminated[idx]  # [T'] episodes without a terminal next state
     pos = np.arange(len(idx)) + np.concatenate([[0], np.cumsum(timeout_end)[:-1]])  # row -> output row
     n_out = len(idx) + int(timeout_end.sum())

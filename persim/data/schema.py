@@ -190,8 +190,13 @@ def _validate(frame: pd.DataFrame, env: str, path: Path) -> None:
             raise DatasetError(f"{path}: column {col!r} contains NaN or inf")
     if len(frame) == 0:
         raise DatasetError(f"{path}: dataset has no rows")
-    steps = frame.groupby("agent_id", sort=False)["t"].diff().dropna()
-    if (steps != 1).any():
+    # within an agent, t counts up by 1; it may restart at 0 only after a row that ended an episode
+    # (an agent with several episodes: synthetic trajectories, persim.augmentation)
+    by_agent = frame.groupby("agent_id", sort=False)
+    steps = by_agent["t"].diff()
+    ended_before = by_agent["terminated"].shift().astype("boolean") | by_agent["truncated"].shift().astype("boolean")
+    restart = (frame["t"] == 0) & ended_before.fillna(False).astype(bool)
+    if (steps.notna() & (steps != 1) & ~restart).any():
         raise DatasetError(f"{path}: column 't' is not consecutive within each agent's trajectory")
     first = frame.groupby("agent_id", sort=False)["t"].min()
     if (first != 0).any():

@@ -114,6 +114,12 @@ class RandomShooting:
     @torch.no_grad()
     def act(self, step_fn: StepFn, states: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
         """First actions ``[E]`` for states ``[E, D]``; ``active`` ``[E]`` bool: which episodes they are."""
+        return self.plan(step_fn, states, active)[:, 0]
+
+    @torch.no_grad()
+    def plan(self, step_fn: StepFn, states: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+        """The best candidate sequence ``[E, H]`` of each episode (:meth:`act` executes its first action;
+        the synthetic trajectories of Table 3 execute all of it)."""
         e, cfg = states.shape[0], self.cfg
         cand = torch.randint(self.n_actions, (e, cfg.n_candidates, cfg.horizon), generator=self.gen, device="cpu")
         if cfg.warm_start and self.best is not None:
@@ -127,7 +133,7 @@ class RandomShooting:
         chosen = cand[torch.arange(e), scores.argmax(1)]  # [E, H]
         if cfg.warm_start and self.best is not None:
             self.best[idx] = chosen.cpu()
-        return chosen[:, 0]
+        return chosen
 
 
 class CEM:
@@ -149,7 +155,17 @@ class CEM:
 
     @torch.no_grad()
     def act(self, step_fn: StepFn, states: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
-        """First actions ``[E, A]``; ``active`` ``[E]`` bool selects which warm starts the states belong to."""
+        """First actions ``[E, A]`` (the mean of the elites' first actions); ``active`` ``[E]`` bool
+        selects which warm starts the states belong to."""
+        return self._search(step_fn, states, active)[:, :, 0].mean(1)
+
+    @torch.no_grad()
+    def plan(self, step_fn: StepFn, states: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+        """The elites' mean sequence ``[E, H, A]`` of the last iteration (its first action is :meth:`act`'s)."""
+        return self._search(step_fn, states, active).mean(1)
+
+    def _search(self, step_fn: StepFn, states: torch.Tensor, active: torch.Tensor | None) -> torch.Tensor:
+        """CEM iterations; returns the last iteration's elites ``[E, K, H, A]`` and shifts the warm start."""
         cfg = self.cfg
         idx = _episodes(active, self.mean.shape[0])
         dev = states.device
@@ -165,10 +181,9 @@ class CEM:
             elites = cand[torch.arange(e).unsqueeze(1), elite_idx]  # [E, K, H, A]
             mean = cfg.smoothing * mean + (1 - cfg.smoothing) * elites.mean(1)
             std = cfg.smoothing * std + (1 - cfg.smoothing) * elites.std(1)
-        first = elites[:, :, 0].mean(1)  # mean of the elites' first actions
         shifted = torch.cat([mean[:, 1:], torch.zeros_like(mean[:, :1])], dim=1)
         self.mean[idx] = shifted.cpu()
-        return first
+        return elites
 
     def _sample(self, mean: torch.Tensor, std: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
                 max_redraws: int = 50) -> torch.Tensor:

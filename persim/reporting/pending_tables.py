@@ -15,9 +15,8 @@ from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables
 
 PENDING_TABLES: dict[int, str] = {
-    3: "BCQ / CQL trained on data augmented by PerSim (random datasets)",
-    12: "MountainCar prediction error on unseen agents, PerSim trained on a fraction p of each trajectory",
-    13: "MountainCar average reward on unseen agents, PerSim trained on a fraction p of each trajectory",
+    12: "MountainCar prediction error on unseen agents, PerSim trained on a share p of the training agents",
+    13: "MountainCar average reward on unseen agents, PerSim trained on a share p of the training agents",
     14: "MountainCar average reward with fewer training agents",
     15: "CartPole average reward with fewer training agents",
     16: "HalfCheetah average reward with fewer training agents",
