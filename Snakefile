@@ -23,6 +23,8 @@ include: "rules/evaluation.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 include: "rules/augmentation.smk"
+include: "rules/unseen.smk"
+include: "rules/scarcity.smk"
 
 
 rule all:
@@ -33,3 +35,5 @@ rule all:
         targets_figures(),
         targets_rank_cv(),
         rules.augmentation.input,
+        rules.unseen_agents.input,
+        rules.data_scarcity.input,

@@ -90,8 +90,9 @@ def _with_method_names(spec: dict[str, Any]) -> dict[str, Any]:
     for key, names in (("simulators", SIMULATOR_METHODS), ("policies", plain_policies)):
         if key in methods:
             methods[key]["items"]["enum"] = list(names)
-    for section, key, names in (("augmentation", "methods", AUGMENTED_METHODS),
-                                ("unseen_agents", "baselines", [m for m in METHODS if m not in AUGMENTED_METHODS])):
+    plain = [m for m in METHODS if m not in AUGMENTED_METHODS]
+    for section, key, names in (("augmentation", "methods", AUGMENTED_METHODS), ("unseen_agents", "baselines", plain),
+                                ("data_scarcity", "methods", plain)):
         field = props.get(section, {}).get("properties", {}).get(key)
         if field is not None:
             field["items"]["enum"] = list(names)

@@ -123,6 +123,18 @@ def labels(kind: str | None = None) -> tuple[str, ...]:
     return tuple(m.label for m in REGISTRY if (kind is None or m.kind == kind) and not m.synthetic_from)
 
 
+def table3_methods(augmented: list[str]) -> list[str]:
+    """Table 3's rows for the augmented methods ``augmented``: before each one, the plain methods of its
+    config section (BCQ-P, BCQ-A before PerSim-BCQ-5), in registry order."""
+    out: list[str] = []
+    for name in augmented:
+        spec = get_method(name)
+        if not spec.synthetic_from:
+            raise KeyError(f"method {name!r} is not trained on synthetic trajectories (no synthetic_from)")
+        out += [m.name for m in REGISTRY if m.config_key == spec.config_key and not m.synthetic_from] + [name]
+    return out
+
+
 def check_method_settings(config: Mapping[str, Any], envs, names) -> None:
     """Resolve and build every named method's config for every env; raise one ConfigError listing
     each unknown or invalid setting with its full config key (run when the workflow is parsed,

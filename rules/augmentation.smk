@@ -16,9 +16,8 @@ def synthetic_settings(wildcards):
 def table3_inputs():
     """(path, facts) of every Table-3 cell file: the BCQ/CQL -P/-A runs of Tables 9-11 on the
     augmentation dataset (reused, not retrained) and the augmented methods."""
-    names = ["bcq_p", "bcq_a", "cql_p", "cql_a", *AUG["methods"]]
     return [(method_path(e, AUG["dataset"], m, "reward.csv"), {"table": 3, "n_train_agents": PAPER_N_AGENTS})
-            for e in ENVS for m in names]
+            for e in ENVS for m in table3_methods(AUG["methods"])]
 
 
 rule synthetic_trajectories:

@@ -10,10 +10,12 @@ from snakemake.utils import validate
 from persim.codehash import code_hash
 from persim.config import check_config
 from persim.envs import ENV_NAMES, get_spec
-from persim.methods import POLICY_METHODS, SIMULATOR_METHODS, check_method_settings, get_method
+from argparse import Namespace
+
+from persim.methods import (METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, check_method_settings, get_method,
+                            table3_methods)
 from persim.reporting.labels import PREDICTION_TABLES as PREDICTION_TABLE
 from persim.reporting.labels import REWARD_TABLES as REWARD_TABLE
-from persim.reporting.pending_tables import PENDING_TABLES
 from persim.seeding import derive_seed
 
 
@@ -127,8 +129,15 @@ def targets_rank_cv():
 
 def targets_tables():
     return [f"{OUT}/tables/table5.csv", f"{OUT}/tables/table5.tex", f"{OUT}/tables/policy_returns.csv",
-            f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv", f"{OUT}/report/comparison.html",
-            *[f"{OUT}/tables/table{t}.csv" for t in PENDING_TABLES]]
+            f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv", f"{OUT}/report/comparison.html"]
+
+
+def extended_tables(wildcards=None):
+    """The long CSVs of Tables 3 and 12-16 (rules augmentation, unseen_agents, data_scarcity)."""
+    scarce = [f"{OUT}/tables/table{t}.csv" for e, t in (("mountaincar", 14), ("cartpole", 15), ("halfcheetah", 16))
+              if e in ENVS]
+    unseen = [f"{OUT}/tables/table{t}.csv" for t in (12, 13)] if config["unseen_agents"]["env"] in ENVS else []
+    return [f"{OUT}/tables/table3.csv", *unseen, *scarce]
 
 
 # ---- input functions ---------------------------------------------------------------------

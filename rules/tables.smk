@@ -109,6 +109,7 @@ rule comparison:
         prediction=targets_predictions(),
         reward=targets_rewards(),
         factor_r2=[f"{OUT}/figures/agent_factor_r2_{e}.csv" for e in ENVS],
+        extended=extended_tables,
     output:
         cells=f"{OUT}/report/comparison.csv",
         claims=f"{OUT}/report/claims.csv",
@@ -131,23 +132,3 @@ rule comparison:
         ENV_FILE
     script:
         "../scripts/comparison.py"
-
-
-rule pending_tables:
-    output:
-        csv=[f"{OUT}/tables/table{t}.csv" for t in PENDING_TABLES],
-        tex=[f"{OUT}/tables/table{t}.tex" for t in PENDING_TABLES],
-    params:
-        code=code("pending_tables.py"),
-    log:
-        f"{OUT}/logs/tables/pending_tables.log",
-    benchmark:
-        f"{OUT}/benchmarks/tables/pending_tables.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        ENV_FILE
-    script:
-        "../scripts/pending_tables.py"

@@ -16,7 +16,9 @@ with rule_run(snakemake) as run:  # noqa: F821
     s, out = run.settings, snakemake.output  # noqa: F821
     prediction = load_results(snakemake.input.prediction)  # noqa: F821
     reward = load_results(snakemake.input.reward)  # noqa: F821
-    cmp = compare(prediction, reward)
+    extended = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in snakemake.input.extended],  # noqa: F821
+                         ignore_index=True)
+    cmp = compare(prediction, reward, extended=extended)
     claims = judge_claims(cmp, pd.concat([pd.read_csv(p) for p in snakemake.input.factor_r2], ignore_index=True))  # noqa: F821
     summary = summarize(cmp, claims)
     runs = seed_runs(reward.fillna({"dataset": ""}))

@@ -20,9 +20,10 @@ with rule_run(snakemake) as run:  # noqa: F821
     for _, row in agents.iterrows():
         cov = {c: float(row[c]) for c in spec.covariates}
         ro = collect_rollouts(s["env"], cov, act, s["n_rollouts"], s["warmup"] + s["horizon"], s["seed"] + int(row["test_agent"]))
-        arrays[f"states_{row['agent_id']}"] = ro.states
-        arrays[f"actions_{row['agent_id']}"] = ro.actions
-        arrays[f"terminated_{row['agent_id']}"] = ro.terminated
+        aid = int(row["agent_id"])  # iterrows upcasts a numeric-only row to float
+        arrays[f"states_{aid}"] = ro.states
+        arrays[f"actions_{aid}"] = ro.actions
+        arrays[f"terminated_{aid}"] = ro.terminated
         run.logger.info("agent %d %s: %d rollouts of %d steps, %d terminated within them", row["test_agent"], cov,
                         *ro.actions.shape[:2], ro.terminated.any(1).sum())
     np.savez_compressed(snakemake.output.rollouts, **arrays)  # noqa: F821

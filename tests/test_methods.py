@@ -21,7 +21,7 @@ from persim.evaluation.prediction import evaluate_prediction
 from persim.evaluation.reward import model_step_factory
 from persim.methods import (
     METHODS, POLICY, POLICY_METHODS, REGISTRY, SIMULATOR, SIMULATOR_METHODS, MethodSpec, check_method_settings,
-    get_method,
+    get_method, table3_methods,
 )
 from persim.models.persim import PerSimConfig, PerSimNet, PerSimSimulator
 from persim.protocols import PolicySet, Simulator
@@ -30,9 +30,12 @@ from persim.reporting.labels import PREDICTION_METHODS, REWARD_METHODS
 
 def test_registry_is_the_one_source_of_names_and_labels():
     assert list(SIMULATOR_METHODS) == ["persim", "cadm_vanilla", "cadm_pets"]
-    assert list(POLICY_METHODS) == ["bcq_p", "bcq_a", "cql_p", "cql_a", "morel_p", "morel_a"]
+    assert list(POLICY_METHODS) == ["bcq_p", "bcq_a", "cql_p", "cql_a", "morel_p", "morel_a", "persim_bcq_5",
+                                    "persim_cql_5"]
+    assert table3_methods(["persim_bcq_5", "persim_cql_5"]) == ["bcq_p", "bcq_a", "persim_bcq_5", "cql_p", "cql_a",
+                                                                "persim_cql_5"]
     assert PREDICTION_METHODS == ("PerSim", "Vanilla CaDM", "PE-TS CaDM")
-    assert REWARD_METHODS == tuple(m.label for m in REGISTRY)
+    assert REWARD_METHODS == tuple(m.label for m in REGISTRY if not m.synthetic_from)  # Tables 2, 9-11
     config = load_config()
     assert set(config["methods"]["simulators"]) <= set(SIMULATOR_METHODS)
     with pytest.raises(KeyError, match="unknown method 'cadm_petz'"):

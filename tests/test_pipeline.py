@@ -3,6 +3,7 @@ import json
 import textwrap
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -25,9 +26,19 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["dataset"] == 3 * 4
     assert counts["train_simulator"] == 3 * 4 * 3  # PerSim, Vanilla and PE-TS CaDM
     assert counts["eval_prediction"] == counts["eval_reward"] == 3 * 4 * 3  # PerSim + 2 CaDM
-    assert counts["train_policy_set"] == 3 * 4 * 6  # BCQ-P/A, CQL-P/A, MOReL-P/A
-    assert counts["eval_policy_reward"] == 3 * 4 * 6
-    assert counts["comparison"] == 1 and counts["pending_tables"] == 1
+    assert counts["train_policy_set"] == 3 * 4 * 6 + 3 * 2  # BCQ-P/A, CQL-P/A, MOReL-P/A; PerSim-BCQ-5/-CQL-5
+    assert counts["eval_policy_reward"] == 3 * 4 * 6 + 3 * 2
+    assert counts["comparison"] == 1 and "pending_tables" not in counts
+    # Table 3: synthetic data of PerSim (random) per env, PerSim-BCQ-5 / -CQL-5 trained and evaluated
+    assert counts["synthetic_trajectories"] == 3 and counts["table3"] == 1
+    # Tables 12-13: 2 datasets x 4 fractions p; prediction of PerSim(p) + 2 CaDMs, reward also BCQ-P
+    assert counts["unseen_simulator"] == 2 * 4 and counts["eval_prediction_unseen"] == 2 * (4 + 2)
+    assert counts["eval_reward_unseen"] == 2 * (4 + 2) and counts["eval_policy_reward_unseen"] == 2
+    # Tables 14-16: 3 envs x 4 N x 5 trials, each its own agents, dataset, 3 simulators and BCQ-P
+    trials = 3 * 4 * 5
+    assert counts["scarcity_agents"] == counts["scarcity_dataset"] == trials
+    assert counts["scarcity_train_simulator"] == counts["scarcity_eval_reward"] == 3 * trials
+    assert counts["scarcity_train_policy_set"] == counts["scarcity_eval_policy_reward"] == trials
     assert counts["eval_reward_true_env"] == 3
     assert counts["rank_cv"] == 3 and counts["figure_tsne"] == 3 and counts["figure_trajectories"] == 2
     assert elapsed < 60
@@ -86,17 +97,35 @@ def test_smoke_run_produces_every_output(smoke_run):
         ("mountaincar", 1), ("mountaincar", 4), ("mountaincar", 5), ("cartpole", 1), ("cartpole", 4),
         ("cartpole", 5), ("halfcheetah", 1), ("halfcheetah", 2), ("halfcheetah", 3)}
     assert "Table 1:" in (out / "tables/table1.tex").read_text()
-    for t in (3, 12, 13, 14, 15, 16):  # experiments not run: the paper's cells, ours empty
-        pending = pd.read_csv(out / f"tables/table{t}.csv")
-        assert len(pending) and pending["ours"].isna().all() and pending["paper"].notna().all()
-        assert "— [" in (out / f"tables/table{t}.tex").read_text()
+    for t in (3, 12, 13, 14, 15, 16):  # the extended experiments: ours beside every paper cell of the run's N
+        table = pd.read_csv(out / f"tables/table{t}.csv", keep_default_na=False, na_values=[""])
+        run = table["n_train_agents"].isin([25] if t >= 14 else [500])  # smoke: N = 25 only in Tables 14-16
+        assert len(table) and table["paper"].notna().all() and table.loc[run, "ours"].notna().all(), t
+        assert table.loc[~run, "ours"].isna().all()  # N not run: empty, never made up
+    assert "This run (smoke): 8 training agents" in (out / "tables/table3.tex").read_text()
+    assert "N = [25] (paper 250, 100, 50, 25), 2 trials" in (out / "tables/table14.tex").read_text()
+    synthetic = pd.read_parquet(out / "cartpole/random/persim/synthetic.parquet")
+    assert synthetic["agent_id"].nunique() == 5 and (synthetic["t"] == 0).sum() == 5 * 2  # 2 per test agent
+    scarce = [pd.read_parquet(out / f"mountaincar/scarcity/n25_t{k}/agents.parquet") for k in (0, 1)]
+    assert all(len(a) == 25 and a["test_agent"].tolist()[:5] == [1, 2, 3, 4, 5] for a in scarce)
+    assert (scarce[0]["gravity"].iloc[:5] == scarce[1]["gravity"].iloc[:5]).all()  # the same test agents
+    assert not np.allclose(scarce[0]["gravity"].iloc[5:], scarce[1]["gravity"].iloc[5:])  # re-sampled per trial
+    unseen = pd.read_csv(out / "tables/table12.csv")
+    assert set(unseen["method"]) == {"PerSim(p=1.0)", "PerSim(p=0.5)", "PerSim(p=0.25)", "PerSim(p=0.1)",
+                                     "Vanilla CaDM", "PE-TS CaDM"}
     summary = pd.read_csv(out / "report/comparison_summary.csv")
     overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
-    assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5
+    # Tables 6-11 (3 envs x 2 datasets x 5 agents x 12 methods + True env+MPC) and every cell of the
+    # extended tables whose paper value exists in the smoke run's settings (Tables 14-16: N = 25 only)
+    extended = 3 * 6 * 5 + 2 * 6 * 5 + 2 * 7 * 5 + 3 * 4 * 5
+    assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5 + extended
+    assert set(summary["table"].astype(str)) >= {str(t) for t in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)}
     assert "Reproduction vs. paper" in (out / "report/comparison.html").read_text()
     claims = pd.read_csv(out / "report/claims.csv").set_index("claim")
-    assert list(claims.index) == ["i", "ii", "iii", "iv", "v", "vi"]
-    assert claims.loc["i", "n_units"] == 3 * 2 * 5 and claims.loc["v", "verdict"] == "not run"
+    assert list(claims.index) == ["i", "ii", "iii", "iv", "v", "vi", "vii"]
+    assert claims.loc["i", "n_units"] == 3 * 2 * 5 and claims.loc["v", "n_units"] == 3 * 5 * 2
+    assert claims.loc["vi", "n_units"] == 3 * 5 and claims.loc["vii", "n_units"] == 2 * 4 * 5
+    assert (claims["verdict"] != "not run").all()
     assert claims.loc["iv", "n_units"] == 1 + 2 + 2  # one unit per covariate: gravity; force, length; mass, damping
     assert "The paper's claims" in (out / "report/comparison.html").read_text()
     intervals = pd.read_csv(out / "report/reward_intervals.csv")

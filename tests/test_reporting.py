@@ -283,5 +283,5 @@ def test_claims_are_judged_on_the_paper_and_on_ours(paper):
     assert claims.loc["iv", "verdict"] == "holds partly" and pd.isna(claims.loc["iv", "paper_share"])
     assert claims.loc["ii", "verdict"] == "not run" and claims.loc["v", "verdict"] == "not run"
     summary = cmp.summarize(cells, claims.reset_index())
-    assert (summary["kind"] == "claim").sum() == 6
+    assert (summary["kind"] == "claim").sum() == 7
     assert "claim (i)" not in cmp.to_markdown(cells, summary)  # claims have their own page

@@ -1,8 +1,9 @@
-"""Cell-by-cell comparison of our results with the paper's Tables 1-2 and 6-11, with verdicts.
+"""Cell-by-cell comparison of our results with the paper's Tables 1-3 and 6-16, with verdicts.
 
-One row per (table, env, dataset, method, agent) cell:
+One row per (table, env, dataset, method, agent) cell (Tables 14-16 also per number of training agents):
 ``table, env, dataset, method, agent, metric, ours, ours_std, paper, paper_std, ratio, difference,
-tolerance, ours_r2, paper_r2, verdict``.
+tolerance, ours_r2, paper_r2, verdict, n_train_agents``. The extended tables' cells (3, 12-16) come from
+their long tables (:mod:`persim.reporting.extended`) and are judged by the same rules.
 
 Verdict rules
 -------------
@@ -51,7 +52,7 @@ from persim.reporting.selection import SELECTED_AGENTS
 log = logging.getLogger("persim")
 
 MAIN_TABLE_AGENTS = SELECTED_AGENTS  # the agents Tables 1-2 show (persim.reporting.selection)
-TABLE_ORDER = (1, 2, 6, 7, 8, 9, 10, 11)
+TABLE_ORDER = (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 N_TRAIN_AGENTS = 500
 
 DATASET_LABELS = {**DATASET_LABELS, "": "—"}  # "" = no dataset (True env+MPC)
@@ -70,6 +71,7 @@ _EPS = 1e-9  # relative slack so that exact boundaries (2x, 2 std) are not lost 
 KEY = ["env", "dataset", "method", "agent"]
 COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
            "ratio", "difference", "tolerance", "ours_r2", "paper_r2", "verdict"]
+ALL_COLUMNS = [*COLUMNS, "n_train_agents"]
 
 
 # ----------------------------------------------------------------------------------------------- labels
@@ -254,11 +256,12 @@ def _absent(verdict: np.ndarray, ours: np.ndarray, paper: np.ndarray) -> np.ndar
 # -------------------------------------------------------------------------------------------- compare
 def compare(
     prediction: pd.DataFrame | None = None, reward: pd.DataFrame | None = None, paper: pd.DataFrame | None = None,
-    main_tables: bool = True, rmse_decimals: int | None = RMSE_DECIMALS,
+    main_tables: bool = True, rmse_decimals: int | None = RMSE_DECIMALS, extended: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per paper cell of Tables 6-11 (plus our cells the paper lacks), and, with
     ``main_tables``, the Table 1-2 selections of them. ``prediction``/``reward`` may be None (all
-    such cells then read "missing"). Columns: see ``COLUMNS``."""
+    such cells then read "missing"). ``extended``: the long tables of Tables 3 and 12-16
+    (:func:`persim.reporting.extended.extended_long`), judged alike. Columns: see ``ALL_COLUMNS``."""
     paper = load_paper_tables() if paper is None else paper
     empty_p = pd.DataFrame(columns=KEY + ["ours", "ours_std", "ours_r2"])
     pred = _merge(ours_prediction(prediction) if prediction is not None else empty_p, paper_prediction(paper))
@@ -277,9 +280,13 @@ def compare(
     rew["verdict"], rew["tolerance"] = reward_verdicts(rew["ours"], rew["paper"], rew["paper_std"])
     rew["verdict"] = _failed(rew["verdict"].to_numpy(), rew)
 
-    out = pd.concat([pred[COLUMNS], rew[COLUMNS]], ignore_index=True)
+    out = pd.concat([pred[COLUMNS], rew[COLUMNS]], ignore_index=True).assign(n_train_agents=N_TRAIN_AGENTS)
     if main_tables:
         out = pd.concat([main_table_rows(out), out], ignore_index=True)
+    if extended is not None and len(extended):
+        from persim.reporting.extended import compare_extended
+
+        out = pd.concat([out, compare_extended(extended)], ignore_index=True)
     return _sort(out)
 
 
@@ -313,9 +320,10 @@ def _sort(frame: pd.DataFrame) -> pd.DataFrame:
     me = {m: i for i, m in enumerate(METHODS)}
     env = {e: i for i, e in enumerate(ENV_LABELS)}
     order = pd.DataFrame({"t": frame["table"].astype(int), "e": frame["env"].map(env),
-                          "d": frame["dataset"].map(ds).fillna(len(ds)), "m": frame["method"].map(me).fillna(len(me)),
-                          "a": frame["agent"].astype(int)})
-    idx = order.sort_values(["t", "e", "d", "m", "a"], kind="stable").index
+                          "d": frame["dataset"].map(ds).fillna(len(ds)),
+                          "n": -frame["n_train_agents"].fillna(N_TRAIN_AGENTS).astype(int),
+                          "m": frame["method"].map(me).fillna(len(me)), "a": frame["agent"].astype(int)})
+    idx = order.sort_values(["t", "e", "d", "n", "m", "a"], kind="stable").index
     out = frame.loc[idx].reset_index(drop=True)
     out["table"] = out["table"].astype(int)
     return out
@@ -323,7 +331,7 @@ def _sort(frame: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------- summary
 def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per table, plus an "overall" row over the appendix Tables 6-11 (Tables 1-2 repeat their cells):
+    """Per table, plus an "overall" row over Tables 3 and 6-16 (Tables 1-2 repeat cells of 6-11):
     ``table, kind, <count per verdict>, n_cells, n_ours, n_compared, share_reproduced`` where
     ``n_compared`` counts cells with both our and the paper's value and ``share_reproduced`` is
     reproduced / n_compared (NaN when nothing was compared). With ``claims``
@@ -405,12 +413,15 @@ def _env_section(sub: pd.DataFrame, env: str) -> list[str]:
     agents = sorted(int(a) for a in sub["agent"].unique())
     headers = ["Data", "Method", *[f"Agent {a}" for a in agents]]
     rows, absent = [], {}
-    for (ds, method), g in sub.groupby(["dataset", "method"], sort=False):
+    several_n = sub["n_train_agents"].nunique() > 1 if "n_train_agents" in sub else False
+    for (ds, n, method), g in sub.groupby(["dataset", sub.get("n_train_agents", pd.Series(0, sub.index)), "method"],
+                                          sort=False):
+        label = f"{method} (N={int(n)})" if several_n else method
         if g["ours"].isna().all():
-            absent.setdefault(method, []).append(ds)
+            absent.setdefault(label, []).append(ds)
             continue
         by_agent = {int(r["agent"]): _cell(r) for _, r in g.iterrows()}
-        rows.append([DATASET_LABELS.get(ds, ds), method, *[by_agent.get(a, "—") for a in agents]])
+        rows.append([DATASET_LABELS.get(ds, ds), label, *[by_agent.get(a, "—") for a in agents]])
     lines = [f"### {ENV_LABELS[env]}", ""]
     lines += [pipe_table(headers, rows), ""] if rows else ["No cells produced.", ""]
     if absent:
@@ -430,7 +441,13 @@ TABLE_TITLES = {1: "Table 1: prediction error (main text; agents as in the paper
                 2: "Table 2: average reward (main text; agents as in the paper)",
                 6: "Table 6: MountainCar prediction error", 7: "Table 7: CartPole prediction error",
                 8: "Table 8: HalfCheetah prediction error", 9: "Table 9: MountainCar reward",
-                10: "Table 10: CartPole reward", 11: "Table 11: HalfCheetah reward"}
+                10: "Table 10: CartPole reward", 11: "Table 11: HalfCheetah reward",
+                3: "Table 3: BCQ / CQL with PerSim's synthetic trajectories (reward)",
+                12: "Table 12: MountainCar prediction error, unseen agents",
+                13: "Table 13: MountainCar reward, unseen agents",
+                14: "Table 14: MountainCar reward, fewer training agents (mean ± std across trials)",
+                15: "Table 15: CartPole reward, fewer training agents (mean ± std across trials)",
+                16: "Table 16: HalfCheetah reward, fewer training agents (mean ± std across trials)"}
 
 
 def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
@@ -445,7 +462,8 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
              f"Rewards: reproduced if |ours − paper| ≤ {REWARD_STD_FACTOR:g} × paper std (std 0/missing: "
              f"max({100 * REWARD_FALLBACK_REL:g}% of |paper|, {REWARD_FALLBACK_ABS:g})). RMSE: reproduced if within "
              f"a factor {RMSE_FACTOR:g} of the paper's printed value (± its rounding); median R² shown, not judged.",
-             "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 6-11 only.", "",
+             "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 3 and 6-16 "
+             "(Tables 1-2 repeat cells of Tables 6-11).", "",
              "## Summary", "", _summary_markdown(summary), ""]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]

@@ -30,8 +30,8 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
                     title: str = "Reproduction vs. paper", claims: pd.DataFrame | None = None) -> str:
     """Summary first, then the paper's claims (if given), every compared cell (rows coloured by
     verdict), and the reward intervals."""
-    cols = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
-            "ratio", "difference", "verdict"]
+    cols = ["table", "env", "dataset", "n_train_agents", "method", "agent", "metric", "ours", "ours_std", "paper",
+            "paper_std", "ratio", "difference", "verdict"]
     have = comparison[comparison["verdict"] != "missing"]
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
              f"</head><body><h1>{html.escape(title)}</h1>",

@@ -1,0 +1,188 @@
+# Tables 12-13 (App. F.5): agents with no data. PerSim(p) = the trained PerSim with factors predicted
+# from covariates (rule unseen_simulator); the baselines are the models and policies trained for the
+# standard tables, evaluated on the unseen agents exactly as on the seen ones (the same scripts).
+UNSEEN = config["unseen_agents"]
+UNSEEN_ENV = UNSEEN["env"]
+
+
+wildcard_constraints:
+    umethod=r"persim_p[0-9.]+|" + "|".join(SIMULATOR_METHODS),
+
+
+def unseen_dir(env=UNSEEN_ENV):
+    return f"{OUT}/{env}/unseen"
+
+
+def persim_p_names():
+    return [f"persim_p{p}" for p in UNSEEN["fractions"]]
+
+
+def unseen_label(umethod):
+    """(loader method, table label): persim_p0.5 -> ("persim", "PerSim(p=0.5)")."""
+    if umethod.startswith("persim_p"):
+        return "persim", f"PerSim(p={float(umethod[len('persim_p'):])})"
+    return umethod, METHOD_LABELS[umethod]
+
+
+def unseen_model(wildcards):
+    if wildcards.umethod.startswith("persim_p"):
+        return f"{unseen_dir(wildcards.env)}/{wildcards.behaviour}/{wildcards.umethod}/model.pt"
+    return method_path(wildcards.env, wildcards.behaviour, wildcards.umethod, "model.pt")
+
+
+def unseen_eval_settings(kind):
+    def settings(wildcards):
+        method, label = unseen_label(wildcards.umethod)
+        base = (prediction_settings if kind == "prediction" else reward_settings)(
+            Namespace(env=wildcards.env, behaviour=wildcards.behaviour, method=method))
+        return {**base, "method": method, "method_label": label, "agents": "unseen"}
+    return settings
+
+
+def unseen_simulator_settings(wildcards):
+    p = float(wildcards.umethod[len("persim_p"):])
+    return {"env": wildcards.env, "dataset": wildcards.behaviour, "p": p, "factor_map": UNSEEN["factor_map"],
+            "seed": derive_seed(config["seed"], "unseen", wildcards.env, wildcards.behaviour, wildcards.umethod)}
+
+
+def unseen_table_inputs():
+    """(path, facts) of every cell file of Tables 12 (prediction) and 13 (reward)."""
+    sims = persim_p_names() + [m for m in UNSEEN["baselines"] if m in SIMULATOR_METHODS]
+    pols = [m for m in UNSEEN["baselines"] if m in POLICY_METHODS]
+    facts = lambda t: {"table": t, "n_train_agents": PAPER_N_AGENTS}  # noqa: E731
+    out = [(f"{unseen_dir()}/{b}/{m}/prediction.csv", facts(12)) for b in UNSEEN["datasets"] for m in sims]
+    out += [(f"{unseen_dir()}/{b}/{m}/reward.csv", facts(13)) for b in UNSEEN["datasets"] for m in sims + pols]
+    return out
+
+
+rule unseen_agent_table:
+    input:
+        agents=agents_path("{env}"),
+    output:
+        f"{OUT}/{{env}}/unseen/agents.parquet",
+    params:
+        settings=lambda w: {"env": w.env, "covariates": UNSEEN["covariates"]},
+        code=code("unseen_agents.py"),
+    log:
+        f"{OUT}/logs/{{env}}/unseen/agents.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/unseen/agents.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/unseen_agents.py"
+
+
+use rule test_rollouts as test_rollouts_unseen with:
+    input:
+        policy=policy_path("{env}", "test"),
+        agents=f"{OUT}/{{env}}/unseen/agents.parquet",
+    output:
+        rollouts=f"{OUT}/{{env}}/unseen/test_rollouts.npz",
+        meta=f"{OUT}/{{env}}/unseen/test_rollouts.json",
+    log:
+        f"{OUT}/logs/{{env}}/unseen/test_rollouts.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/unseen/test_rollouts.tsv"
+
+
+rule unseen_simulator:
+    input:
+        model=method_path("{env}", "{behaviour}", "persim", "model.pt"),
+        agents=agents_path("{env}"),
+        unseen=f"{OUT}/{{env}}/unseen/agents.parquet",
+    output:
+        model=f"{OUT}/{{env}}/unseen/{{behaviour}}/{{umethod}}/model.pt",
+    wildcard_constraints:
+        umethod=r"persim_p[0-9.]+",
+    params:
+        settings=unseen_simulator_settings,
+        code=code("unseen_simulator.py"),
+    log:
+        f"{OUT}/logs/{{env}}/unseen/{{behaviour}}/{{umethod}}/model.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/unseen/{{behaviour}}/{{umethod}}/model.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/unseen_simulator.py"
+
+
+use rule eval_prediction as eval_prediction_unseen with:
+    input:
+        model=unseen_model,
+        rollouts=f"{OUT}/{{env}}/unseen/test_rollouts.npz",
+        agents=f"{OUT}/{{env}}/unseen/agents.parquet",
+    output:
+        f"{OUT}/{{env}}/unseen/{{behaviour}}/{{umethod}}/prediction.csv",
+    params:
+        settings=unseen_eval_settings("prediction"),
+        code=lambda w: code("eval_prediction.py", unseen_label(w.umethod)[0]),
+    log:
+        f"{OUT}/logs/{{env}}/unseen/{{behaviour}}/{{umethod}}/prediction.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/unseen/{{behaviour}}/{{umethod}}/prediction.tsv"
+
+
+use rule eval_reward as eval_reward_unseen with:
+    input:
+        model=unseen_model,
+        agents=f"{OUT}/{{env}}/unseen/agents.parquet",
+    output:
+        f"{OUT}/{{env}}/unseen/{{behaviour}}/{{umethod}}/reward.csv",
+    params:
+        settings=unseen_eval_settings("reward"),
+        code=lambda w: code("eval_reward.py", unseen_label(w.umethod)[0]),
+    log:
+        f"{OUT}/logs/{{env}}/unseen/{{behaviour}}/{{umethod}}/reward.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/unseen/{{behaviour}}/{{umethod}}/reward.tsv"
+
+
+use rule eval_policy_reward as eval_policy_reward_unseen with:
+    input:
+        policy=method_path("{env}", "{behaviour}", "{pmethod}", "policy.pt"),
+        agents=f"{OUT}/{{env}}/unseen/agents.parquet",
+    output:
+        f"{OUT}/{{env}}/unseen/{{behaviour}}/{{pmethod}}/reward.csv",
+    log:
+        f"{OUT}/logs/{{env}}/unseen/{{behaviour}}/{{pmethod}}/reward.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/unseen/{{behaviour}}/{{pmethod}}/reward.tsv"
+
+
+rule unseen_tables:
+    input:
+        results=[p for p, _ in unseen_table_inputs()],
+    output:
+        csv=[report(f"{OUT}/tables/table{t}.csv", caption="../report/tables.rst", category="Tables") for t in (12, 13)],
+        tex=[f"{OUT}/tables/table{t}.tex" for t in (12, 13)],
+    params:
+        settings={"tables": [12, 13], "inputs": [f for _, f in unseen_table_inputs()],
+                  "scale_note": scale_note() + f" Unseen agents {UNSEEN['covariates']}; p = {UNSEEN['fractions']}."},
+        code=code("extended_table.py"),
+    log:
+        f"{OUT}/logs/tables/unseen_tables.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/unseen_tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/extended_table.py"
+
+
+rule unseen_agents:
+    input:
+        rules.unseen_tables.output.csv,
