@@ -22,6 +22,7 @@ from persim.envs import get_spec
 from persim.guards import check_output
 from persim.planning.factory import make_planner
 from persim.planning.rewards import reward_fn
+from persim.progress import Progress
 from persim.protocols import Simulator
 from persim.seeding import derive_seed
 
@@ -45,6 +46,7 @@ def synthesize(sim: Simulator, env: str, agent_ids: Sequence[int], covariates: S
     states = torch.as_tensor(start_states(env, covariates, [derive_seed(seed, "start", e) for e in range(n)]),
                              device=sim.device)
     running, t = torch.ones(n, dtype=torch.bool), 0
+    progress = Progress(max_steps, f"{env}: {n} synthetic episodes, steps", every=max(1, max_steps // 10))
     rows: list[tuple] = []  # (episode [R], t, obs [R, D], actions, rewards, next_obs, terminated, truncated)
     while running.any() and t < max_steps:
         active = torch.nonzero(running).squeeze(1)
@@ -65,6 +67,8 @@ def synthesize(sim: Simulator, env: str, agent_ids: Sequence[int], covariates: S
             states[ep] = nxt
             running[ep[done.cpu()]] = False
             t += 1
+            progress.update(1, running=float(running.sum()))
+    progress.close()
     return _transitions(rows)
 
 
