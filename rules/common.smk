@@ -214,7 +214,7 @@ def tsne_settings(wildcards):
 def trajectory_settings(wildcards):
     f, p = config["figures"], config["evaluation"]["prediction"]
     return {"env": wildcards.env, "dataset": f["trajectory_dataset"], "agents": f["trajectory_agents"],
-            "steps": f["trajectory_steps"], "warmup": p["warmup"],
+            "steps": f["trajectory_steps"], "warmup": p["warmup"], "feedback": p["feedback"],
             "seed": derive_seed(config["seed"], "trajectory_figure", wildcards.env)}
 
 
@@ -234,7 +234,8 @@ def rollout_settings(wildcards):
 def prediction_settings(wildcards):
     p = config["evaluation"]["prediction"]
     return {"env": wildcards.env, "dataset": wildcards.behaviour, "method": wildcards.method,
-            "method_label": SIMULATOR_METHODS[wildcards.method], "warmup": p["warmup"], "horizon": p["horizon"]}
+            "method_label": SIMULATOR_METHODS[wildcards.method], "warmup": p["warmup"], "horizon": p["horizon"],
+            "feedback": p["feedback"]}
 
 
 def _reward_common(env):

@@ -110,6 +110,7 @@ rule comparison:
         reward=targets_rewards(),
         factor_r2=[f"{OUT}/figures/agent_factor_r2_{e}.csv" for e in ENVS],
         extended=extended_tables,
+        policy_returns=f"{OUT}/tables/policy_returns.csv",
     output:
         cells=f"{OUT}/report/comparison.csv",
         claims=f"{OUT}/report/claims.csv",

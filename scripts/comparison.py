@@ -30,7 +30,8 @@ with rule_run(snakemake) as run:  # noqa: F821
     intervals.to_csv(out.intervals, index=False)
     title = f"Reproduction vs. paper ({s['run_name']} profile, {s['n_agents']} training agents per env)"
     Path(out.markdown).write_text(to_markdown(cmp, summary, title=title) + "\n" + claims_markdown(claims))
-    Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title, claims=claims))
+    policies = pd.read_csv(snakemake.input.policy_returns)  # noqa: F821
+    Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title, claims=claims, policies=policies))
     run.logger.info("claims:\n%s", claims[["claim", "n_units", "paper_share", "ours_share", "verdict"]].to_string())
     overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
     run.logger.info("overall: %s of %s compared cells reproduced (%s missing)", overall.get("reproduced"),

@@ -20,7 +20,7 @@ with rule_run(snakemake) as run:  # noqa: F821
     for _, row in agents.iterrows():
         aid = int(row["agent_id"])
         ro = TestRollouts(data[f"states_{aid}"], data[f"actions_{aid}"], data[f"terminated_{aid}"])
-        res = evaluate_prediction(sim, aid, ro, warmup=s["warmup"], horizon=s["horizon"])
+        res = evaluate_prediction(sim, aid, ro, warmup=s["warmup"], horizon=s["horizon"], feedback=s["feedback"])
         run.logger.info("agent %d: rmse %.4f r2_median %.3f over %d rollouts (%d cut short at termination, "
                         "%d dropped: terminated in the warm-up)", row["test_agent"], res["rmse"], res["r2_median"],
                         res["n_rollouts"], res["n_cut"], res["n_dropped"])

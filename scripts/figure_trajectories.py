@@ -22,7 +22,7 @@ with rule_run(snakemake) as run:  # noqa: F821
         row = agents.loc[k]
         cov = {c: float(row[c]) for c in spec.covariates}
         ro = collect_rollouts(s["env"], cov, act, 1, s["warmup"] + s["steps"], s["seed"] + k)
-        pred = predict_open_loop(sim, int(row["agent_id"]), ro, s["warmup"], s["steps"])
+        pred = predict_open_loop(sim, int(row["agent_id"]), ro, s["warmup"], s["steps"], s["feedback"])
         true = ro.states[0, s["warmup"] + 1:]
         n = int(ro.valid_steps()[0, s["warmup"]:].sum())  # up to the episode's end (pole fell, goal reached)
         label = f"agent {k} (" + ", ".join(f"{c}={v:g}" for c, v in cov.items()) + ")"

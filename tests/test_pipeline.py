@@ -68,6 +68,9 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert (out / "tables/table5.tex").read_text().count(r"\\") == 7  # header + 6 rows
     returns = pd.read_csv(out / "tables/policy_returns.csv")
     assert len(returns) == 17 and returns["mean_return"].notna().all()
+    assert (returns["target_gap"] >= 0).all() and (returns["off_target"] == (returns["target_gap"] > 0.25)).all()
+    if returns["off_target"].any():  # toy policies miss the targets: the report lists them
+        assert "Policies off the paper's target" in (out / "report/comparison.html").read_text()
     stats = json.loads((out / "cartpole/policies/test.json").read_text())
     assert {"settings_hash", "seed", "git", "versions"} <= set(stats["provenance"])
     log = (out / "logs/cartpole/policies/logging0.log").read_text()

@@ -43,6 +43,9 @@ class _Drift:
     def predict(self, agents, states, actions, context=None):
         return torch.as_tensor(states) + 1.0
 
+    def member_predictions(self, agents, states, actions, context=None):
+        return self.predict(agents, states, actions)[None]
+
 
 def test_evaluate_prediction_cuts_and_drops_terminated_rollouts():
     r, length, warmup, horizon = 3, 8, 2, 6
@@ -70,3 +73,31 @@ def test_terminated_of_the_wrong_shape_is_rejected():
     ro = Rollouts(np.zeros((2, 5, 1)), np.zeros((2, 4)), np.zeros((2, 5), bool))
     with pytest.raises(ValueError, match="terminated has shape"):
         ro.valid_steps()
+
+
+def test_member_feedback_averages_each_members_own_rollout():
+    """The authors' protocol: each member rolls on its own predictions, then the M trajectories are
+    averaged; feeding back the ensemble mean differs once the members disagree."""
+    from persim.evaluation.prediction import TestRollouts, predict_open_loop
+    from persim.models.persim import PerSimConfig, PerSimNet, PerSimSimulator
+
+    torch.manual_seed(0)
+    cfg = PerSimConfig(rank=2, n_members=3, state_hidden=[8])
+    sim = PerSimSimulator(PerSimNet(4, 2, 3, 0, cfg), cfg, {"n_agents": 4})
+    rng = np.random.default_rng(0)
+    ro = TestRollouts(rng.normal(size=(6, 9, 2)).astype(np.float32), rng.integers(3, size=(6, 8)))
+    members = predict_open_loop(sim, 1, ro, warmup=2, horizon=5, feedback="members")
+    mean = predict_open_loop(sim, 1, ro, warmup=2, horizon=5, feedback="mean")
+    manual = []
+    for k in range(3):  # member k alone on its own predictions
+        s = torch.as_tensor(ro.states[:, 2])
+        traj = []
+        for t in range(5):
+            s = sim.member_predictions(torch.ones(6, dtype=torch.int64), s, torch.as_tensor(ro.actions[:, 2 + t]))[k]
+            traj.append(s)
+        manual.append(torch.stack(traj, 1))
+    np.testing.assert_allclose(members, torch.stack(manual).mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(members[:, 0], mean[:, 0], atol=1e-5)  # one step ahead both are the mean
+    assert np.abs(members[:, -1] - mean[:, -1]).max() > 1e-4
+    with pytest.raises(ValueError, match="feedback"):
+        predict_open_loop(sim, 1, ro, 2, 5, feedback="median")

@@ -63,23 +63,39 @@ def collect_rollouts(env_name: str, covariates: dict[str, float], act: Callable[
     return TestRollouts(states.astype(np.float32), actions, tr.terminated.reshape(n_rollouts, length))
 
 
-@torch.no_grad()
-def predict_open_loop(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int, horizon: int) -> np.ndarray:
-    """Predicted states ``[R, horizon, D]``: start from the true state at ``warmup``, feed predictions back.
+FEEDBACK = ("members", "mean")
 
-    A simulator that conditions on context (CaDM) gets the last K true warm-up transitions, fixed
-    over the open-loop horizon."""
-    r = rollouts.states.shape[0]
-    agents = torch.full((r,), agent_id, dtype=torch.int64)
-    state = torch.as_tensor(rollouts.states[:, warmup])
+
+@torch.no_grad()
+def predict_open_loop(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int, horizon: int,
+                      feedback: str = "members") -> np.ndarray:
+    """Predicted states ``[R, horizon, D]`` from the true state at ``warmup`` under the true actions.
+
+    ``feedback="members"`` (the authors' protocol): each ensemble member rolls forward on its own
+    predictions and the M member trajectories are averaged; ``"mean"``: the ensemble-mean prediction
+    is fed back at every step. A simulator that conditions on context (CaDM) gets the last K true
+    warm-up transitions, fixed over the open-loop horizon."""
+    if feedback not in FEEDBACK:
+        raise ValueError(f"evaluation.prediction.feedback must be one of {FEEDBACK}, got {feedback!r}")
+    r, d = rollouts.states.shape[0], rollouts.states.shape[2]
+    m = sim.n_members if feedback == "members" else 1
+    agents = torch.full((m * r,), agent_id, dtype=torch.int64)
+    state = torch.as_tensor(rollouts.states[:, warmup]).repeat(m, 1)  # [m*R, D], member-major
     context = None
     if sim.context_length:
         context = rollout_window(rollouts.states, rollouts.actions, warmup, sim.context_length).context(sim)
+        context = context.repeat(m, *([1] * (context.dim() - 1)))
+    own = torch.arange(m)
     preds = []
     for k in range(horizon):
         action = torch.as_tensor(rollouts.actions[:, warmup + k])
-        state = torch.as_tensor(sim.predict(agents, state, action, context=context)).float().cpu()
-        preds.append(state)
+        action = action.repeat(m, *([1] * (action.dim() - 1)))
+        if feedback == "mean":
+            state = torch.as_tensor(sim.predict(agents, state, action, context=context)).float().cpu()
+        else:  # every member on every row, then each member's own rows: [M, M*R, D] -> [M, R, D]
+            out = torch.as_tensor(sim.member_predictions(agents, state, action, context)).float().cpu()
+            state = out.view(m, m, r, d)[own, own].reshape(m * r, d)
+        preds.append(state.view(m, r, d).mean(0))
     return torch.stack(preds, 1).numpy()
 
 
@@ -102,11 +118,12 @@ def rmse_r2(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None = None)
 
 
 def evaluate_prediction(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int = 10,
-                        horizon: int = 50) -> dict[str, float]:
+                        horizon: int = 50, feedback: str = "members") -> dict[str, float]:
     """Mean RMSE, its std and median R² over the rollouts of one agent that reach the predicted
     part; ``n_rollouts`` counts those, ``n_cut`` the ones of them cut short by termination and
-    ``n_dropped`` the ones that terminated within the warm-up (all NaN if every rollout did)."""
-    pred = predict_open_loop(sim, agent_id, rollouts, warmup, horizon)
+    ``n_dropped`` the ones that terminated within the warm-up (all NaN if every rollout did);
+    ``feedback``: see :func:`predict_open_loop`."""
+    pred = predict_open_loop(sim, agent_id, rollouts, warmup, horizon, feedback)
     valid = rollouts.valid_steps()[:, warmup:warmup + horizon]
     rmse, r2 = rmse_r2(pred, rollouts.states[:, warmup + 1: warmup + 1 + horizon], valid)
     kept = valid.any(1)
