@@ -103,6 +103,8 @@ def test_smoke_run_produces_every_output(smoke_run):
     for t in (3, 12, 13, 14, 15, 16):  # the extended experiments: ours beside every paper cell of the run's N
         table = pd.read_csv(out / f"tables/table{t}.csv", keep_default_na=False, na_values=[""])
         run = table["n_train_agents"].isin([25] if t >= 14 else [500])  # smoke: N = 25 only in Tables 14-16
+        if t in (12, 13):  # smoke: random data, p = 1.0 and 0.1 (and the baselines)
+            run &= (table["dataset"] == "random") & ~table["method"].isin(["PerSim(p=0.5)", "PerSim(p=0.25)"])
         assert len(table) and table["paper"].notna().all() and table.loc[run, "ours"].notna().all(), t
         assert table.loc[~run, "ours"].isna().all()  # N not run: empty, never made up
     assert "This run (smoke): 8 training agents" in (out / "tables/table3.tex").read_text()
@@ -114,20 +116,20 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert (scarce[0]["gravity"].iloc[:5] == scarce[1]["gravity"].iloc[:5]).all()  # the same test agents
     assert not np.allclose(scarce[0]["gravity"].iloc[5:], scarce[1]["gravity"].iloc[5:])  # re-sampled per trial
     unseen = pd.read_csv(out / "tables/table12.csv")
-    assert set(unseen["method"]) == {"PerSim(p=1.0)", "PerSim(p=0.5)", "PerSim(p=0.25)", "PerSim(p=0.1)",
-                                     "Vanilla CaDM", "PE-TS CaDM"}
+    ours = unseen[unseen["ours"].notna()]
+    assert set(ours["method"]) == {"PerSim(p=1.0)", "PerSim(p=0.1)", "Vanilla CaDM", "PE-TS CaDM"}
     summary = pd.read_csv(out / "report/comparison_summary.csv")
     overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
     # Tables 6-11 (3 envs x 2 datasets x 5 agents x 12 methods + True env+MPC) and every cell of the
     # extended tables whose paper value exists in the smoke run's settings (Tables 14-16: N = 25 only)
-    extended = 3 * 6 * 5 + 2 * 6 * 5 + 2 * 7 * 5 + 3 * 4 * 5
+    extended = 3 * 6 * 5 + 1 * 4 * 5 + 1 * 5 * 5 + 3 * 4 * 5  # Tables 12-13: random data, p = 1.0 and 0.1
     assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5 + extended
     assert set(summary["table"].astype(str)) >= {str(t) for t in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)}
     assert "Reproduction vs. paper" in (out / "report/comparison.html").read_text()
     claims = pd.read_csv(out / "report/claims.csv").set_index("claim")
     assert list(claims.index) == ["i", "ii", "iii", "iv", "v", "vi", "vii"]
     assert claims.loc["i", "n_units"] == 3 * 2 * 5 and claims.loc["v", "n_units"] == 3 * 5 * 2
-    assert claims.loc["vi", "n_units"] == 3 * 5 and claims.loc["vii", "n_units"] == 2 * 4 * 5
+    assert claims.loc["vi", "n_units"] == 3 * 5 and claims.loc["vii", "n_units"] == 1 * 2 * 5
     assert (claims["verdict"] != "not run").all()
     assert claims.loc["iv", "n_units"] == 1 + 2 + 2  # one unit per covariate: gravity; force, length; mass, damping
     assert "The paper's claims" in (out / "report/comparison.html").read_text()
@@ -159,11 +161,15 @@ def test_dataset_setting_reruns_only_its_branch(smoke_run):
     override.write_text(yaml.safe_dump({"datasets": {"epsilon": {"pure": 0.05}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     assert res.returncode == 0, res.stderr[-2000:]
-    # the dataset, and per env: PerSim, 2 CaDM, 4 BCQ/CQL, 2 MOReL trained on it and their evaluations
+    # the dataset, and per env: PerSim, 2 CaDM, 4 BCQ/CQL, 2 MOReL trained on it and their evaluations;
+    # CartPole's data-scarcity trials use pure data too (2 trials: dataset, 3 simulators, BCQ-P)
     assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_simulator": 9,
                                       "train_policy_set": 18, "eval_prediction": 9,
                                       "eval_reward": 9, "eval_policy_reward": 18, "prediction_tables": 1,
-                                      "reward_tables": 1, "comparison": 1, "all": 1, "total": 71}
+                                      "reward_tables": 1, "comparison": 1, "all": 1,
+                                      "scarcity_dataset": 2, "scarcity_train_simulator": 6,
+                                      "scarcity_train_policy_set": 2, "scarcity_eval_reward": 6,
+                                      "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 90}
     assert "pure.parquet" in res.stdout and "random.parquet" not in res.stdout.split("Job stats")[0]
 
 
@@ -179,7 +185,8 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
                       "train_policy_set": 6, "test_rollouts": 1,
                       "eval_prediction": 2 * 3, "eval_reward": 3, "eval_policy_reward": 6,
                       "figure_trajectories": 1, "prediction_tables": 1, "reward_tables": 1, "comparison": 1,
-                      "all": 1, "total": 39}
+                      "all": 1, "scarcity_dataset": 2, "scarcity_train_simulator": 6, "scarcity_train_policy_set": 2,
+                      "scarcity_eval_reward": 6, "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 58}
 
 
 @pytest.mark.slow
@@ -187,9 +194,15 @@ def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
     override = smoke_run / "persim.yaml"
     override.write_text(yaml.safe_dump({"persim": {"epochs": 3}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
+    # ... and what is built on PerSim: its synthetic data and PerSim-BCQ-5 / -CQL-5 (Table 3), PerSim(p)
+    # (Tables 12-13; smoke: random data, 2 fractions), PerSim in every data-scarcity trial (Tables 14-16)
     assert job_counts(res.stdout) == {"train_simulator": 6, "eval_prediction": 6, "eval_reward": 6,
                                       "figure_tsne": 3, "figure_trajectories": 2, "prediction_tables": 1,
-                                      "reward_tables": 1, "comparison": 1, "all": 1, "total": 27}
+                                      "reward_tables": 1, "comparison": 1, "all": 1,
+                                      "synthetic_trajectories": 3, "train_policy_set": 6, "eval_policy_reward": 6,
+                                      "table3": 1, "unseen_simulator": 2, "eval_prediction_unseen": 2,
+                                      "eval_reward_unseen": 2, "unseen_tables": 1, "scarcity_train_simulator": 6,
+                                      "scarcity_eval_reward": 6, "scarcity_tables": 1, "total": 63}
 
 
 @pytest.mark.slow
@@ -197,8 +210,9 @@ def test_baseline_setting_reruns_only_that_baseline(smoke_run):
     override = smoke_run / "cql.yaml"
     override.write_text(yaml.safe_dump({"baselines": {"cql": {"common": {"n_steps": 25}}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
-    assert job_counts(res.stdout) == {"train_policy_set": 12, "eval_policy_reward": 12, "reward_tables": 1,
-                                      "comparison": 1, "all": 1, "total": 27}
+    # CQL-P/A on 2 datasets x 3 envs and PerSim-CQL-5 (same CQL settings) per env
+    assert job_counts(res.stdout) == {"train_policy_set": 12 + 3, "eval_policy_reward": 12 + 3, "reward_tables": 1,
+                                      "table3": 1, "comparison": 1, "all": 1, "total": 34}
     assert "bcq_" not in res.stdout.split("Job stats")[0]
 
 
@@ -211,7 +225,8 @@ def test_editing_a_module_reruns_the_rules_that_import_it(smoke_run):
         res = snakemake(smoke_run, "-n", *SMOKE)
         counts = job_counts(res.stdout)
         assert counts == {"test_rollouts": 3, "eval_prediction": 18, "figure_trajectories": 2, "prediction_tables": 1,
-                          "comparison": 1, "all": 1, "total": 26}
+                          "test_rollouts_unseen": 1, "eval_prediction_unseen": 4, "unseen_tables": 1,
+                          "comparison": 1, "all": 1, "total": 32}
     finally:
         module.write_text(original)
 
@@ -224,7 +239,9 @@ def test_editing_a_baseline_module_reruns_only_that_baseline(smoke_run):
         module.write_text(original + "\n# edited\n")
         counts = job_counts(snakemake(smoke_run, "-n", *SMOKE).stdout)
         assert counts == {"train_simulator": 12, "eval_prediction": 12, "eval_reward": 12, "prediction_tables": 1,
-                          "reward_tables": 1, "comparison": 1, "all": 1, "total": 40}
+                          "reward_tables": 1, "comparison": 1, "all": 1, "eval_prediction_unseen": 2,
+                          "eval_reward_unseen": 2, "unseen_tables": 1, "scarcity_train_simulator": 12,
+                          "scarcity_eval_reward": 12, "scarcity_tables": 1, "total": 70}
     finally:
         module.write_text(original)
 
