@@ -242,7 +242,7 @@ def _reward_common(env):
     r = config["evaluation"]["reward"]
     kind = "discrete" if get_spec(env).discrete else "continuous"
     return {"env": env, "n_seeds": r["n_seeds"], "n_episodes": r["n_episodes"], "mpc": r["mpc"][kind],
-            "max_episode_steps": config["episode_steps"][env],
+            "max_episode_steps": config["episode_steps"][env], "device": config["device"],
             "seed": derive_seed(config["seed"], "reward", env)}
 
 
@@ -271,6 +271,7 @@ def train_settings(wildcards):
 def policy_reward_settings(wildcards):
     common = _reward_common(wildcards.env)
     common.pop("mpc")
+    common.pop("device")  # policies act on the CPU
     return {**common, "n_episodes": config["evaluation"]["reward"]["policy_episodes"],
             "dataset": wildcards.behaviour, "method": wildcards.pmethod,
             "method_label": POLICY_METHODS[wildcards.pmethod]}

@@ -2,6 +2,7 @@
 simulator / planner / policy run there (skipped on CPU-only machines; ``make gpu-check`` runs them).
 
 Marked ``cuda``: ``pytest -m cuda`` selects exactly these."""
+import copy
 import logging
 
 import numpy as np
@@ -118,3 +119,22 @@ def test_planners_run_on_cuda_and_match_the_cpu(env):
         chosen[device] = planner.act(step, states)
         assert chosen[device].device.type == device and len(chosen[device]) == 3
     torch.testing.assert_close(chosen["cuda"].cpu(), chosen["cpu"], atol=1e-4, rtol=1e-3)
+
+
+def test_mpc_reward_evaluation_runs_on_cuda_like_on_the_cpu():
+    """The reward evaluation's planner on a simulator on the GPU: same episodes, same returns as on
+    the CPU (candidates come from one CPU generator; the model's arithmetic agrees to float tolerance)."""
+    from persim.evaluation.reward import evaluate_mpc, model_step_factory
+    from persim.models.persim import PerSimConfig, PerSimNet, PerSimSimulator
+
+    torch.manual_seed(0)
+    cfg = PerSimConfig(rank=3, n_members=2, state_hidden=[16])
+    net = PerSimNet(4, 2, 3, 0, cfg)
+    returns = {}
+    for device in ("cpu", "cuda"):
+        sim = PerSimSimulator(copy.deepcopy(net).to(device), cfg, {"n_agents": 4})
+        planner = make_planner("mountaincar", {"n_candidates": 50, "horizon": 10}, 2, seed=0)
+        returns[device] = evaluate_mpc("mountaincar", {"gravity": 0.0025}, planner,
+                                       model_step_factory(sim, 1, 50, seed=0), 2, seed=0, max_episode_steps=30,
+                                       device=device)
+    np.testing.assert_allclose(returns["cuda"], returns["cpu"])

@@ -61,7 +61,7 @@ def true_step_factory(env_name: str, covariates, n_candidates: int) -> StepFacto
         c = cov if len(cov) == 1 else cov[torch.as_tensor(active)].repeat_interleave(n_candidates, dim=0)
 
         def step(states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-            cc = c.expand(states.shape[1], -1) if len(c) == 1 else c
+            cc = (c.expand(states.shape[1], -1) if len(c) == 1 else c).to(states.device)
             nxt, _, _ = batched_step(env_name, states, actions.expand(states.shape[0], *actions.shape), cc)
             return nxt
         return step
