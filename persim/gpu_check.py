@@ -6,7 +6,7 @@
    CPU copy, the planners run there;
 2. the benchmark on the GPU (``python -m persim.benchmark --device cuda``);
 3. the whole smoke profile with ``device: cuda`` (its own output folder), after which every
-   training job's provenance must record a CUDA device.
+   training and MPC-evaluation job's provenance must record a CUDA device.
 
 Each stage runs as its own process with a time limit, its output goes to ``DIR/<stage>.log`` and to
 the terminal, and a summary line per stage follows; the exit status is 1 if any stage failed.
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINING_RULES = ("train_policy", "rank_cv", "train_simulator", "train_policy_set", "eval_reward",
+DEVICE_RULES = ("train_policy", "rank_cv", "train_simulator", "train_policy_set", "eval_reward",
                   "eval_reward_true_env")  # jobs whose torch work follows config `device`
 
 
@@ -49,14 +49,15 @@ def run_stage(name: str, cmd: list[str], out: Path, timeout: int) -> tuple[bool,
 
 
 def training_devices(outdir: Path) -> dict[str, list[str]]:
-    """Device recorded by each training job's provenance sidecar under ``outdir``: {device: [files]}."""
+    """Device recorded by the provenance sidecar of each job whose torch work follows config ``device``
+    (training, MPC reward evaluation) under ``outdir``: {device: [files]}."""
     found: dict[str, list[str]] = {}
     for side in sorted(outdir.rglob("*.meta.json")):
         try:
             prov = json.loads(side.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if prov.get("rule") in TRAINING_RULES:
+        if prov.get("rule") in DEVICE_RULES:
             found.setdefault(str(prov.get("device")), []).append(str(side.relative_to(outdir)))
     return found
 

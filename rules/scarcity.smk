@@ -23,13 +23,15 @@ def trial_seed(w, *what):
 
 
 def _trial(settings_fn, *what):
-    """A standard params function with the trial's seed (and N agents for the agents table)."""
+    """A standard params function with the trial's seed."""
     def settings(wildcards):
-        s = {**settings_fn(wildcards), "seed": trial_seed(wildcards, *what), "trial": int(wildcards.trial)}
-        if settings_fn is agents_settings:
-            s["n_agents"] = int(wildcards.n)
-        return s
+        return {**settings_fn(wildcards), "seed": trial_seed(wildcards, *what), "trial": int(wildcards.trial)}
     return settings
+
+
+def trial_agents_settings(wildcards):
+    """The agents table of a trial: N agents, the trial's seed."""
+    return {**_trial(agents_settings, "agents")(wildcards), "n_agents": int(wildcards.n)}
 
 
 def scarcity_inputs():
@@ -48,7 +50,7 @@ use rule agents as scarcity_agents with:
     output:
         f"{TRIAL}/agents.parquet",
     params:
-        settings=_trial(agents_settings, "agents"),
+        settings=trial_agents_settings,
         code=code("make_agents.py"),
     log:
         f"{OUT}/logs/{{env}}/scarcity/n{{n}}_t{{trial}}/agents.log",

@@ -17,15 +17,19 @@ def persim_p_names():
     return [f"persim_p{p}" for p in UNSEEN["fractions"]]
 
 
+def fraction_of(umethod):
+    """p of a PerSim(p) wildcard value (persim_p0.25 -> 0.25); None for a baseline's name."""
+    return float(umethod[len("persim_p"):]) if umethod.startswith("persim_p") else None
+
+
 def unseen_label(umethod):
     """(loader method, table label): persim_p0.5 -> ("persim", "PerSim(p=0.5)")."""
-    if umethod.startswith("persim_p"):
-        return "persim", f"PerSim(p={float(umethod[len('persim_p'):])})"
-    return umethod, METHOD_LABELS[umethod]
+    p = fraction_of(umethod)
+    return ("persim", f"PerSim(p={p})") if p is not None else (umethod, METHOD_LABELS[umethod])
 
 
 def unseen_model(wildcards):
-    if wildcards.umethod.startswith("persim_p"):
+    if fraction_of(wildcards.umethod) is not None:
         return f"{unseen_dir(wildcards.env)}/{wildcards.behaviour}/{wildcards.umethod}/model.pt"
     return method_path(wildcards.env, wildcards.behaviour, wildcards.umethod, "model.pt")
 
@@ -40,8 +44,7 @@ def unseen_eval_settings(kind):
 
 
 def unseen_simulator_settings(wildcards):
-    p = float(wildcards.umethod[len("persim_p"):])
-    return {"env": wildcards.env, "dataset": wildcards.behaviour, "p": p, "factor_map": UNSEEN["factor_map"],
+    return {"env": wildcards.env, "dataset": wildcards.behaviour, "p": fraction_of(wildcards.umethod), "factor_map": UNSEEN["factor_map"],
             "seed": derive_seed(config["seed"], "unseen", wildcards.env, wildcards.behaviour, wildcards.umethod)}
 
 
