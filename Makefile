@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: setup quick smoke paper-dry-run check-config test gpu-check slurm-test report lint clean-smoke
+.PHONY: setup quick smoke paper-dry-run check-config cost test gpu-check slurm-test report lint clean-smoke
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
@@ -35,6 +35,13 @@ paper-dry-run: setup
 check-config: setup
 	$(BIN)/python -m persim.config $(CONFIG)
 
+# Estimated wall time of a profile on this machine before running it (short calibration run, cached):
+#   make cost PROFILE=quick [CORES=2] [GPUS=1]
+PROFILE ?= quick
+GPUS ?= 0
+cost: setup
+	$(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS)
+
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10
 
@@ -44,7 +51,14 @@ gpu-check: setup
 	$(BIN)/python -m persim.gpu_check
 
 # Real Slurm submission on this machine (root; installs Debian's slurm-wlm + munge if missing), ~1-2 min.
-slurm-test: setup
+slurm-# Estimated wall time of a profile on this machine before running it (short calibration run, cached):
+#   make cost PROFILE=quick [CORES=2] [GPUS=1]
+PROFILE ?= quick
+GPUS ?= 0
+cost: setup
+	$(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS)
+
+test: setup
 	bash tests/slurm/run_slurm_test.sh
 
 # Self-contained HTML report of the quick run (tables, figures, comparison, provenance).

@@ -11,7 +11,10 @@ members, P rollouts per planning row (members or particles), c context size, N a
 A method module (named in :mod:`persim.methods`) adds three functions behind these:
 ``make_config(settings, env, key, episode_steps, **options) -> dataclass``,
 ``train(dataset, agents, cfg, seed, device, log, **options) -> (model, history | None)`` and
-``load(path, device) -> model``; the model has ``save(path)`` and a ``meta`` dict.
+``load(path, device) -> model``; the model has ``save(path)`` and a ``meta`` dict. For the cost
+estimate (:mod:`persim.cost`) it also declares ``WORK_FIELDS`` (config field -> ``"pass"`` for epochs
+over the data, ``"step"`` for a fixed count such as updates) and, where needed, ``CALIBRATION_SETTINGS``
+(settings that make a short timed run do exactly the work asked, e.g. no early stopping).
 """
 from __future__ import annotations
 

@@ -47,6 +47,9 @@ from persim.models.normalizer import Standardizer
 from persim.progress import Progress
 
 LOG = logging.getLogger("persim")
+# Cost model (persim.cost): work grows with epochs over the data; the calibration turns early stopping off
+WORK_FIELDS = {"epochs": "pass"}
+CALIBRATION_SETTINGS = {"patience": 10 ** 6}
 
 # Per-layer L2 coefficients of the reference run script (4 x 200 swish + output; context 3 hidden).
 REFERENCE_WEIGHT_DECAY = (0.000025, 0.00005, 0.000075, 0.000075, 0.0001)

@@ -61,6 +61,10 @@ from persim.progress import Progress
 from persim.seeding import derive_seed
 
 LOG = logging.getLogger("persim")
+# Cost model (persim.cost): dynamics epochs over the data and PPO iterations; the calibration times
+# exactly the epochs it asks for (no minimum step count)
+WORK_FIELDS = {"dyn_epochs": "pass", "iterations": "step"}
+CALIBRATION_SETTINGS = {"dyn_min_steps": 0}
 Tensor = torch.Tensor
 MIN_OBS_STD = 1e-3  # floor of the policy's observation std (single trajectories can be near constant)
 

@@ -39,6 +39,9 @@ from persim.guards import check_rate, data_label
 from persim.progress import Progress
 
 LOG = logging.getLogger("persim")
+# Cost model (persim.cost): work grows with the update count ("step": a fixed number, not data passes)
+WORK_FIELDS = {"n_steps": "step"}
+CALIBRATION_SETTINGS: dict[str, Any] = {}
 ALGOS = ("bcq", "cql")
 
 

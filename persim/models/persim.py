@@ -34,6 +34,8 @@ from persim.models.normalizer import Standardizer
 from persim.progress import Progress
 
 LOG = logging.getLogger("persim")
+# Cost model (persim.cost): training work grows with these config fields ("pass": epochs over the data)
+WORK_FIELDS = {"epochs": "pass"}
 
 
 @dataclass

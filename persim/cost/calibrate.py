@@ -1,0 +1,346 @@
+"""Seconds per unit of each kernel on this machine, measured by running the package's own code small.
+
+Every kernel is timed at two sizes (one pass or update count and three times it, a few and more
+lock steps) so that its per-unit cost and its once-per-job set-up separate: ``cost = fixed + units x
+per_unit``. Training runs the method's real ``train`` (through the registry) on a real ``random``
+dataset of a few thousand transitions generated here; MPC plans with the real planner on the
+simulator that calibration trained (or the true dynamics); rollouts step the real envs under a
+2 x 256 MLP policy. Results are cached per machine, torch threads and device in a JSON file.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from persim.cost.work import Kernel
+from persim.data.rollout import PolicyActor, rollout
+from persim.data.schema import load_dataset, write_dataset
+from persim.envs import get_spec, make
+from persim.envs.agents import sample_agents
+from persim.methods import REGISTRY
+
+LOG = logging.getLogger("persim.cost")
+ROWS = 4000                # transitions of the calibration dataset per env (about)
+MAX_EPISODES = {"rollout": 50, "mpc": 20}  # lock-step batch sizes timed; larger ones scale linearly
+IMPORTS = "import snakemake.script, persim.workflow, pandas, pyarrow.parquet, gymnasium, d3rlpy, torch"
+CONTENTION_WORKLOAD = """
+import time, torch, gymnasium as gym
+torch.set_num_threads(1)
+net = torch.nn.Sequential(torch.nn.Linear(8, 256), torch.nn.ReLU(), torch.nn.Linear(256, 8))
+opt = torch.optim.Adam(net.parameters())
+x = torch.randn(512, 8)
+env = gym.make("CartPole-v1")
+t = time.perf_counter()
+for _ in range(300):
+    loss = (net(x) - x).pow(2).mean(); opt.zero_grad(); loss.backward(); opt.step()
+env.reset(seed=0)
+for _ in range(20000):
+    _, _, term, trunc, _ = env.step(env.action_space.sample())
+    if term or trunc:
+        env.reset()
+print(time.perf_counter() - t)
+"""
+STEP_BASE = {"n_steps": 30, "iterations": 1}  # base value of each "step" field (then x3)
+MIN_RUN_S = 0.5            # a timed training run shorter than this is repeated with more work
+
+
+def machine_id(device: str, threads: int) -> str:
+    """What the figures are valid for: CPU model, core count, torch, threads, device."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") else ""
+    return f"{cpu} x{os.cpu_count()} | torch {torch.__version__} | {threads} thread(s) | {device} {gpu}".strip()
+
+
+def kernel_id(kernel: Kernel) -> str:
+    return json.dumps([kernel.kind, kernel.env, kernel.key])
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterable[None]:
+    """Silence d3rlpy / gymnasium chatter and warnings while timing."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class Calibrator:
+    """Measures kernels on one device at one torch thread count; keeps the data and models it made."""
+
+    def __init__(self, device: str = "cpu", threads: int = 1, seed: int = 0):
+        self.device, self.threads, self.seed = device, threads, seed
+        self._data: dict[str, tuple[Any, pd.DataFrame, float]] = {}  # env -> (dataset, agents, mean length)
+        self._models: dict[str, Any] = {}   # train kernel key -> a simulator trained by the calibration
+        torch.set_num_threads(threads)
+
+    # -- shared inputs -------------------------------------------------------------------------
+    def dataset(self, env: str, cap: int):
+        """(dataset, agents, mean random-trajectory length) for ``env``: uniform-random actions, enough
+        agents for about :data:`ROWS` transitions (the five test agents included)."""
+        if env not in self._data:
+            from persim.data.generate import generate_dataset
+            spec = get_spec(env)
+            n, frame = 10, None
+            for _ in range(2):  # probe the mean length, then size the agent count
+                agents = sample_agents(spec, n, self.seed)
+                with _quiet():
+                    frame = generate_dataset(env, agents, "random", 1.0, self.seed, {}, max_episode_steps=cap)
+                length = len(frame) / n
+                if len(frame) >= ROWS // 2:
+                    break
+                n = max(n, math.ceil(ROWS / length))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "calibration.parquet"
+                write_dataset(frame, path, {"env": env, "behaviour": "random", "calibration": True})
+                ds = load_dataset(path, env=env, n_agents=len(agents))
+            self._data[env] = (ds, agents, len(frame) / len(agents))
+        return self._data[env]
+
+    # -- kernels -------------------------------------------------------------------------------
+    def overhead(self) -> dict[str, float]:
+        """A job's start-up: a fresh Python importing what a rule's script imports (best of 2)."""
+        times = [_timed(lambda: subprocess.run([sys.executable, "-c", IMPORTS], check=True,
+                                               capture_output=True))[0] for _ in range(2)]
+        return {"": min(times)}
+
+    def train(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds per unit of each work field of one method's training, and its fixed part."""
+        module, options = payload["module"], payload["options"]
+        spec = next(m for m in REGISTRY if m.module == module and dict(m.options) == options)
+        cap = int(payload["episode_steps"])
+        ds, agents, length = self.dataset(env, cap)
+        fields = spec.import_module().WORK_FIELDS
+        base = {name: (1 if how == "pass" else STEP_BASE.get(name, 10)) for name, how in fields.items()}
+        # the module's CALIBRATION_SETTINGS keep a timed run doing exactly the work asked (no early stop)
+        settings = {**payload["settings"], **getattr(spec.import_module(), "CALIBRATION_SETTINGS", {})}
+
+        def run(values: dict[str, int]):
+            extra = {"n_steps_per_epoch": values["n_steps"]} if "n_steps" in values else {}
+            cfg = spec.make_config({}, env, cap)
+            known = {f.name for f in dataclasses.fields(cfg)}
+            cfg = dataclasses.replace(cfg, **{k: v for k, v in {**settings, **values, **extra}.items() if k in known})
+            torch.manual_seed(self.seed)
+            with _quiet():
+                return _timed(lambda: spec.train(ds, agents, cfg, self.seed, self.device, LOG))
+
+        t_base, (model, _) = run(base)
+        if t_base < 2.0:  # short: the first call's one-off costs (lazy imports, first kernels) would count
+            t_base, (model, _) = run(base)
+        if t_base < MIN_RUN_S:  # too short to time: scale every field up so the base run lasts ~MIN_RUN_S
+            grow = min(20, math.ceil(MIN_RUN_S / max(t_base, 1e-3)))
+            base = {name: v * grow for name, v in base.items()}
+            t_base, (model, _) = run(base)
+        self._models[json.dumps([env, payload], sort_keys=True, default=str)] = model
+        out, fixed = {}, t_base
+        for name, how in fields.items():
+            t_more, _ = run({**base, name: 3 * base[name]})
+            per = max(0.0, (t_more - t_base) / (2 * base[name]))
+            fixed -= per * base[name]
+            if how == "pass":  # per pass over one trajectory: per row x trajectory length
+                per_row = per / ds.n_transitions
+                out[f"{name}@random"], out[f"{name}@cap"] = per_row * length, per_row * cap
+            else:
+                out[name] = per
+        out["fixed"] = max(0.0, fixed)
+        return out
+
+    def trained(self, env: str, method: str, settings: dict[str, Any], cap: int):
+        """The simulator or policy set of ``method`` the calibration trained (for timing what uses it)."""
+        from persim.cost.work import train_key
+        key, _ = train_key(method, env, settings, cap)
+        payload = json.loads(key)
+        tag = json.dumps([env, payload], sort_keys=True, default=str)
+        if tag not in self._models:
+            self.train(env, payload)
+        return self._models[tag]
+
+    def mpc(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds per lock step of E MPC episodes (planner call + env step), and the set-up."""
+        from persim.evaluation.reward import evaluate_mpc, model_step_factory, true_step_factory
+        from persim.planning.factory import make_planner
+        cap, method, mpc = int(payload["episode_steps"]), payload["method"], payload["mpc"]
+        sim = None if method == "true_mpc" else self.trained(env, method, payload["sim"], cap)
+        _, agents, _ = self.dataset(env, cap)
+        test = agents.query("test_agent > 0")
+        spec = get_spec(env)
+        n_cand = mpc["n_candidates"]
+
+        def run(n_episodes: int, steps: int) -> float:
+            rows = test.iloc[np.arange(n_episodes) % len(test)]
+            covs = [{c: float(r[c]) for c in spec.covariates} for _, r in rows.iterrows()]
+            planner = make_planner(env, mpc, 1 if sim is None else sim.planning_members, self.seed)
+            factory = (true_step_factory(env, covs, n_cand) if sim is None
+                       else model_step_factory(sim, rows["agent_id"].to_numpy(), n_cand, seed=self.seed))
+            with _quiet():
+                return _timed(lambda: evaluate_mpc(env, covs, planner, factory, n_episodes, self.seed,
+                                                   max_episode_steps=steps, device=self.device,
+                                                   history_length=0 if sim is None else sim.context_length))[0]
+
+        want = int(payload["episodes"])
+        probe = run(1, 1)
+        n = int(max(1, min(want, MAX_EPISODES["mpc"], 2.0 // max(probe, 1e-3))))
+        t1, t3 = run(n, 1), run(n, 3)
+        per = max(0.0, (t3 - t1) / 2)
+        return {"": per * want / n, "fixed": max(0.0, t1 - per) * want / n}
+
+    def rollout(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds per env step of E episodes in lock step under a 2 x 256 MLP policy (uniform-random
+        actions for ``random``: then per agent trajectory of the measured mean length)."""
+        spec = get_spec(env)
+        want = int(payload["episodes"])
+        n = min(want, MAX_EPISODES["rollout"])
+        out_dim = spec.n_actions or spec.action_dim
+        torch.manual_seed(self.seed)
+        net = torch.nn.Sequential(torch.nn.Linear(spec.obs_dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                  torch.nn.ReLU(), torch.nn.Linear(256, out_dim))
+
+        @torch.no_grad()
+        def act(obs: np.ndarray) -> np.ndarray:
+            y = net(torch.as_tensor(obs, dtype=torch.float32))
+            return y.argmax(1).numpy() if spec.n_actions else torch.tanh(y).numpy()
+
+        random = bool(payload.get("random"))
+
+        def run(steps: int) -> float:
+            envs = [make(env).unwrapped for _ in range(n)]
+            actor = PolicyActor([], None, 1.0) if random else PolicyActor([act])
+            with _quiet():
+                return _timed(lambda: rollout(envs, list(range(n)), actor, n_steps=steps))[0]
+
+        run(1)  # warm-up: first-call costs are not per step
+        t5, t15 = run(5), run(15)
+        per_step = max(0.0, (t15 - t5) / (10 * n))
+        fixed = max(0.0, t5 - 5 * n * per_step) * want / n
+        if random:
+            _, _, length = self.dataset(env, get_spec(env).max_episode_steps)
+            return {"": per_step * length, "fixed": fixed}
+        return {"": per_step, "fixed": fixed}
+
+    def policy_eval(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds per env step of a trained policy set acting greedily, E episodes in lock step (each
+        test agent's episodes use its own policy, as the evaluation does), and the set-up."""
+        cap = int(payload["episode_steps"])
+        policies = self.trained(env, payload["method"], payload["settings"], cap)
+        _, agents, _ = self.dataset(env, cap)
+        ids = agents.query("test_agent > 0")["agent_id"].to_numpy()
+        want = int(payload["episodes"])
+        n = min(want, MAX_EPISODES["rollout"])
+        index = np.arange(n) % len(ids)
+
+        def run(steps: int) -> float:
+            envs = [make(env).unwrapped for _ in range(n)]
+            actor = PolicyActor([policies.actor(int(a)) for a in ids], index)
+            with _quiet():
+                return _timed(lambda: rollout(envs, list(range(n)), actor, n_steps=steps))[0]
+
+        run(1)  # warm-up
+        t5, t15 = run(5), run(15)
+        per_step = max(0.0, (t15 - t5) / (10 * n))
+        return {"": per_step, "fixed": max(0.0, t5 - 5 * n * per_step) * want / n}
+
+    def online(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds per env step of online policy training (d3rlpy; updates included), and the set-up
+        (negative when the steps before the first update are cheaper than those after)."""
+        from persim.policies import PolicyConfig, train_policy
+        train = dict(payload["train"])
+        start = max(int(train.get("update_start_step", 0)), int(train.get("random_steps", 0)))
+        cov = get_spec(env).covariate_dict(get_spec(env).policy_covariates("test"))
+
+        def run(n_steps: int) -> float:
+            cfg = PolicyConfig(**{**train, "n_steps": n_steps, "n_steps_per_epoch": min(n_steps, 1000),
+                                  "eval_interval": 0, "eval_episodes": 1})
+            with _quiet():
+                return _timed(lambda: train_policy(env, cov, cfg, seed=self.seed,
+                                                   max_episode_steps=int(payload["episode_steps"]),
+                                                   device=self.device))[0]
+
+        run(100)  # warm-up: d3rlpy's import and first network build are not per step
+        t_a, t_b = run(start + 500), run(start + 2000)
+        per = max(0.0, (t_b - t_a) / 1500)
+        return {"": per, "fixed": t_a - per * (start + 500)}
+
+    def contention(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """How much slower a job runs while ``cores`` single-thread jobs share the machine: the same
+        1-thread workload (MLP training steps, Python-level env steps) timed alone and ``cores`` at once."""
+        cores = int(payload["cores"])
+
+        def batch(n: int) -> float:
+            procs = [subprocess.Popen([sys.executable, "-c", CONTENTION_WORKLOAD], stdout=subprocess.PIPE, text=True)
+                     for _ in range(n)]
+            return max(float(p.communicate()[0].strip().splitlines()[-1]) for p in procs)
+
+        alone = min(batch(1) for _ in range(2))
+        together = batch(cores) if cores > 1 else alone
+        return {"": max(1.0, together / alone)}
+
+    def measure(self, kernel: Kernel) -> dict[str, float]:
+        if kernel.kind == "overhead":
+            return self.overhead()
+        return getattr(self, kernel.kind)(kernel.env, kernel.payload())
+
+
+class CalibrationCache:
+    """Measured kernels in a JSON file: {machine id: {kernel id: {part: seconds per unit}}}."""
+
+    def __init__(self, path: str | Path, machine: str):
+        self.path, self.machine = Path(path), machine
+        self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.entries: dict[str, dict[str, float]] = self.data.setdefault(machine, {})
+
+    def missing(self, kernels: Iterable[Kernel]) -> list[Kernel]:
+        seen, out = set(), []
+        for k in kernels:
+            kid = kernel_id(k)
+            if kid not in self.entries and kid not in seen:
+                seen.add(kid)
+                out.append(k)
+        return out
+
+    def measure(self, kernels: list[Kernel], calibrator: Calibrator, log: Callable[[str], None] = print) -> None:
+        order = {"overhead": 0, "contention": 0, "online": 1, "rollout": 2, "train": 3}  # MPC, policy_eval reuse trained models
+        todo = sorted(kernels, key=lambda k: order.get(k.kind, 9))
+        start = time.perf_counter()
+        for i, k in enumerate(todo, 1):
+            t, parts = _timed(lambda: calibrator.measure(k))
+            self.entries[kernel_id(k)] = parts
+            self.save()
+            log(f"  calibrated {i}/{len(todo)} {k.label():<40s} {t:6.1f} s  "
+                + ", ".join(f"{p or 'per unit'} {v:.3g}" for p, v in sorted(parts.items())))
+        if todo:
+            log(f"  calibration took {time.perf_counter() - start:.0f} s")
+
+    def seconds(self, kernel: Kernel) -> float:
+        """Seconds per unit of ``kernel`` (its ``part``)."""
+        return float(self.entries[kernel_id(kernel)][kernel.part])
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=1, sort_keys=True))

@@ -1,0 +1,138 @@
+"""A profile's estimated cost: per job (seconds from work x calibrated seconds per unit), per stage, and
+as wall time on N cores and G GPUs; beside it, what a finished run's benchmark files recorded."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from persim.cost.jobs import Job
+from persim.cost.schedule import Task, makespan
+from persim.cost.work import Kernel, Work
+
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (  # stage -> rule names ("x_": every rule starting so)
+    ("logging + test policies", ("train_policy",)),
+    ("Table 3 (augmentation)", ("synthetic_trajectories", "table3")),
+    ("Tables 14-16 (scarcity)", ("scarcity_",)),
+    ("Tables 12-13 (unseen agents)", ("unseen_", "test_rollouts_unseen", "eval_prediction_unseen",
+                                      "eval_reward_unseen", "eval_policy_reward_unseen")),
+    ("datasets + test rollouts", ("dataset", "test_rollouts", "agents")),
+    ("simulator training + rank CV", ("train_simulator", "rank_cv")),
+    ("policy-set training (BCQ/CQL/MOReL)", ("train_policy_set",)),
+    ("MPC reward evaluation", ("eval_reward", "eval_reward_true_env")),
+    ("policy reward evaluation", ("eval_policy_reward",)),
+    ("prediction evaluation", ("eval_prediction",)),
+)
+OTHER_STAGE = "tables, figures, report"
+# Measured 2026-11-30 by `python -m persim.benchmark` on one H200 (torch 2.11, CUDA 13) against this
+# project's 2-core CPU machine at 1 thread: GPU time = CPU time / ratio. Not measured for d3rlpy's
+# BCQ / CQL / DQN / TD3, MOReL or the true-dynamics planner: those keep ratio 1.
+H200_RATIOS = {
+    "mpc:persim:discrete": 55.0 / 13.1, "mpc:persim:continuous": 1142.4 / 104.6,
+    "mpc:cadm_pets": 3532.0 / 37.9, "mpc:cadm_vanilla": 55.0 / 13.1,
+    "train:persim.models.persim": 1445.8 / 412.0, "train:persim.baselines.cadm": 1445.8 / 412.0,
+}
+
+
+def stage_of(rule: str) -> str:
+    for stage, prefixes in STAGES:
+        if any(rule == p or (p.endswith("_") and rule.startswith(p)) for p in prefixes):
+            return stage
+    return OTHER_STAGE
+
+
+def gpu_ratio(kernel: Kernel, ratios: Mapping[str, float]) -> float:
+    """How much faster ``kernel`` runs on the GPU (1 where nothing was measured)."""
+    p = kernel.payload()
+    if kernel.kind == "mpc":
+        method = p.get("method", "")
+        kind = "continuous" if p.get("mpc", {}).get("cem_iterations") else "discrete"
+        return ratios.get(f"mpc:{method}:{kind}", ratios.get(f"mpc:{method}", 1.0))
+    if kernel.kind == "train":
+        return ratios.get(f"train:{p.get('module', '')}", 1.0)
+    return 1.0
+
+
+@dataclass
+class JobCost:
+    job: Job
+    seconds: float
+    gpu_seconds: float
+    uses_gpu: bool
+    stage: str
+
+
+def job_costs(jobs: Sequence[Job], works: Sequence[list[Work]], seconds: Callable[[Kernel], float],
+              ratios: Mapping[str, float] | None = None) -> list[JobCost]:
+    """Each job's estimated seconds on the calibrated CPU and, with ``ratios``, on a GPU."""
+    out = []
+    for job, work in zip(jobs, works):
+        cpu = sum(w.units * seconds(w.kernel) for w in work)
+        on_gpu = any(w.kernel.kind in ("train", "mpc") for w in work) and job.settings.get("device", "auto") != "cpu"
+        gpu = sum(w.units * seconds(w.kernel) / (gpu_ratio(w.kernel, ratios) if ratios and on_gpu else 1.0)
+                  for w in work)
+        out.append(JobCost(job, cpu, gpu, on_gpu, stage_of(job.rule)))
+    return out
+
+
+def wall_time(costs: Sequence[JobCost], cores: int, gpus: int = 0, contention: float = 1.0) -> float:
+    """Estimated wall seconds of the whole DAG on ``cores`` cores and ``gpus`` GPUs, every job
+    ``contention`` times slower than alone (the calibrated slowdown of a full machine)."""
+    tasks = [Task(contention * (c.gpu_seconds if gpus else c.seconds), c.job.threads, c.uses_gpu, c.job.deps)
+             for c in costs]
+    return makespan(tasks, cores, gpus)
+
+
+def recorded_seconds(benchmark: str | None) -> float | None:
+    """Seconds a finished run's benchmark file recorded for a job (None if there is none)."""
+    if not benchmark or not Path(benchmark).exists():
+        return None
+    with open(benchmark) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return float(rows[0]["s"]) if rows else None
+
+
+def relocate(path: str | None, moved: tuple[str, str] | None) -> str | None:
+    """``path`` under ``moved[1]`` instead of ``moved[0]`` (a finished run in another checkout)."""
+    if path is None or moved is None:
+        return path
+    old, new = (p.rstrip("/") for p in moved)
+    return new + path[len(old):] if path.startswith(old + "/") else path
+
+
+def stage_table(costs: Sequence[JobCost], check: bool = False,
+                moved: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """Per stage: jobs, estimated job-seconds; with ``check``, beside the recorded seconds of the jobs
+    that have a benchmark file (under ``moved[1]`` instead of the profile's ``moved[0]``, if given),
+    and the estimate of those same jobs."""
+    order = [s for s, _ in STAGES] + [OTHER_STAGE]
+    rows = []
+    for stage in order:
+        mine = [c for c in costs if c.stage == stage]
+        if not mine:
+            continue
+        row: dict[str, Any] = {"stage": stage, "jobs": len(mine), "estimate_s": sum(c.seconds for c in mine),
+                               "gpu_estimate_s": sum(c.gpu_seconds for c in mine)}
+        if check:
+            rec = [(c, recorded_seconds(relocate(c.job.benchmark, moved))) for c in mine]
+            rec = [(c, s) for c, s in rec if s is not None]
+            row["recorded_jobs"] = len(rec)
+            row["recorded_s"] = sum(s for _, s in rec)
+            row["estimate_of_recorded_s"] = sum(c.seconds for c, _ in rec)
+        rows.append(row)
+    return rows
+
+
+def fmt_s(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+def dump(path: str | Path, payload: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(payload, indent=2, default=str))

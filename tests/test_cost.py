@@ -1,0 +1,149 @@
+"""The cost estimate (persim.cost): work from settings, calibration, scheduling, the CLI."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from persim.cost.__main__ import main as cost_main
+from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id
+from persim.cost.estimate import job_costs, stage_of, stage_table, wall_time
+from persim.cost.jobs import load_jobs
+from persim.cost.schedule import Task, critical_path, makespan
+from persim.cost.work import Kernel, job_work, work_fields
+from persim.methods import REGISTRY
+
+SMOKE = str(REPO / "config" / "smoke.yaml")
+
+
+@pytest.fixture(scope="module")
+def smoke_jobs():
+    import os
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        return load_jobs([SMOKE])
+    finally:
+        os.chdir(cwd)
+
+
+def test_makespan_follows_dependencies_cores_and_gpus():
+    chain = [Task(10, 1, False, ()), Task(5, 1, False, (0,))]
+    assert makespan(chain, cores=4) == 15  # a chain cannot use more cores
+    wide = [Task(10, 1, False, ()) for _ in range(4)]
+    assert makespan(wide, cores=2) == 20 and makespan(wide, cores=4) == 10
+    # the long chain starts first: 0 -> 2 (critical path 16) before the short job 1
+    mixed = [Task(10, 1, False, ()), Task(5, 1, False, ()), Task(6, 1, False, (0,))]
+    assert critical_path(mixed) == [16, 5, 6]
+    assert makespan(mixed, cores=2) == 16
+    gpu = [Task(4, 1, True, ()) for _ in range(3)]
+    assert makespan(gpu, cores=8, gpus=1) == 12 and makespan(gpu, cores=8, gpus=3) == 4
+    assert makespan([Task(3, 8, False, ())], cores=2) == 3  # more threads than cores: all cores, not a hang
+
+
+def test_every_method_declares_the_config_fields_its_training_grows_with():
+    for spec in REGISTRY:
+        fields = work_fields(spec.name)
+        assert fields, f"{spec.name}: its module declares no WORK_FIELDS"
+        known = {f.name for f in dataclasses.fields(spec.make_config({}, "cartpole", 200))}
+        assert set(fields) <= known, f"{spec.name}: {set(fields) - known} are not fields of its config"
+        assert set(fields.values()) <= {"pass", "step"}
+
+
+def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
+    jobs, config = smoke_jobs
+    by_rule = {}
+    for job in jobs:
+        work = job_work(job, config)
+        assert work[0].kernel.kind == "overhead" and work[0].units == 1
+        by_rule.setdefault(job.rule, []).append((job, work))
+    job, work = next((j, w) for j, w in by_rule["train_simulator"] if j.settings["method"] == "persim")
+    epochs = {w.kernel.part: w.units for w in work if w.kernel.kind == "train"}
+    expected = job.settings["model"]["epochs"] * config["agents"]["n_agents"]
+    assert sum(v for k, v in epochs.items() if k.startswith("epochs@")) == expected
+    job, work = by_rule["eval_reward"][0]
+    s = job.settings
+    mpc = [w for w in work if w.kernel.kind == "mpc" and not w.kernel.part]
+    assert mpc[0].units == s["max_episode_steps"]
+    assert mpc[0].kernel.payload()["episodes"] == 5 * s["n_seeds"] * s["n_episodes"]
+    online = [w for j, ws in by_rule["train_policy"] for w in ws if w.kernel.kind == "online" and not w.kernel.part]
+    assert {w.units for w in online} == {float(j.settings["train"]["n_steps"]) for j, _ in by_rule["train_policy"]}
+    # jobs that differ only in a work field or a name share one calibration
+    train_keys = {(w.kernel.env, w.kernel.key) for _, ws in by_rule["train_policy_set"] for w in ws
+                  if w.kernel.kind == "train"}
+    assert len(train_keys) < len(by_rule["train_policy_set"])
+
+
+def _filled_cache(path: Path, jobs, config, value: float = 0.5) -> CalibrationCache:
+    cache = CalibrationCache(path, "test machine")
+    for job in jobs:
+        for w in job_work(job, config):
+            cache.entries.setdefault(kernel_id(w.kernel), {})[w.kernel.part] = value
+    return cache
+
+
+def test_costs_and_wall_time_add_up(smoke_jobs, tmp_path):
+    jobs, config = smoke_jobs
+    cache = _filled_cache(tmp_path / "c.json", jobs, config, value=1.0)
+    costs = job_costs(jobs, [job_work(j, config) for j in jobs], cache.seconds)
+    for c in costs:
+        assert c.seconds == pytest.approx(sum(w.units for w in job_work(c.job, config)))
+    total = sum(c.seconds for c in costs)
+    longest = max(c.seconds for c in costs)
+    assert longest <= wall_time(costs, cores=2) <= total
+    assert wall_time(costs, cores=2, contention=2.0) == pytest.approx(2 * wall_time(costs, cores=2))
+    assert {c.stage for c in costs} >= {"logging + test policies", "MPC reward evaluation", "Tables 14-16 (scarcity)"}
+    assert stage_of("train_policy_set") == "policy-set training (BCQ/CQL/MOReL)"
+
+
+def test_check_reads_a_runs_benchmark_files(smoke_jobs, tmp_path):
+    jobs, config = smoke_jobs
+    cache = _filled_cache(tmp_path / "c.json", jobs, config)
+    costs = job_costs(jobs, [job_work(j, config) for j in jobs], cache.seconds)
+    job = next(j for j in jobs if j.rule == "rank_cv")
+    moved = tmp_path / "run"
+    bench = moved / Path(job.benchmark).relative_to(config["outdir"])
+    bench.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\n12.5\t0:00:12\n")
+    rows = {r["stage"]: r for r in stage_table(costs, check=True, moved=(config["outdir"], str(moved)))}
+    row = rows["simulator training + rank CV"]
+    assert row["recorded_jobs"] == 1 and row["recorded_s"] == 12.5
+    assert all(r["recorded_jobs"] == 0 for s, r in rows.items() if s != "simulator training + rank CV")
+
+
+def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_path, capsys, monkeypatch):
+    jobs, config = smoke_jobs
+    monkeypatch.chdir(REPO)
+    cache_file = tmp_path / "cache.json"
+    assert cost_main(["--configfile", SMOKE, "--cache", str(cache_file), "--no-calibrate"]) == 2
+    assert "not in" in capsys.readouterr().err
+    import persim.cost.__main__ as cli
+    machine = cli.machine_id("cpu", int(config.get("train_threads", 1)))
+    cache = _filled_cache(cache_file, jobs, config)
+    cache.data = {machine: cache.entries}
+    cache.entries[kernel_id(Kernel("contention", key=json.dumps({"cores": 2})))] = {"": 1.25}
+    cache.save()
+    out_json = tmp_path / "est.json"
+    assert cost_main(["--configfile", SMOKE, "--cores", "2", "--gpus", "1", "--cache", str(cache_file),
+                      "--no-calibrate", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "estimated wall time on 2 cores" in out and "1 GPU(s)" in out and "1.25x slower" in out
+    est = json.loads(out_json.read_text())
+    assert est["wall_s"] > 0 and est["contention"] == 1.25 and est["gpu_wall_s"] <= est["wall_s"]
+
+
+def test_calibration_times_the_real_code(tmp_path):
+    """A real (small) calibration: a CartPole rollout kernel and PerSim training at smoke size."""
+    cal = Calibrator("cpu", threads=1)
+    roll = cal.measure(Kernel("rollout", "cartpole", json.dumps({"episodes": 4})))
+    assert roll[""] > 0 and roll["fixed"] >= 0
+    from persim.cost.work import train_key
+    key, fields = train_key("persim", "cartpole", {"n_members": 2, "rank": 2, "state_hidden": [32], "batch_size": 64},
+                            200)
+    parts = cal.measure(Kernel("train", "cartpole", key))
+    assert set(parts) == {"fixed", "epochs@random", "epochs@cap"}
+    # a pass over a 200-step trajectory costs more than one over a random one (about 20 steps)
+    assert parts["epochs@cap"] > parts["epochs@random"] > 0
