@@ -175,10 +175,11 @@ def training_epoch(device: str, n: int = 247_000) -> tuple[Callable[[], object],
     return epoch(n), epoch(n // 20), 20.0
 
 
-def prediction_eval(env: str, device: str) -> dict[str, float]:
-    """The full prediction evaluation of one test agent, timed as a whole and by part (seconds)."""
+def mlp_policy(env: str, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A random greedy 2 x 256 MLP policy with ``env``'s shapes (the size of the pipeline's logging and
+    test policies): ``act(obs [B, D]) -> actions [B] int64 | [B, A] in [-1, 1]``; for timing only."""
     spec = SPECS[env]
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     out = spec.n_actions or spec.action_dim
     policy = torch.nn.Sequential(torch.nn.Linear(spec.obs_dim, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
                                  torch.nn.ReLU(), torch.nn.Linear(256, out))
@@ -188,6 +189,13 @@ def prediction_eval(env: str, device: str) -> dict[str, float]:
         y = policy(torch.as_tensor(obs, dtype=torch.float32))
         return y.argmax(1).numpy() if spec.n_actions else torch.tanh(y).numpy()
 
+    return act
+
+
+def prediction_eval(env: str, device: str) -> dict[str, float]:
+    """The full prediction evaluation of one test agent, timed as a whole and by part (seconds)."""
+    spec = SPECS[env]
+    act = mlp_policy(env)
     cov = spec.covariate_dict(spec.policy_covariates("test"))
     sim = persim_sim(env, device)
     start = time.perf_counter()
