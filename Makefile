@@ -35,7 +35,7 @@ paper-dry-run: setup
 check-config: setup
 	$(BIN)/python -m persim.config $(CONFIG)
 
-# Estimated wall time of a profile on this machine before running it (short calibration run, cached):
+# Estimated wall time of a profile before running it (a short calibration run on this machine, cached):
 #   make cost PROFILE=quick [CORES=2] [GPUS=1]
 PROFILE ?= quick
 GPUS ?= 0
@@ -51,14 +51,7 @@ gpu-check: setup
 	$(BIN)/python -m persim.gpu_check
 
 # Real Slurm submission on this machine (root; installs Debian's slurm-wlm + munge if missing), ~1-2 min.
-slurm-# Estimated wall time of a profile on this machine before running it (short calibration run, cached):
-#   make cost PROFILE=quick [CORES=2] [GPUS=1]
-PROFILE ?= quick
-GPUS ?= 0
-cost: setup
-	$(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS)
-
-test: setup
+slurm-test: setup
 	bash tests/slurm/run_slurm_test.sh
 
 # Self-contained HTML report of the quick run (tables, figures, comparison, provenance).
