@@ -14,7 +14,7 @@ from persim.cost.estimate import job_costs, stage_of, stage_table, wall_time
 from persim.cost.jobs import load_jobs
 from persim.cost.schedule import Task, critical_path, makespan
 from persim.cost.work import Kernel, job_work, work_fields
-from persim.methods import REGISTRY
+from persim.methods import REGISTRY, get_method
 
 SMOKE = str(REPO / "config" / "smoke.yaml")
 
@@ -77,6 +77,21 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
     assert len(train_keys) < len(by_rule["train_policy_set"])
 
 
+def test_work_counts_what_the_code_does():
+    from persim.baselines.morel import work_units
+    from persim.cost.work import greedy_evaluations
+    # train_policy: evaluations every 5000 steps after the first update, one at the end, the rule's own
+    assert greedy_evaluations({"n_steps": 40000, "eval_interval": 5000, "update_start_step": 1000}) == 8 + 1 + 1
+    assert greedy_evaluations({"n_steps": 40000, "eval_interval": 5000, "update_start_step": 5000}) == 7 + 1 + 1
+    assert greedy_evaluations({"n_steps": 1000, "eval_interval": 0}) == 1
+    # MOReL: its dynamics run max(epochs x full minibatches, dyn_min_steps) steps per policy; MOReL-A's
+    # policies each see one trajectory
+    cfg = get_method("morel_p").make_config({"dyn_epochs": 3, "dyn_min_steps": 500, "dyn_batch_size": 256,
+                                              "iterations": 7}, "mountaincar", 500)
+    assert work_units(cfg, 1000, 500, scope="p") == {"dyn_min_steps": 3 * (500_000 // 256), "iterations": 7}
+    assert work_units(cfg, 1000, 500, scope="a")["dyn_min_steps"] == 500  # 3 x 1 minibatch < the floor
+
+
 def _filled_cache(path: Path, jobs, config, value: float = 0.5) -> CalibrationCache:
     cache = CalibrationCache(path, "test machine")
     for job in jobs:
@@ -121,7 +136,7 @@ def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_pat
     assert cost_main(["--configfile", SMOKE, "--cache", str(cache_file), "--no-calibrate"]) == 2
     assert "not in" in capsys.readouterr().err
     import persim.cost.__main__ as cli
-    machine = cli.machine_id("cpu", int(config.get("train_threads", 1)))
+    machine = cli.machine_id("cpu")
     cache = _filled_cache(cache_file, jobs, config)
     cache.data = {machine: cache.entries}
     cache.entries[kernel_id(Kernel("contention", key=json.dumps({"cores": 2})))] = {"": 1.25}
@@ -137,8 +152,8 @@ def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_pat
 
 def test_calibration_times_the_real_code(tmp_path):
     """A real (small) calibration: a CartPole rollout kernel and PerSim training at smoke size."""
-    cal = Calibrator("cpu", threads=1)
-    roll = cal.measure(Kernel("rollout", "cartpole", json.dumps({"episodes": 4})))
+    cal = Calibrator("cpu")
+    roll = cal.measure(Kernel("rollout", "cartpole", json.dumps({"episodes": 4, "threads": 1})))
     assert roll[""] > 0 and roll["fixed"] >= 0
     from persim.cost.work import train_key
     key, fields = train_key("persim", "cartpole", {"n_members": 2, "rank": 2, "state_hidden": [32], "batch_size": 64},

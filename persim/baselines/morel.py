@@ -61,10 +61,10 @@ from persim.progress import Progress
 from persim.seeding import derive_seed
 
 LOG = logging.getLogger("persim")
-# Cost model (persim.cost): dynamics epochs over the data and PPO iterations; the calibration times
-# exactly the epochs it asks for (no minimum step count)
-WORK_FIELDS = {"dyn_epochs": "pass", "iterations": "step"}
-CALIBRATION_SETTINGS = {"dyn_min_steps": 0}
+# Cost model (persim.cost): the dynamics' gradient steps (set through the dyn_min_steps floor, one
+# epoch, when calibrating; see work_units) and the PPO iterations, per policy
+WORK_FIELDS = {"dyn_min_steps": "step", "iterations": "step"}
+CALIBRATION_SETTINGS = {"dyn_epochs": 1}
 Tensor = torch.Tensor
 MIN_OBS_STD = 1e-3  # floor of the policy's observation std (single trajectories can be near constant)
 
@@ -525,6 +525,16 @@ def train_morel(ds: OfflineDataset, cfg: MorelConfig, seed: int, agent_ids: Sequ
 
 # ----------------------------------------------------------------------------------------------
 # the method protocol (persim.protocols): config, train, load
+
+
+def work_units(cfg: MorelConfig, n_trajectories: int, length: float, scope: str = "p", **_: Any) -> dict[str, float]:
+    """Units of :data:`WORK_FIELDS` one training does (:mod:`persim.cost`), per policy: the dynamics'
+    gradient steps (``dyn_epochs`` full minibatches over the policy's data, or the ``dyn_min_steps``
+    floor if more; MOReL-A's data is one trajectory of ``length`` rows) and the PPO iterations."""
+    rows = max(1, int(length * (n_trajectories if scope == "p" else 1)))
+    per_epoch = rows // min(cfg.dyn_batch_size, rows)
+    return {"dyn_min_steps": float(max(cfg.dyn_epochs * per_epoch, cfg.dyn_min_steps)),
+            "iterations": float(cfg.iterations)}
 
 
 def make_config(settings: dict[str, Any], env: str, key: str, episode_steps: int, **_: Any) -> MorelConfig:

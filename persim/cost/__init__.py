@@ -6,5 +6,6 @@
 * :mod:`persim.cost.calibrate` — seconds per unit of each kernel on this machine, measured by running
   the package's own code at reduced size (a short calibration run, cached);
 * :mod:`persim.cost.schedule` — wall time of the jobs on N cores (and G GPUs) by list scheduling;
-* :mod:`persim.cost.check` — the estimate beside the job times a finished run recorded.
+* :mod:`persim.cost.estimate` — each job's seconds, stages, wall time, and the seconds a finished
+  run's benchmark files recorded beside the estimate.
 """

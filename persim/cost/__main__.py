@@ -1,15 +1,16 @@
 """Estimate a profile's wall time before running it.
 
-    python -m persim.cost --configfile config/quick.yaml --cores 2 [--gpus G] [--check results/quick]
+    python -m persim.cost --configfile config/quick.yaml --cores 2 [--gpus G] [--check [RUN_DIR]]
 
 Builds the profile's DAG (as ``snakemake -n`` does), turns each job's settings into work units,
 measures each kind of work on this machine with a short calibration run (the package's own code at
-reduced size; cached in ``--cache``, so a second call is instant), and prints the estimated seconds
-per stage and the wall time on ``--cores`` cores (list scheduling over the DAG). With ``--gpus G`` it
-also prints the wall time with G GPUs, from GPU/CPU ratios measured on an H200 (labelled; the
-calibration itself runs on this machine's CPU unless ``--device cuda``). With ``--check RUN_DIR`` it
-prints, per stage, the seconds a finished run's benchmark files recorded beside the estimate of the
-same jobs.
+reduced size, each kernel at its job's torch threads; cached in ``--cache``, so a second call is
+instant), and prints the estimated seconds per stage and the wall time on ``--cores`` cores (list
+scheduling over the DAG, every job slowed by the measured contention of a full machine). With
+``--gpus G`` it also prints the wall time with G GPUs, one GPU job per GPU at a time, from GPU/CPU
+ratios measured on an H200 (historical, labelled) unless the calibration itself ran on a GPU
+(``--device cuda``). With ``--check`` it prints, per stage, the seconds a finished run's benchmark
+files recorded beside the estimate of the same jobs.
 """
 from __future__ import annotations
 
@@ -19,20 +20,20 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
-from persim.cost.estimate import H200_RATIOS, dump, fmt_s, job_costs, stage_table, wall_time
+from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, stage_table, wall_time
 from persim.cost.jobs import load_jobs
 from persim.cost.work import Kernel, job_work, modelled_methods
+from persim.progress import format_seconds as hms
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m persim.cost", description=__doc__.splitlines()[0])
     ap.add_argument("--configfile", nargs="+", required=True, help="profile file(s), as given to snakemake")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores of the machine that will run it")
-    ap.add_argument("--gpus", type=int, default=0, help="GPUs of that machine (estimate from H200 ratios)")
-    ap.add_argument("--threads", type=int, help="torch threads for the calibration (default: the profile's "
-                                                "train_threads)")
+    ap.add_argument("--gpus", type=int, default=0, help="GPUs of that machine")
     ap.add_argument("--device", default="cpu", help="device the calibration runs on (cpu, cuda)")
     ap.add_argument("--cache", default=".cache/persim-cost.json", help="calibration cache (JSON)")
     ap.add_argument("--no-calibrate", action="store_true", help="use the cache only; fail if a kernel is missing")
@@ -47,12 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     t0 = time.perf_counter()
     jobs, config = load_jobs(args.configfile, args.snakefile, args.cores)
-    threads = args.threads or int(config.get("train_threads", 1))
     works = [job_work(j, config) for j in jobs]
     print(f"persim.cost: {config.get('run_name', '?')} profile ({' + '.join(args.configfile)}): {len(jobs)} jobs; "
           f"DAG built in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.2f} "
           "(calibrate on an idle machine)")
-    cache = CalibrationCache(args.cache, machine_id(args.device, threads))
+    cache = CalibrationCache(args.cache, machine_id(args.device))
     busy = Kernel("contention", key=json.dumps({"cores": max(1, min(args.cores, os.cpu_count() or 1))}))
     missing = cache.missing([busy] + [w.kernel for work in works for w in work])
     if missing and args.no_calibrate:
@@ -61,52 +61,56 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if missing:
         print(f"calibrating {len(missing)} kernels on {cache.machine} (cached in {args.cache}):", flush=True)
-        cache.measure(missing, Calibrator(args.device, threads), log=lambda s: print(s, flush=True))
-    costs = job_costs(jobs, works, cache.seconds, H200_RATIOS if args.gpus else None)
-    _report(args, config, costs, threads, cache.seconds(busy))
+        cache.measure(missing, Calibrator(args.device), log=lambda s: print(s, flush=True))
+    ratios = H200_RATIOS if args.gpus and not args.device.startswith("cuda") else {}
+    costs = job_costs(jobs, works, cache.seconds, ratios)
+    out = _report(args, config, costs, cache.seconds(busy))
     unmodelled = sorted(m for m, ok in modelled_methods().items() if not ok)
     if unmodelled:
         print(f"methods without a training cost model (counted as start-up only): {', '.join(unmodelled)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
     return 0
 
 
-def _report(args: argparse.Namespace, config: dict, costs, threads: int, contention: float) -> None:
+def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], contention: float) -> dict:
+    """Print the stage table, the wall times and the largest rules; return them as a dict."""
     check = args.check is not None
     rows = stage_table(costs, check, moved=(config["outdir"], args.check) if args.check else None)
-    total = sum(c.seconds for c in costs)
-    print(f"\njob seconds alone on this machine; {args.cores} jobs side by side each run {contention:.2f}x slower "
-          f"(measured){'; recorded jobs ran side by side, so they are compared with estimate x that' if check else ''}")
-    print(f"{'stage':<38s} {'jobs':>5s} {'estimate':>10s}" + (f" {'recorded':>10s} {'est. same':>10s} {'ratio':>6s}"
-                                                             if check else ""))
+    print(f"\nestimate = seconds of each job alone on this machine; {args.cores} jobs side by side run "
+          f"{contention:.2f}x slower each (measured)"
+          + ("; recorded jobs ran side by side, so they are compared with estimate x that factor" if check else ""))
+    print(f"{'stage':<38s} {'jobs':>5s} {'estimate':>10s}"
+          + (f" {'recorded':>10s} {'est. x f':>10s} {'ratio':>6s}" if check else ""))
     for r in rows:
-        line = f"{r['stage']:<38s} {r['jobs']:5d} {fmt_s(r['estimate_s']):>10s}"
+        line = f"{r['stage']:<38s} {r['jobs']:5d} {hms(r['estimate_s']):>10s}"
         if check and r["recorded_jobs"]:
-            r["estimate_of_recorded_s"] *= contention
-            ratio = r["estimate_of_recorded_s"] / r["recorded_s"]
+            r["estimate_of_recorded_x_contention_s"] = est = r["estimate_of_recorded_s"] * contention
+            ratio = est / r["recorded_s"]
             flag = "" if 0.7 <= ratio <= 1.3 else "  outside +-30%"
-            line += (f" {fmt_s(r['recorded_s']):>10s} {fmt_s(r['estimate_of_recorded_s']):>10s} {ratio:6.2f}{flag}"
+            line += (f" {hms(r['recorded_s']):>10s} {hms(est):>10s} {ratio:6.2f}{flag}"
                      f"  ({r['recorded_jobs']} of {r['jobs']} jobs recorded)")
         elif check:
             line += f" {'-':>10s}  (no job recorded)"
         print(line)
+    total = sum(c.seconds for c in costs)
     wall = wall_time(costs, args.cores, contention=contention)
-    print(f"{'total job time':<38s} {len(costs):5d} {fmt_s(total):>10s}")
-    print(f"\nestimated wall time on {args.cores} cores (CPU, {threads} torch thread(s) per training job): {fmt_s(wall)}")
-    out = {"profile": config.get("run_name"), "cores": args.cores, "threads": threads, "contention": contention,
-           "stages": rows,
+    print(f"{'total job time':<38s} {len(costs):5d} {hms(total):>10s}")
+    print(f"\nestimated wall time on {args.cores} cores (CPU): {hms(wall)}")
+    out = {"profile": config.get("run_name"), "cores": args.cores, "contention": contention, "stages": rows,
            "total_job_s": total, "wall_s": wall}
     if args.gpus:
         gwall = wall_time(costs, args.cores, args.gpus, contention=contention)
-        print(f"estimated wall time on {args.cores} cores + {args.gpus} GPU(s): {fmt_s(gwall)}  (GPU/CPU ratios "
-              "measured on an H200 by persim.benchmark, 2026-11-30; d3rlpy, MOReL and the true-dynamics planner "
-              "counted at CPU speed)")
+        source = ("the calibration ran on the GPU" if args.device.startswith("cuda") else
+                  "GPU/CPU ratios measured on an H200 by persim.benchmark, 2026-11-30, for PerSim training and "
+                  "PerSim / PE-TS CaDM planning only; everything else counted at CPU speed")
+        print(f"estimated wall time on {args.cores} cores + {args.gpus} GPU(s): {hms(gwall)}  ({source})")
         out["gpus"], out["gpu_wall_s"] = args.gpus, gwall
     top = collections.Counter()
     for c in costs:
         top[c.job.rule] += c.seconds
-    print("largest rules by job time: " + ", ".join(f"{r} {fmt_s(s)}" for r, s in top.most_common(6)))
-    if args.json:
-        dump(args.json, out)
+    print("largest rules by job time: " + ", ".join(f"{r} {hms(s)}" for r, s in top.most_common(6)))
+    return out
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -58,12 +58,12 @@ for _ in range(20000):
         env.reset()
 print(time.perf_counter() - t)
 """
-STEP_BASE = {"n_steps": 30, "iterations": 1}  # base value of each "step" field (then x3)
+STEP_BASE = {"n_steps": 30, "iterations": 1, "dyn_min_steps": 200}  # base value of each "step" field (then x3)
 MIN_RUN_S = 0.5            # a timed training run shorter than this is repeated with more work
 
 
-def machine_id(device: str, threads: int) -> str:
-    """What the figures are valid for: CPU model, core count, torch, threads, device."""
+def machine_id(device: str) -> str:
+    """What the figures are valid for: CPU model, core count, torch, device (threads are in each kernel)."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in open("/proc/cpuinfo"):
@@ -71,7 +71,7 @@ def machine_id(device: str, threads: int) -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     gpu = torch.cuda.get_device_name(device) if device.startswith("cuda") else ""
-    return f"{cpu} x{os.cpu_count()} | torch {torch.__version__} | {threads} thread(s) | {device} {gpu}".strip()
+    return f"{cpu} x{os.cpu_count()} | torch {torch.__version__} | {device} {gpu}".strip()
 
 
 def kernel_id(kernel: Kernel) -> str:
@@ -85,7 +85,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterable[None]:
+def _quiet() -> Iterator[None]:
     """Silence d3rlpy / gymnasium chatter and warnings while timing."""
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
@@ -94,20 +94,19 @@ def _quiet() -> Iterable[None]:
 
 
 class Calibrator:
-    """Measures kernels on one device at one torch thread count; keeps the data and models it made."""
+    """Measures kernels on one device (each at its job's torch threads); keeps the data and models it made."""
 
-    def __init__(self, device: str = "cpu", threads: int = 1, seed: int = 0):
-        self.device, self.threads, self.seed = device, threads, seed
-        self._data: dict[str, tuple[Any, pd.DataFrame, float]] = {}  # env -> (dataset, agents, mean length)
+    def __init__(self, device: str = "cpu", seed: int = 0):
+        self.device, self.seed = device, seed
+        self._data: dict[tuple[str, int], tuple[Any, pd.DataFrame, float]] = {}  # (env, cap) -> data, agents, length
         self._models: dict[str, Any] = {}   # train kernel key -> what the calibration trained
         self._warm: set[tuple[str, str]] = set()  # (method module, env) already run once in this process
-        torch.set_num_threads(threads)
 
     # -- shared inputs -------------------------------------------------------------------------
-    def dataset(self, env: str, cap: int):
-        """(dataset, agents, mean random-trajectory length) for ``env``: uniform-random actions, enough
-        agents for about :data:`ROWS` transitions (the five test agents included)."""
-        if env not in self._data:
+    def dataset(self, env: str, cap: int) -> tuple[Any, pd.DataFrame, float]:
+        """(dataset, agents, mean random-trajectory length) for ``env`` with episode cap ``cap``:
+        uniform-random actions, enough agents for about :data:`ROWS` transitions (test agents included)."""
+        if (env, cap) not in self._data:
             from persim.data.generate import generate_dataset
             spec = get_spec(env)
             n, frame = 10, None
@@ -123,8 +122,8 @@ class Calibrator:
                 path = Path(tmp) / "calibration.parquet"
                 write_dataset(frame, path, {"env": env, "behaviour": "random", "calibration": True})
                 ds = load_dataset(path, env=env, n_agents=len(agents))
-            self._data[env] = (ds, agents, len(frame) / len(agents))
-        return self._data[env]
+            self._data[(env, cap)] = (ds, agents, len(frame) / len(agents))
+        return self._data[(env, cap)]
 
     # -- kernels -------------------------------------------------------------------------------
     def overhead(self) -> dict[str, float]:
@@ -212,7 +211,7 @@ class Calibrator:
         n = int(max(1, min(want, MAX_EPISODES["mpc"], 2.0 // max(probe, 1e-3))))
         t1, t3 = run(n, 1), run(n, 3)
         per = max(0.0, (t3 - t1) / 2)
-        return {"": per * want / n, "fixed": max(0.0, t1 - per) * want / n}
+        return {"": per * want / n, "fixed": max(0.0, t1 - per)}  # set-up: planner, models, envs (small)
 
     def rollout(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per env step of E episodes in lock step under a 2 x 256 MLP policy (uniform-random
@@ -233,7 +232,7 @@ class Calibrator:
         per_step = max(0.0, (t15 - t5) / (10 * n))
         fixed = max(0.0, t5 - 5 * n * per_step) * want / n
         if random:
-            _, _, length = self.dataset(env, get_spec(env).max_episode_steps)
+            _, _, length = self.dataset(env, int(payload["episode_steps"]))
             return {"": per_step * length, "fixed": fixed}
         return {"": per_step, "fixed": fixed}
 
@@ -295,6 +294,8 @@ class Calibrator:
         return {"": max(1.0, together / alone)}
 
     def measure(self, kernel: Kernel) -> dict[str, float]:
+        """``{part: seconds per unit}`` of ``kernel`` ("" = its main unit, "fixed" = per job)."""
+        torch.set_num_threads(int(kernel.payload().get("threads", 1)))
         if kernel.kind == "overhead":
             return self.overhead()
         return getattr(self, kernel.kind)(kernel.env, kernel.payload())

@@ -3,7 +3,6 @@ as wall time on N cores and G GPUs; beside it, what a finished run's benchmark f
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -26,13 +25,14 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (  # stage -> rule names ("x_"
     ("prediction evaluation", ("eval_prediction",)),
 )
 OTHER_STAGE = "tables, figures, report"
-# Measured 2026-11-30 by `python -m persim.benchmark` on one H200 (torch 2.11, CUDA 13) against this
-# project's 2-core CPU machine at 1 thread: GPU time = CPU time / ratio. Not measured for d3rlpy's
-# BCQ / CQL / DQN / TD3, MOReL or the true-dynamics planner: those keep ratio 1.
+# Historical, measured elsewhere: `python -m persim.benchmark` on one H200 (torch 2.11, CUDA 13,
+# 2026-11-30) against this project's 2-core CPU machine at 1 thread (both in the issue-16 note).
+# GPU time = CPU time / ratio. Only these four kernels were measured; every other kernel (CaDM
+# training, Vanilla CaDM planning, d3rlpy's BCQ / CQL / DQN / TD3, MOReL, the true-dynamics planner)
+# keeps ratio 1, i.e. is counted at CPU speed.
 H200_RATIOS = {
     "mpc:persim:discrete": 55.0 / 13.1, "mpc:persim:continuous": 1142.4 / 104.6,
-    "mpc:cadm_pets": 3532.0 / 37.9, "mpc:cadm_vanilla": 55.0 / 13.1,
-    "train:persim.models.persim": 1445.8 / 412.0, "train:persim.baselines.cadm": 1445.8 / 412.0,
+    "mpc:cadm_pets": 3532.0 / 37.9, "train:persim.models.persim": 1445.8 / 412.0,
 }
 
 
@@ -125,14 +125,3 @@ def stage_table(costs: Sequence[JobCost], check: bool = False,
     return rows
 
 
-def fmt_s(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
-
-
-def dump(path: str | Path, payload: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(payload, indent=2, default=str))

@@ -34,7 +34,9 @@ class Job:
 def load_jobs(configfiles: list[str | Path], snakefile: str | Path = "Snakefile",
               cores: int = 2) -> tuple[list[Job], dict[str, Any]]:
     """Every job of the workflow for ``configfiles`` (as if nothing had run: ``--forceall``) and the
-    merged config. Uses Snakemake's API (``snakemake -n`` builds the same DAG); nothing is executed."""
+    merged config. Uses Snakemake's API (``snakemake -n`` builds the same DAG); nothing is executed.
+    The DAG itself comes from ``Workflow._prepare_dag`` / ``_build_dag``, private to Snakemake 9
+    (pyproject: >=9,<10); tests/test_cost.py fails first if an update moves them)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.enums import Quietness
     from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, ResourceSettings,

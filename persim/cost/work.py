@@ -6,7 +6,8 @@ Kernels (``Kernel.kind``) and their units:
 * ``online`` — online policy training, d3rlpy DQN / TD3 (units: env steps, updates included);
 * ``train`` — one registered method's training, split by the config fields its work grows with
   (its module's ``WORK_FIELDS``): a ``pass`` field (epochs) counts passes x agent trajectories, a ``step``
-  field (updates, PPO iterations) counts its value; ``part="fixed"`` is the once-per-job set-up;
+  field (updates, PPO iterations) counts its value (or what the module's ``work_units`` says);
+  ``part="fixed"`` is the once-per-job set-up;
 * ``mpc`` — one lock step of E episodes planned by MPC on a simulator or on the true dynamics
   (units: lock steps; the episode cap, an upper bound where episodes end early);
 * ``rollout`` — env steps of an MLP policy (or uniform-random actions) acting in the true env, E
@@ -14,7 +15,11 @@ Kernels (``Kernel.kind``) and their units:
 * ``policy_eval`` — env steps of a trained policy set (BCQ, CQL, MOReL) acting in the true env.
 
 Where an episode may end before its cap (MountainCar's goal, CartPole's fall) the estimate counts the
-cap, except for ``random`` trajectories, whose mean length the calibration measures.
+cap, except for ``random`` trajectories, whose mean length the calibration measures. Every kernel's
+key holds the torch threads of the job that runs it: a kernel is timed at its job's thread count.
+Not modelled (start-up only): the factor map of ``unseen_simulator``, prediction scoring, figures and
+tables (seconds each); set-up that grows with the dataset (reading Parquet, building d3rlpy's buffer)
+is timed on the calibration's small dataset only.
 """
 from __future__ import annotations
 
@@ -24,11 +29,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from persim.cost.jobs import Job
-from persim.envs import get_spec
+from persim.envs.agents import N_TEST_AGENTS
 from persim.methods import METHODS, get_method
 
-N_TEST = 5  # the paper's five test agents (and five unseen agents)
-
+Config = Mapping[str, Any]
 
 
 def work_fields(method: str) -> dict[str, str] | None:
@@ -40,7 +44,8 @@ def work_fields(method: str) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class Kernel:
-    """What a unit of work costs depends on: kind, env, and ``key`` (JSON of the sizes that matter)."""
+    """What a unit of work costs depends on: kind, env, and ``key`` (JSON of the sizes that matter,
+    the job's torch threads included); ``part`` names a component (a work field, ``fixed``)."""
 
     kind: str
     env: str = ""
@@ -58,9 +63,15 @@ class Kernel:
             what += f" E={p['episodes']}"
         return " ".join(str(x) for x in (self.kind, self.env, what, self.part) if x)
 
+    def fixed(self) -> "Kernel":
+        """The once-per-job part of this kernel (set-up: building envs, networks, planners)."""
+        return Kernel(self.kind, self.env, self.key, "fixed")
+
 
 @dataclass(frozen=True)
 class Work:
+    """``units`` of ``kernel``'s work (its unit: see the module docstring)."""
+
     kernel: Kernel
     units: float
 
@@ -72,135 +83,154 @@ def _key(**kw: Any) -> str:
     return json.dumps(kw, sort_keys=True, default=str)
 
 
-def n_agents(job: Job, config: Mapping[str, Any]) -> int:
+def n_agents(job: Job, config: Config) -> int:
     """Agents of the job's agent table (a scarcity trial's N, else the profile's n_agents)."""
     return int(job.wildcards["n"]) if "n" in job.wildcards else int(config["agents"]["n_agents"])
 
 
-def trajectory(job: Job, config: Mapping[str, Any]) -> str:
+def n_test_agents(job: Job, config: Config) -> int:
+    """Agents a reward or rollout job evaluates: the unseen agents for the unseen rules, else the test agents."""
+    if job.rule.endswith("_unseen"):
+        return len(config["unseen_agents"]["covariates"])
+    return N_TEST_AGENTS
+
+
+def trajectory(behaviour: str, config: Config) -> str:
     """``random`` (uniform actions: mean length measured by the calibration) or ``cap``."""
-    behaviour = job.wildcards.get("behaviour", job.settings.get("behaviour", ""))
     eps = config.get("datasets", {}).get("epsilon", {}).get(behaviour, 0.0)
     return "random" if float(eps) >= 1.0 else "cap"
 
 
-def method_settings(method: str, env: str, config: Mapping[str, Any]) -> dict[str, Any]:
+def method_settings(method: str, env: str, config: Config) -> dict[str, Any]:
     return get_method(method).settings(config, env)
 
 
-def train_key(method: str, env: str, settings: Mapping[str, Any], episode_steps: int) -> tuple[str, dict[str, str]]:
+def train_key(method: str, env: str, settings: Mapping[str, Any], episode_steps: int,
+              threads: int = 1) -> tuple[str, dict[str, str]]:
     """(kernel key, work fields) of ``method``'s training with ``settings``: what its speed depends on
-    (module, options, every setting except the work fields), so that methods and jobs that differ only
-    in a name, an agent count or a work field share one calibration."""
+    (module, options, every setting except the work fields, threads), so that methods and jobs that
+    differ only in a name, an agent count or a work field share one calibration."""
     spec = get_method(method)
     fields = work_fields(method) or {}
     cfg = spec.make_config(dict(settings), env, episode_steps)
     base = {k: v for k, v in vars(cfg).items() if k not in fields}
-    return _key(module=spec.module, options=dict(spec.options), settings=base, episode_steps=episode_steps), fields
+    return _key(module=spec.module, options=dict(spec.options), settings=base, episode_steps=episode_steps,
+                threads=threads), fields
 
 
 def train_work(method: str, env: str, settings: Mapping[str, Any], agents: int, traj: str,
-               episode_steps: int, repeats: int = 1) -> list[Work]:
+               episode_steps: int, threads: int = 1, repeats: int = 1) -> list[Work]:
     """Training of ``method`` with ``settings`` on ``agents`` trajectories (``traj``: ``random`` or
     ``cap`` length), ``repeats`` times. A ``pass`` field's units are passes x trajectories (its
-    kernel part names the trajectory kind); a ``step`` field's units are its value."""
+    kernel part names the trajectory kind); a ``step`` field's units are its value, or what the
+    module's ``work_units(cfg, n_trajectories, length, **options)`` says (its floors, its scope)."""
     spec = get_method(method)
     if work_fields(method) is None:
         return []  # no cost model: the job counts as overhead only (listed by the CLI)
-    key, fields = train_key(method, env, settings, episode_steps)
+    key, fields = train_key(method, env, settings, episode_steps, threads)
     cfg = spec.make_config(dict(settings), env, episode_steps)
+    custom = getattr(spec.import_module(), "work_units", None)
+    units = custom(cfg, agents, episode_steps, **spec.options) if custom else {}
     out = [Work(Kernel("train", env, key, "fixed"), repeats)]
     for name, how in fields.items():
-        value = float(getattr(cfg, name))
         part = f"{name}@{traj}" if how == "pass" else name
-        out.append(Work(Kernel("train", env, key, part), repeats * value * (agents if how == "pass" else 1)))
+        value = units.get(name, float(getattr(cfg, name)) * (agents if how == "pass" else 1))
+        out.append(Work(Kernel("train", env, key, part), repeats * value))
     return out
 
 
-def rollout_work(env: str, n_episodes: int, length: float) -> list[Work]:
-    kernel = Kernel("rollout", env, _key(episodes=n_episodes))
-    return [Work(kernel, n_episodes * length), Work(_fixed(kernel), 1)]
-
-
-def _fixed(kernel: Kernel) -> Kernel:
-    """The once-per-job part of ``kernel`` (set-up: building envs, networks, planners)."""
-    return Kernel(kernel.kind, kernel.env, kernel.key, "fixed")
+def rollout_work(env: str, n_episodes: int, length: float, threads: int = 1) -> list[Work]:
+    """``n_episodes`` lock-step episodes of ``length`` steps under an MLP policy."""
+    kernel = Kernel("rollout", env, _key(episodes=n_episodes, threads=threads))
+    return [Work(kernel, n_episodes * length), Work(kernel.fixed(), 1)]
 
 
 def mpc_work(env: str, method: str, mpc: Mapping[str, Any], n_episodes: int, steps: float,
-             config: Mapping[str, Any]) -> list[Work]:
+             config: Config, threads: int = 1) -> list[Work]:
+    """``steps`` lock steps of ``n_episodes`` MPC episodes planned on ``method`` (or ``true_mpc``)."""
     sim = {} if method == "true_mpc" else method_settings(method, env, config)
-    key = _key(method=method, mpc=dict(mpc), episodes=n_episodes, sim=sim, episode_steps=config["episode_steps"][env])
+    key = _key(method=method, mpc=dict(mpc), episodes=n_episodes, sim=sim,
+               episode_steps=config["episode_steps"][env], threads=threads)
     kernel = Kernel("mpc", env, key)
-    return [Work(kernel, steps), Work(_fixed(kernel), 1)]
+    return [Work(kernel, steps), Work(kernel.fixed(), 1)]
 
 
 # -- one function per rule: (job, config) -> work beyond the overhead ---------------------------
 
-def _online(job: Job, config) -> list[Work]:
+def _online(job: Job, config: Config) -> list[Work]:
     s, env = job.settings, job.settings["env"]
     train = dict(s["train"])
-    n_steps = float(train["n_steps"])
+    n_steps = int(train["n_steps"])
     key = _key(algo=train.get("algo"), train={k: v for k, v in train.items()
                                               if k not in ("n_steps", "eval_interval", "eval_episodes")},
-               episode_steps=s["max_episode_steps"])
-    interval = int(train.get("eval_interval") or 0)
-    evals = (int(n_steps) // interval if interval else 0) + 1  # periodic greedy evaluations + the final one
+               episode_steps=s["max_episode_steps"], threads=job.threads)
     kernel = Kernel("online", env, key)
-    return ([Work(kernel, n_steps), Work(_fixed(kernel), 1)]
-            + rollout_work(env, 1, evals * int(train.get("eval_episodes", 10)) * s["max_episode_steps"]))
+    return ([Work(kernel, n_steps), Work(kernel.fixed(), 1)]
+            + rollout_work(env, int(train.get("eval_episodes", 10)),
+                           greedy_evaluations(train) * s["max_episode_steps"], job.threads))
 
 
-def _train(job: Job, config) -> list[Work]:
+def greedy_evaluations(train: Mapping[str, Any]) -> int:
+    """Greedy evaluations of one online policy training (persim.policies.train_policy and its rule):
+    every ``eval_interval`` steps after ``update_start_step``, one at the end, and the rule's own."""
+    n, interval = int(train["n_steps"]), int(train.get("eval_interval") or 0)
+    start = int(train.get("update_start_step", 0))
+    periodic = sum(1 for step in range(interval, n + 1, interval) if step > start) if interval else 0
+    return periodic + (1 if interval else 0) + 1
+
+
+def _train(job: Job, config: Config) -> list[Work]:
     s = job.settings
-    return train_work(s["method"], s["env"], s["model"], n_agents(job, config), trajectory(job, config),
-                      s["max_episode_steps"])
+    return train_work(s["method"], s["env"], s["model"], n_agents(job, config),
+                      trajectory(job.wildcards.get("behaviour", s.get("behaviour", "")), config),
+                      s["max_episode_steps"], job.threads)
 
 
-def _rank_cv(job: Job, config) -> list[Work]:
+def _rank_cv(job: Job, config: Config) -> list[Work]:
     s = job.settings
-    behaviour_job = Job(job.jobid, job.rule, {"behaviour": s["dataset"]}, {}, job.threads, None)
-    return train_work("persim", s["env"], s["model"], n_agents(job, config), trajectory(behaviour_job, config),
-                      config["episode_steps"][s["env"]], repeats=len(s["ranks"]))
+    return train_work("persim", s["env"], s["model"], n_agents(job, config), trajectory(s["dataset"], config),
+                      config["episode_steps"][s["env"]], job.threads, repeats=len(s["ranks"]))
 
 
-def _mpc(job: Job, config) -> list[Work]:
+def _mpc(job: Job, config: Config) -> list[Work]:
     s = job.settings
-    method = s["method"].split("_p")[0] if s["method"].startswith("persim_p") else s["method"]
-    return mpc_work(s["env"], method, s["mpc"], N_TEST * s["n_seeds"] * s["n_episodes"], s["max_episode_steps"],
-                    config)
+    episodes = n_test_agents(job, config) * s["n_seeds"] * s["n_episodes"]
+    return mpc_work(s["env"], s["method"], s["mpc"], episodes, s["max_episode_steps"], config, job.threads)
 
 
-def _synthetic(job: Job, config) -> list[Work]:
+def _synthetic(job: Job, config: Config) -> list[Work]:
     s = job.settings
     calls = math.ceil(s["max_episode_steps"] / s["mpc"]["horizon"])  # whole planned sequences are executed
-    return mpc_work(s["env"], s["simulator"], s["mpc"], N_TEST * s["n_trajectories"], calls, config)
+    return mpc_work(s["env"], s["simulator"], s["mpc"], N_TEST_AGENTS * s["n_trajectories"], calls, config,
+                    job.threads)
 
 
-def _policy_eval(job: Job, config) -> list[Work]:
+def _policy_eval(job: Job, config: Config) -> list[Work]:
     s, env = job.settings, job.settings["env"]
-    episodes = N_TEST * s["n_seeds"] * s["n_episodes"]
-    settings = method_settings(s["method"], env, config)
-    kernel = Kernel("policy_eval", env, _key(method=s["method"], settings=settings, episodes=episodes,
-                                             episode_steps=s["max_episode_steps"]))
-    return [Work(kernel, episodes * s["max_episode_steps"]), Work(_fixed(kernel), 1)]
+    episodes = n_test_agents(job, config) * s["n_seeds"] * s["n_episodes"]
+    kernel = Kernel("policy_eval", env, _key(method=s["method"], settings=method_settings(s["method"], env, config),
+                                             episodes=episodes, episode_steps=s["max_episode_steps"],
+                                             threads=job.threads))
+    return [Work(kernel, episodes * s["max_episode_steps"]), Work(kernel.fixed(), 1)]
 
 
-def _dataset(job: Job, config) -> list[Work]:
+def _dataset(job: Job, config: Config) -> list[Work]:
     s, env = job.settings, job.settings["env"]
     n = n_agents(job, config)
-    if trajectory(job, config) == "random":
-        kernel = Kernel("rollout", env, _key(episodes=n, random=True))
-        return [Work(kernel, n), Work(_fixed(kernel), 1)]  # units: agents (x the measured mean length)
-    return rollout_work(env, n, s["max_episode_steps"])
+    if trajectory(job.wildcards["behaviour"], config) == "random":
+        kernel = Kernel("rollout", env, _key(episodes=n, random=True, episode_steps=s["max_episode_steps"],
+                                             threads=job.threads))
+        return [Work(kernel, n), Work(kernel.fixed(), 1)]  # units: agents (x the measured mean length)
+    return rollout_work(env, n, s["max_episode_steps"], job.threads)
 
 
-def _test_rollouts(job: Job, config) -> list[Work]:
-    s = job.settings
-    return rollout_work(s["env"], s["n_rollouts"], N_TEST * (s["warmup"] + s["horizon"]))
+def _test_rollouts(job: Job, config: Config) -> list[Work]:
+    s = job.settings  # per agent, n_rollouts lock-step rollouts of warmup + horizon steps
+    return rollout_work(s["env"], s["n_rollouts"], n_test_agents(job, config) * (s["warmup"] + s["horizon"]),
+                        job.threads)
 
 
-RULE_WORK: dict[str, Callable[[Job, Mapping[str, Any]], list[Work]]] = {
+RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
     "train_policy": _online,
     "train_simulator": _train, "scarcity_train_simulator": _train,
     "train_policy_set": _train, "scarcity_train_policy_set": _train,
@@ -214,7 +244,7 @@ RULE_WORK: dict[str, Callable[[Job, Mapping[str, Any]], list[Work]]] = {
 }
 
 
-def job_work(job: Job, config: Mapping[str, Any]) -> list[Work]:
+def job_work(job: Job, config: Config) -> list[Work]:
     """The job's work: its start-up plus, for the rules in :data:`RULE_WORK`, what its settings ask for.
     Every other rule (tables, figures, agent tables, prediction scores) costs its start-up and a few
     seconds of pandas, which the overhead kernel covers."""
@@ -225,7 +255,3 @@ def job_work(job: Job, config: Mapping[str, Any]) -> list[Work]:
 def modelled_methods() -> dict[str, bool]:
     """method name -> whether its module declares ``WORK_FIELDS`` (a training cost model)."""
     return {name: work_fields(name) is not None for name in METHODS}
-
-
-def episode_cap(env: str, config: Mapping[str, Any]) -> int:
-    return int(config.get("episode_steps", {}).get(env, get_spec(env).max_episode_steps))
