@@ -221,16 +221,8 @@ class Calibrator:
         act = mlp_policy(env, self.seed)
         random = bool(payload.get("random"))
 
-        def run(steps: int) -> float:
-            envs = [make(env).unwrapped for _ in range(n)]
-            actor = PolicyActor([], None, 1.0) if random else PolicyActor([act])
-            with _quiet():
-                return _timed(lambda: rollout(envs, list(range(n)), actor, n_steps=steps))[0]
-
-        run(1)  # warm-up: first-call costs are not per step
-        t5, t15 = run(5), run(15)
-        per_step = max(0.0, (t15 - t5) / (10 * n))
-        fixed = max(0.0, t5 - 5 * n * per_step) * want / n
+        per_step, fixed = _lockstep_fit(env, n, want, lambda: PolicyActor([], None, 1.0) if random
+                                        else PolicyActor([act]))
         if random:
             _, _, length = self.dataset(env, int(payload["episode_steps"]))
             return {"": per_step * length, "fixed": fixed}
@@ -247,16 +239,9 @@ class Calibrator:
         n = min(want, MAX_EPISODES["rollout"])
         index = np.arange(n) % len(ids)
 
-        def run(steps: int) -> float:
-            envs = [make(env).unwrapped for _ in range(n)]
-            actor = PolicyActor([policies.actor(int(a)) for a in ids], index)
-            with _quiet():
-                return _timed(lambda: rollout(envs, list(range(n)), actor, n_steps=steps))[0]
-
-        run(1)  # warm-up
-        t5, t15 = run(5), run(15)
-        per_step = max(0.0, (t15 - t5) / (10 * n))
-        return {"": per_step, "fixed": max(0.0, t5 - 5 * n * per_step) * want / n}
+        per_step, fixed = _lockstep_fit(env, n, want,
+                                        lambda: PolicyActor([policies.actor(int(a)) for a in ids], index))
+        return {"": per_step, "fixed": fixed}
 
     def online(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per env step of online policy training (d3rlpy; updates included), and the set-up
@@ -299,6 +284,22 @@ class Calibrator:
         if kernel.kind == "overhead":
             return self.overhead()
         return getattr(self, kernel.kind)(kernel.env, kernel.payload())
+
+
+def _lockstep_fit(env: str, n: int, want: int, actor: Callable[[], PolicyActor]) -> tuple[float, float]:
+    """(seconds per env step, set-up seconds for ``want`` episodes) of ``n`` episodes of ``env`` in lock
+    step under ``actor()``, from 5 and 15 steps after a 1-step warm-up (env creation scales with
+    episodes, so the set-up is scaled by ``want / n``)."""
+    def run(steps: int) -> float:
+        envs = [make(env).unwrapped for _ in range(n)]
+        act = actor()
+        with _quiet():
+            return _timed(lambda: rollout(envs, list(range(n)), act, n_steps=steps))[0]
+
+    run(1)  # warm-up: first-call costs are not per step
+    t5, t15 = run(5), run(15)
+    per_step = max(0.0, (t15 - t5) / (10 * n))
+    return per_step, max(0.0, t5 - 5 * n * per_step) * want / n
 
 
 class CalibrationCache:
