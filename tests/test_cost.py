@@ -9,9 +9,10 @@ import pytest
 
 from conftest import REPO
 from persim.cost.__main__ import main as cost_main
-from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id
+from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id, mpc_steps
 from persim.cost.estimate import job_costs, stage_of, stage_table, wall_time
 from persim.cost.jobs import load_jobs
+from persim.cost.lengths import length_fraction
 from persim.cost.schedule import Task, critical_path, makespan
 from persim.cost.work import Kernel, job_work, work_fields
 from persim.methods import REGISTRY, get_method
@@ -67,8 +68,13 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
     job, work = by_rule["eval_reward"][0]
     s = job.settings
     mpc = [w for w in work if w.kernel.kind == "mpc" and not w.kernel.part]
-    assert mpc[0].units == s["max_episode_steps"]
+    assert mpc[0].units == pytest.approx(s["max_episode_steps"] * length_fraction(s["env"]))
     assert mpc[0].kernel.payload()["episodes"] == 5 * s["n_seeds"] * s["n_episodes"]
+    for rule, agents in (("eval_prediction", 5), ("eval_prediction_unseen", len(config["unseen_agents"]["covariates"]))):
+        job, work = by_rule[rule][0]
+        pred = [w for w in work if w.kernel.kind == "prediction"]
+        assert [w.units for w in pred] == [agents]
+        assert pred[0].kernel.payload()["rollouts"] == config["evaluation"]["prediction"]["n_rollouts"]
     online = [w for j, ws in by_rule["train_policy"] for w in ws if w.kernel.kind == "online" and not w.kernel.part]
     assert {w.units for w in online} == {float(j.settings["train"]["n_steps"]) for j, _ in by_rule["train_policy"]}
     # jobs that differ only in a work field or a name share one calibration
@@ -90,6 +96,24 @@ def test_work_counts_what_the_code_does():
                                               "iterations": 7}, "mountaincar", 500)
     assert work_units(cfg, 1000, 500, scope="p") == {"dyn_min_steps": 3 * (500_000 // 256), "iterations": 7}
     assert work_units(cfg, 1000, 500, scope="a")["dyn_min_steps"] == 500  # 3 x 1 minibatch < the floor
+
+
+def test_mpc_episode_lengths_come_from_the_papers_returns():
+    # MountainCar: -1 per step, the paper's planning methods average about -215 of a 500-step cap;
+    # CartPole: +1 per step, about 180 of 200; HalfCheetah never ends early
+    assert 0.35 < length_fraction("mountaincar") < 0.5
+    assert 0.85 < length_fraction("cartpole") < 0.95
+    assert length_fraction("halfcheetah") == 1.0
+
+
+def test_mpc_is_timed_past_the_first_steps_and_a_full_context():
+    assert mpc_steps(0)[0] >= 3
+    k = 10  # CaDM's history: until it is full, part of the context encoding is skipped
+    first, second = mpc_steps(k)
+    assert k < first < second
+    # a changed calibration procedure invalidates the kind's cached figures, not the others'
+    assert kernel_id(Kernel("mpc", "cartpole", "{}")) != '["mpc", "cartpole", "{}"]'
+    assert kernel_id(Kernel("rollout", "cartpole", "{}")) == '["rollout", "cartpole", "{}"]'
 
 
 def _filled_cache(path: Path, jobs, config, value: float = 0.5) -> CalibrationCache:
@@ -162,3 +186,13 @@ def test_calibration_times_the_real_code(tmp_path):
     assert set(parts) == {"fixed", "epochs@random", "epochs@cap"}
     # a pass over a 200-step trajectory costs more than one over a random one (about 20 steps)
     assert parts["epochs@cap"] > parts["epochs@random"] > 0
+    # the prediction and MPC kernels run on the simulator that calibration just trained
+    sim = {"n_members": 2, "rank": 2, "state_hidden": [32], "batch_size": 64}
+    pred = cal.measure(Kernel("prediction", "cartpole", json.dumps(
+        {"method": "persim", "sim": sim, "rollouts": 4, "warmup": 3, "horizon": 5, "feedback": "members",
+         "episode_steps": 200, "threads": 1})))
+    assert pred[""] > 0
+    mpc = cal.measure(Kernel("mpc", "cartpole", json.dumps(
+        {"method": "persim", "sim": sim, "episodes": 2, "episode_steps": 200, "threads": 1,
+         "mpc": {"horizon": 4, "n_candidates": 8}})))
+    assert mpc[""] > 0 and mpc["fixed"] >= 0

@@ -74,8 +74,14 @@ def machine_id(device: str) -> str:
     return f"{cpu} x{os.cpu_count()} | torch {torch.__version__} | {device} {gpu}".strip()
 
 
+# A kind's calibration procedure changed: its cached figures no longer count (kinds absent: 1).
+# mpc 2: timed past the first steps and past a context simulator's history.
+METHOD_VERSION = {"mpc": 2}
+
+
 def kernel_id(kernel: Kernel) -> str:
-    return json.dumps([kernel.kind, kernel.env, kernel.key])
+    version = METHOD_VERSION.get(kernel.kind, 1)
+    return json.dumps([kernel.kind, kernel.env, kernel.key]) + (f"#v{version}" if version > 1 else "")
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -207,11 +213,33 @@ class Calibrator:
                                                    history_length=0 if sim is None else sim.context_length))[0]
 
         want = int(payload["episodes"])
-        probe = run(1, 1)
-        n = int(max(1, min(want, MAX_EPISODES["mpc"], 2.0 // max(probe, 1e-3))))
-        t1, t3 = run(n, 1), run(n, 3)
-        per = max(0.0, (t3 - t1) / 2)
-        return {"": per * want / n, "fixed": max(0.0, t1 - per)}  # set-up: planner, models, envs (small)
+        first = mpc_steps(0 if sim is None else sim.context_length)
+        probe = run(1, first[0])
+        n = int(max(1, min(want, MAX_EPISODES["mpc"], 2.0 * first[0] // max(probe, 1e-3))))
+        t_a, t_b = run(n, first[0]), run(n, first[1])
+        per = max(0.0, (t_b - t_a) / (first[1] - first[0]))
+        return {"": per * want / n, "fixed": max(0.0, t_a - per * first[0])}  # set-up: planner, models, envs
+
+    def prediction(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds of one test agent's prediction evaluation (the simulator rolled open loop over R
+        rollouts of warm-up + horizon steps of a 2 x 256 MLP policy: the cost does not depend
+        on the policy), best of two after a warm-up."""
+        from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
+        cap = int(payload["episode_steps"])
+        sim = self.trained(env, payload["method"], payload["sim"], cap)
+        _, agents, _ = self.dataset(env, cap)
+        row = agents.query("test_agent > 0").iloc[0]
+        spec = get_spec(env)
+        warmup, horizon = int(payload["warmup"]), int(payload["horizon"])
+        ro = collect_rollouts(env, {c: float(row[c]) for c in spec.covariates},
+                              mlp_policy(env, self.seed), int(payload["rollouts"]), warmup + horizon, self.seed)
+
+        def run() -> float:
+            return _timed(lambda: evaluate_prediction(sim, int(row["agent_id"]), ro, warmup, horizon,
+                                                      payload["feedback"]))[0]
+
+        run()  # warm-up
+        return {"": min(run(), run())}
 
     def rollout(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per env step of E episodes in lock step under a 2 x 256 MLP policy (uniform-random
@@ -284,6 +312,14 @@ class Calibrator:
         if kernel.kind == "overhead":
             return self.overhead()
         return getattr(self, kernel.kind)(kernel.env, kernel.payload())
+
+
+def mpc_steps(context_length: int) -> tuple[int, int]:
+    """The two episode lengths an MPC kernel is timed at: both past the first steps (a planner's
+    first calls cost more) and past a context simulator's K-step history (until it is full, CaDM
+    skips part of its context encoding, so early steps cost less than the rest)."""
+    first = max(3, context_length + 2)
+    return first, first + 6
 
 
 def _lockstep_fit(env: str, n: int, want: int, actor: Callable[[], PolicyActor]) -> tuple[float, float]:

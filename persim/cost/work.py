@@ -9,16 +9,20 @@ Kernels (``Kernel.kind``) and their units:
   field (updates, PPO iterations) counts its value (or what the module's ``work_units`` says);
   ``part="fixed"`` is the once-per-job set-up;
 * ``mpc`` — one lock step of E episodes planned by MPC on a simulator or on the true dynamics
-  (units: lock steps; the episode cap, an upper bound where episodes end early);
+  (units: lock steps of all E episodes; an episode that ends leaves the lock step, so a job's units
+  are its cap x the expected length fraction of :mod:`persim.cost.lengths`);
+* ``prediction`` — the prediction evaluation of one test agent: its simulator rolled open loop over
+  that agent's test rollouts (units: agents);
 * ``rollout`` — env steps of an MLP policy (or uniform-random actions) acting in the true env, E
   episodes in lock step (units: env steps);
 * ``policy_eval`` — env steps of a trained policy set (BCQ, CQL, MOReL) acting in the true env.
 
-Where an episode may end before its cap (MountainCar's goal, CartPole's fall) the estimate counts the
-cap, except for ``random`` trajectories, whose mean length the calibration measures. Every kernel's
+Where an episode may end before its cap (MountainCar's goal, CartPole's fall), MPC episodes count
+the paper's mean length (:mod:`persim.cost.lengths`), ``random`` trajectories the mean length the
+calibration measures, and policy rollouts the cap (an upper bound). Every kernel's
 key holds the torch threads of the job that runs it: a kernel is timed at its job's thread count.
-Not modelled (start-up only): the factor map of ``unseen_simulator``, prediction scoring, figures and
-tables (seconds each); set-up that grows with the dataset (reading Parquet, building d3rlpy's buffer)
+Not modelled (start-up only): the factor map of ``unseen_simulator``, figures and tables (seconds
+each); set-up that grows with the dataset (reading Parquet, building d3rlpy's buffer)
 is timed on the calibration's small dataset only.
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from persim.cost.jobs import Job
+from persim.cost.lengths import length_fraction
 from persim.envs.agents import N_TEST_AGENTS
 from persim.methods import METHODS, get_method
 
@@ -195,7 +200,18 @@ def _rank_cv(job: Job, config: Config) -> list[Work]:
 def _mpc(job: Job, config: Config) -> list[Work]:
     s = job.settings
     episodes = n_test_agents(job, config) * s["n_seeds"] * s["n_episodes"]
-    return mpc_work(s["env"], s["method"], s["mpc"], episodes, s["max_episode_steps"], config, job.threads)
+    steps = s["max_episode_steps"] * length_fraction(s["env"])
+    return mpc_work(s["env"], s["method"], s["mpc"], episodes, steps, config, job.threads)
+
+
+def _prediction(job: Job, config: Config) -> list[Work]:
+    s, env = job.settings, job.settings["env"]
+    n_rollouts = int(config["evaluation"]["prediction"]["n_rollouts"])
+    kernel = Kernel("prediction", env, _key(method=s["method"], sim=method_settings(s["method"], env, config),
+                                            rollouts=n_rollouts, warmup=s["warmup"], horizon=s["horizon"],
+                                            feedback=s["feedback"], episode_steps=config["episode_steps"][env],
+                                            threads=job.threads))
+    return [Work(kernel, n_test_agents(job, config))]
 
 
 def _synthetic(job: Job, config: Config) -> list[Work]:
@@ -237,6 +253,7 @@ RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
     "rank_cv": _rank_cv,
     "eval_reward": _mpc, "eval_reward_true_env": _mpc, "eval_reward_unseen": _mpc, "scarcity_eval_reward": _mpc,
     "synthetic_trajectories": _synthetic,
+    "eval_prediction": _prediction, "eval_prediction_unseen": _prediction,
     "eval_policy_reward": _policy_eval, "eval_policy_reward_unseen": _policy_eval,
     "scarcity_eval_policy_reward": _policy_eval,
     "dataset": _dataset, "scarcity_dataset": _dataset,

@@ -1,0 +1,35 @@
+"""How long an MPC episode is expected to run, before anything has run: a prior from the paper.
+
+MountainCar costs -1 per step until the goal and CartPole earns +1 per step until the pole falls, so
+on these two envs a published return IS an episode length (App. E.1: caps of 500 and 200 steps).
+The reward evaluation runs its episodes in lock step and drops each one when it ends, so its work is
+the sum of the episodes' lengths, not episodes x cap. The prior is the mean length, as a fraction of
+the paper's cap, of the planning methods' episodes in the paper's reward table of that env (True env
++ MPC, PerSim and the two CaDMs, every agent and dataset). HalfCheetah never ends early (fraction 1).
+It is a prior: a run whose models plan worse than the paper's runs longer MountainCar episodes and
+shorter CartPole ones, and ``persim.cost --check`` shows by how much.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+RETURN_PER_STEP = {"mountaincar": -1.0, "cartpole": 1.0}  # the env's reward for every step
+PAPER_CAP = {"mountaincar": 500, "cartpole": 200}         # App. E.1
+REWARD_TABLE = {"mountaincar": 9, "cartpole": 10}           # the paper's reward table of each env
+PLANNING_METHODS = ("True env+MPC", "PerSim", "Vanilla CaDM", "PE-TS CaDM")
+
+
+@lru_cache(maxsize=None)
+def length_fraction(env: str) -> float:
+    """Expected MPC episode length / cap on ``env`` (in (0, 1]; 1 where episodes run to the cap)."""
+    if env not in RETURN_PER_STEP:
+        return 1.0
+    from persim.reporting.paper import load_paper_tables
+    paper = load_paper_tables()
+    cells = paper[(paper["table"] == REWARD_TABLE[env]) & (paper["env"] == env)
+                  & paper["method"].isin(PLANNING_METHODS)]
+    if cells.empty:
+        raise ValueError(f"persim.cost: the paper tables have no reward cells of {list(PLANNING_METHODS)} "
+                         f"in table {REWARD_TABLE[env]} for env {env!r}")
+    per_method = cells.groupby("method")["mean"].mean() / RETURN_PER_STEP[env]  # mean length per method
+    return float(min(1.0, max(per_method.mean() / PAPER_CAP[env], 1.0 / PAPER_CAP[env])))
