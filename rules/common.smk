@@ -174,7 +174,7 @@ def policy_settings(wildcards):
     return {
         "env": env, "policy": policy, "train": train,
         "covariates": spec.covariate_dict(spec.policy_covariates(policy)),
-        "max_episode_steps": config["episode_steps"][env],
+        "max_episode_steps": config["episode_steps"][env], "terminal_reward": terminal_reward(env),
         "seed": derive_seed(config["seed"], "policy", env, policy),
         "device": config["device"],
     }
@@ -243,7 +243,12 @@ def _reward_common(env):
     kind = "discrete" if get_spec(env).discrete else "continuous"
     return {"env": env, "n_seeds": r["n_seeds"], "n_episodes": r["n_episodes"], "mpc": r["mpc"][kind],
             "max_episode_steps": config["episode_steps"][env], "device": config["device"],
-            "seed": derive_seed(config["seed"], "reward", env)}
+            "terminal_reward": terminal_reward(env), "seed": derive_seed(config["seed"], "reward", env)}
+
+
+def terminal_reward(env):
+    """What the step that ends an episode scores in every return this run reports (None: the env's)."""
+    return config["evaluation"].get("terminal_step_reward", {}).get(env)
 
 
 def reward_settings(wildcards):

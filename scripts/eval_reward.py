@@ -33,7 +33,8 @@ with rule_run(snakemake) as run:  # noqa: F821
                else model_step_factory(sim, plan.agent_ids, n_cand, seed=derive_seed(s["seed"], "particles")))
     returns = evaluate_mpc(s["env"], plan.covariates, planner, factory, len(plan.seeds), 0, s["max_episode_steps"],
                            label=f"{len(agents)} agents x {s['n_seeds']} seeds x {s['n_episodes']} episodes",
-                           history_length=k_hist, episode_seeds=plan.seeds, device=device)
+                           history_length=k_hist, episode_seeds=plan.seeds, device=device,
+                           terminal_reward=s["terminal_reward"])
     rows = []
     for (_, row), seed_returns in zip(agents.iterrows(), plan.seed_means(returns)):
         for k, r in enumerate(seed_returns):

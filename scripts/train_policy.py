@@ -16,7 +16,8 @@ with rule_run(snakemake) as run:  # noqa: F821
                         max_episode_steps=s["max_episode_steps"], device=device)
     algo.save(snakemake.output.policy)  # noqa: F821
     returns = evaluate_policy(lambda obs: algo.predict(obs.astype(np.float32)), s["env"], s["covariates"],
-                              n_episodes=cfg.eval_episodes, seed=s["seed"], max_episode_steps=s["max_episode_steps"])
+                              n_episodes=cfg.eval_episodes, seed=s["seed"], max_episode_steps=s["max_episode_steps"],
+                              terminal_reward=s["terminal_reward"])
     run.logger.info("greedy return over %d episodes: %.2f +- %.2f", len(returns), returns.mean(), returns.std())
     stats = {
         "env": s["env"], "policy": s["policy"], "covariates": s["covariates"], "algo": cfg.algo,

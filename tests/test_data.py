@@ -147,3 +147,14 @@ def test_metadata_that_is_not_json_names_the_file(tmp_path):
     pq.write_table(table.replace_schema_metadata({b"persim": b"{not json"}), path)
     with pytest.raises(DatasetError, match=r"bad_meta\.parquet: its 'persim' metadata is not valid JSON"):
         load_dataset(path)
+
+
+def test_terminal_reward_replaces_only_the_step_that_ended_an_episode():
+    from persim.data.rollout import Transitions
+    # episode 0 reaches its goal at its 3rd step; episode 1 is truncated (time limit) at its 2nd
+    tr = Transitions(episode=np.array([0, 0, 0, 1, 1]), t=np.array([0, 1, 2, 0, 1]), obs=np.zeros((5, 2), np.float32),
+                     actions=np.zeros(5, np.int64), rewards=-np.ones(5), next_obs=np.zeros((5, 2), np.float32),
+                     terminated=np.array([False, False, True, False, False]),
+                     truncated=np.array([False, False, False, False, True]))
+    np.testing.assert_array_equal(tr.episode_returns(2), [-3, -2])
+    np.testing.assert_array_equal(tr.episode_returns(2, terminal_reward=0.0), [-2, -2])

@@ -22,6 +22,12 @@ def test_random_shooting_with_position_bonus_solves_mountaincar():
     planner = RandomShooting(cfg, 3, reward_fn("mountaincar"), 1, position_bonus=cfg.mc_position_bonus, generator=gen)
     returns = evaluate_mpc("mountaincar", cov, planner, true_step_factory("mountaincar", cov, 300), n_episodes=2, seed=0)
     assert (returns > -300).all(), returns  # a random policy gets -500
+    # the authors' convention (evaluation.terminal_step_reward): the goal step scores 0, not gymnasium's -1
+    planner = RandomShooting(cfg, 3, reward_fn("mountaincar"), 1, position_bonus=cfg.mc_position_bonus,
+                             generator=torch.Generator().manual_seed(0))
+    authors = evaluate_mpc("mountaincar", cov, planner, true_step_factory("mountaincar", cov, 300), n_episodes=2,
+                           seed=0, terminal_reward=0.0)
+    np.testing.assert_array_equal(authors, returns + 1)
 
 
 def test_scores_average_members_and_stop_at_termination():

@@ -74,9 +74,13 @@ class Transitions:
     terminated: np.ndarray
     truncated: np.ndarray
 
-    def episode_returns(self, n_episodes: int) -> np.ndarray:
-        """Undiscounted return per episode ``[n_episodes]``."""
-        return np.bincount(self.episode, weights=self.rewards, minlength=n_episodes)
+    def episode_returns(self, n_episodes: int, terminal_reward: float | None = None) -> np.ndarray:
+        """Undiscounted return per episode ``[n_episodes]``; with ``terminal_reward``, the step that
+        ended an episode (``terminated``, not a truncation) scores that instead of the env's reward."""
+        rewards = self.rewards
+        if terminal_reward is not None:
+            rewards = np.where(self.terminated, float(terminal_reward), rewards)
+        return np.bincount(self.episode, weights=rewards, minlength=n_episodes)
 
     def episode_lengths(self, n_episodes: int) -> np.ndarray:
         """Number of transitions per episode ``[n_episodes]``."""

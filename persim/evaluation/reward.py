@@ -91,13 +91,14 @@ def model_step_factory(sim: Simulator, agent_id, n_candidates: int, seed: int = 
 def evaluate_mpc(env_name: str, covariates, planner, step_factory: StepFactory,
                  n_episodes: int, seed: int, max_episode_steps: int | None = None,
                  device: str = "cpu", label: str = "mpc", history_length: int = 0,
-                 episode_seeds: list[int] | None = None) -> np.ndarray:
+                 episode_seeds: list[int] | None = None, terminal_reward: float | None = None) -> np.ndarray:
     """Undiscounted returns ``[n_episodes]`` of ``planner`` acting in the true env.
 
     ``covariates``: one dict (every episode the same agent) or a list with one dict per episode;
     ``episode_seeds`` (one reset seed per episode) overrides the seeds drawn from ``seed``. With
     ``history_length = K > 0`` each episode's last K true transitions are kept and handed to the
-    step factory (context simulators)."""
+    step factory (context simulators). ``terminal_reward``: what the step that ends an episode scores
+    (None: the env's reward; see ``evaluation.terminal_step_reward``)."""
     per_episode = _per_episode(covariates, n_episodes)
     n_episodes = len(per_episode)
     envs = [make(env_name, max_episode_steps=max_episode_steps, **c) for c in per_episode]
@@ -109,7 +110,7 @@ def evaluate_mpc(env_name: str, covariates, planner, step_factory: StepFactory,
     tr = rollout(envs, seeds, actor, on_step=lambda step, running, returns: progress.update(
         1, running=running, mean_return=float(returns.mean())))
     progress.close()
-    return tr.episode_returns(n_episodes)
+    return tr.episode_returns(n_episodes, terminal_reward)
 
 
 def agent_covariates(row, spec) -> dict[str, float]:
@@ -178,7 +179,7 @@ def policy_reward_rows(policies, agents, spec, settings: dict, logger) -> list[d
                      on_step=lambda step, running, returns: progress.update(1, running=running))
     progress.close()
     rows = []
-    for (_, row), seed_returns in zip(agents.iterrows(), plan.seed_means(tr.episode_returns(len(envs)))):
+    for (_, row), seed_returns in zip(agents.iterrows(), plan.seed_means(tr.episode_returns(len(envs), settings.get("terminal_reward")))):
         for k, r in enumerate(seed_returns):
             logger.info("agent %d seed %d: mean return %.2f over %d episodes", row["test_agent"], k, r,
                         settings["n_episodes"])

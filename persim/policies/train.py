@@ -184,9 +184,10 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
 
 
 def evaluate_policy(act, env_name: str, covariates: dict[str, float], n_episodes: int, seed: int,
-                    max_episode_steps: int | None = None) -> np.ndarray:
-    """Greedy returns ``[n_episodes]`` of ``act`` on one agent, all episodes run in lock step."""
+                    max_episode_steps: int | None = None, terminal_reward: float | None = None) -> np.ndarray:
+    """Greedy returns ``[n_episodes]`` of ``act`` on one agent, all episodes run in lock step (the step
+    that ends an episode scores ``terminal_reward`` if given, else the env's reward)."""
     envs = [make(env_name, max_episode_steps=max_episode_steps, **covariates) for _ in range(n_episodes)]
     seeds = [seed + 10_000 + i for i in range(n_episodes)]
     tr = rollout(envs, seeds, PolicyActor([act]))
-    return tr.episode_returns(n_episodes)
+    return tr.episode_returns(n_episodes, terminal_reward)
