@@ -10,6 +10,7 @@ from snakemake.utils import validate
 from persim.codehash import code_hash
 from persim.config import check_config
 from persim.envs import ENV_NAMES, get_spec
+from persim.policies.targets import paper_target
 from argparse import Namespace
 
 from persim.methods import (METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, check_method_settings, get_method,
@@ -170,6 +171,8 @@ def policy_settings(wildcards):
     test_steps = train.pop("test_n_steps", None)
     if policy == "test" and test_steps is not None:
         train["n_steps"] = test_steps
+    if train.pop("stop_at_target", False):
+        train["stop_return"] = paper_target(env, policy)
     spec = get_spec(env)
     return {
         "env": env, "policy": policy, "train": train,

@@ -56,3 +56,40 @@ def test_algo_must_fit_action_space():
         train_policy("halfcheetah", {"mass": 1.0, "damping": 1.0}, PolicyConfig(algo="dqn", n_steps=10), seed=0)
     with pytest.raises(ValueError, match="algo"):
         PolicyConfig(algo="ppo", n_steps=10)
+
+
+def test_training_stops_at_the_target_and_keeps_that_snapshot(caplog):
+    # every CartPole policy survives a few steps: a target of 2 is reached at the first evaluation
+    cfg = PolicyConfig(algo="dqn", n_steps=3000, n_steps_per_epoch=1000, update_start_step=50, hidden_units=[16],
+                       buffer_size=1000, eval_episodes=2, eval_interval=100, stop_return=2.0)
+    with caplog.at_level("INFO", logger="persim"):
+        train_policy("cartpole", {"force": 10.0, "length": 0.5}, cfg, seed=0, max_episode_steps=50)
+    assert "target return 2.00 reached at step 100: training stopped" in caplog.text
+    assert "step 200 greedy eval" not in caplog.text and "keeping the snapshot of step 100" in caplog.text
+    # a target never reached trains the whole budget
+    cfg = PolicyConfig(**{**vars(cfg), "n_steps": 300, "stop_return": 1e9})
+    caplog.clear()
+    with caplog.at_level("INFO", logger="persim"):
+        train_policy("cartpole", {"force": 10.0, "length": 0.5}, cfg, seed=0, max_episode_steps=50)
+    assert "step 300 greedy eval" in caplog.text and "training stopped" not in caplog.text
+    with pytest.raises(ValueError, match="eval_interval"):
+        PolicyConfig(algo="dqn", n_steps=10, stop_return=1.0)
+
+
+def test_potential_shaping_telescopes_and_leaves_evaluation_alone():
+    from persim.policies.shaping import PotentialShaping, potential
+    phi = potential("mountaincar", "energy")
+    raw, shaped = E.make("mountaincar", gravity=0.003), PotentialShaping(E.make("mountaincar", gravity=0.003), phi, 1.0, 100.0)
+    o_raw, _ = raw.reset(seed=3)
+    o, _ = shaped.reset(seed=3)
+    start, total_raw, total = phi(o, shaped.unwrapped), 0.0, 0.0
+    for a in [2, 2, 0, 0, 0, 2, 2, 2, 2, 1] * 3:
+        o_raw, r_raw, *_ = raw.step(a)
+        o, r, *_ = shaped.step(a)
+        total_raw, total = total_raw + r_raw, total + r
+    np.testing.assert_array_equal(o, o_raw)  # the dynamics are the env's
+    # with gamma = 1 the added rewards sum to scale x (phi(last) - phi(first))
+    assert total - total_raw == pytest.approx(100.0 * (phi(o, shaped.unwrapped) - start), abs=1e-9)
+    assert total_raw == -30.0
+    with pytest.raises(ValueError, match="known for cartpole: none"):
+        potential("cartpole", "energy")

@@ -6,6 +6,7 @@ Budgets come from config so reduced profiles can train briefly (and get weaker p
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections import deque
@@ -18,6 +19,7 @@ from persim.d3rlpy_logging import PersimLoggerAdapterFactory, plain_d3rlpy_logs
 from persim.data.rollout import PolicyActor, rollout
 from persim.device import d3rlpy_device
 from persim.envs import get_spec, make
+from persim.policies.shaping import PotentialShaping, potential
 from persim.progress import Progress
 
 LOG = logging.getLogger("persim")
@@ -34,7 +36,11 @@ class PolicyConfig:
     ``actor_learning_rate``, ``critic_learning_rate``, Gaussian ``exploration_noise`` and
     ``random_steps`` of uniform actions first. With ``eval_interval > 0`` the greedy policy is
     evaluated every that many steps on ``eval_episodes`` episodes and the best snapshot is kept
-    (DQN on MountainCar is notoriously unstable: its last iterate is often worse than an earlier one).
+    (DQN on MountainCar is notoriously unstable: its last iterate is often worse than an earlier one);
+    with ``stop_return`` too, training stops at the first evaluation whose mean return reaches it
+    (that snapshot is kept: a policy of about the paper's quality, not a better one, for less work).
+    ``shaping`` names a potential of :mod:`persim.policies.shaping` added to the training reward
+    (``shaping_scale`` x its potential-based term; evaluations keep the env's reward).
     """
 
     algo: str
@@ -61,12 +67,23 @@ class PolicyConfig:
     critic_learning_rate: float = 3e-4
     exploration_noise: float = 0.1
     random_steps: int = 0
+    stop_return: float | None = None
+    shaping: str | None = None        # a potential of persim.policies.shaping (training reward only)
+    shaping_scale: float = 100.0
 
     def __post_init__(self) -> None:
         if self.algo not in ("dqn", "td3"):
             raise ValueError(f"policies.<env>.algo must be 'dqn' or 'td3', got {self.algo!r}")
         if self.n_steps < 1:
             raise ValueError(f"policies.<env>.n_steps must be >= 1, got {self.n_steps}")
+        if self.stop_return is not None and not self.eval_interval:
+            raise ValueError("policies.<env>.stop_at_target needs eval_interval > 0 (the evaluations that stop it)")
+        if self.shaping_scale <= 0:
+            raise ValueError(f"policies.<env>.shaping_scale must be > 0, got {self.shaping_scale}")
+
+
+class _TargetReached(Exception):
+    """Raised from d3rlpy's step callback to end online training early."""
 
 
 class EpisodeReturns(gym.Wrapper):
@@ -141,7 +158,9 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
     if (cfg.algo == "dqn") != spec.discrete:
         raise ValueError(f"policies.{env_name}.algo={cfg.algo!r} does not fit {env_name}'s action space")
     d3rlpy.seed(seed)
-    env = EpisodeReturns(make(env_name, max_episode_steps=max_episode_steps, **covariates))
+    returns = EpisodeReturns(make(env_name, max_episode_steps=max_episode_steps, **covariates))
+    env = returns if cfg.shaping is None else PotentialShaping(returns, potential(env_name, cfg.shaping),
+                                                               cfg.gamma, cfg.shaping_scale)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     algo, explorer = _build(cfg, device, env)
@@ -160,13 +179,29 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
             best.update({"return": ret, "step": step, "weights": buf.getvalue()})
 
     def callback(_algo, _epoch: int, step: int) -> None:
-        metrics = {"episodes": env.episodes}
-        if env.recent:
-            metrics["return_last20"] = float(np.mean(env.recent))
+        metrics = {"episodes": returns.episodes}
+        if returns.recent:
+            metrics["return_last20"] = float(np.mean(returns.recent))  # the env's reward, unshaped
         progress.update(1, **metrics)
         if cfg.eval_interval and step % cfg.eval_interval == 0 and step > cfg.update_start_step:
             greedy_eval(step)
+            if cfg.stop_return is not None and best["return"] >= cfg.stop_return:
+                raise _TargetReached
 
+    with contextlib.suppress(_TargetReached):
+        _fit(algo, cfg, env, buffer, explorer, callback, env_name, covariates)
+    progress.close()
+    if cfg.eval_interval:
+        if cfg.stop_return is not None and best["return"] >= cfg.stop_return:
+            LOG.info("target return %.2f reached at step %d: training stopped", cfg.stop_return, best["step"])
+        else:
+            greedy_eval(cfg.n_steps)
+        LOG.info("keeping the snapshot of step %d (greedy eval return %.2f)", best["step"], best["return"])
+        algo.impl.load_model(io.BytesIO(best["weights"]))
+    return algo
+
+
+def _fit(algo, cfg: PolicyConfig, env, buffer, explorer, callback, env_name: str, covariates) -> None:
     algo.fit_online(
         env, buffer, explorer,
         n_steps=cfg.n_steps, n_steps_per_epoch=min(cfg.n_steps_per_epoch, cfg.n_steps),
@@ -175,12 +210,6 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
         logger_adapter=PersimLoggerAdapterFactory(None, f"{cfg.algo.upper()} policy on {env_name} {covariates}"),
         show_progress=False, callback=callback,
     )
-    progress.close()
-    if cfg.eval_interval:
-        greedy_eval(cfg.n_steps)
-        LOG.info("keeping the snapshot of step %d (greedy eval return %.2f)", best["step"], best["return"])
-        algo.impl.load_model(io.BytesIO(best["weights"]))
-    return algo
 
 
 def evaluate_policy(act, env_name: str, covariates: dict[str, float], n_episodes: int, seed: int,
