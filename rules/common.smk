@@ -43,6 +43,7 @@ wildcard_constraints:
     behaviour="pure|random|pure_eps20|pure_eps40",
     method="|".join(SIMULATOR_METHODS),
     pmethod="|".join(POLICY_METHODS),
+    k=r"[1-9]\d*",
 
 
 @lru_cache(maxsize=None)
@@ -71,6 +72,22 @@ def method_path(env, behaviour, method, name):
     return f"{OUT}/{env}/{behaviour}/{method}/{name}"
 
 
+def retrain_per_seed():
+    """Whether each reward seed of Tables 9-11 plans on its own retrained simulator (the authors' trials)."""
+    return bool(config["evaluation"]["reward"].get("retrain_per_seed", False))
+
+
+def seed_models(wildcards):
+    """The simulators eval_reward plans on, one per seed (seed 0: the dataset's model, which the
+    prediction evaluation also scores) or the one model for every seed."""
+    main = method_path(wildcards.env, wildcards.behaviour, wildcards.method, "model.pt")
+    if not retrain_per_seed():
+        return [main]
+    n = config["evaluation"]["reward"]["n_seeds"]
+    return [main] + [method_path(wildcards.env, wildcards.behaviour, wildcards.method, f"seed{k}/model.pt")
+                     for k in range(1, n)]
+
+
 PAPER_N_AGENTS = 500  # the paper's training agents per env (Tables 3, 5-13): the key of its cells
 
 
@@ -79,7 +96,9 @@ def scale_note(dataset=None):
     n = config["agents"]["n_agents"]
     r = config["evaluation"]["reward"]
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
-            f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes / {r['policy_episodes']} policy episodes per agent")
+            f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes / {r['policy_episodes']} policy episodes per agent"
+            + ("; every seed plans on its own retrained simulator (the authors' trials)" if retrain_per_seed()
+               else "; one simulator per dataset for every seed (the authors retrain it per seed)"))
     return note + (f"; {dataset} data." if dataset else ".")
 
 
@@ -271,6 +290,9 @@ def train_settings(wildcards):
     out = {"env": env, "behaviour": wildcards.behaviour, "method": method, "model": spec.settings(config, env),
            "device": config["device"], "max_episode_steps": config["episode_steps"][env],
            "seed": derive_seed(config["seed"], method, env, wildcards.behaviour)}
+    k = int(getattr(wildcards, "k", 0) or 0)
+    if k:  # a reward seed's own retrained simulator
+        out["seed"], out["retrain_seed"] = derive_seed(out["seed"], "retrain", k), k
     if spec.uses_rank_cv:
         out["rank_source"] = config["persim"]["rank_source"]
     return out

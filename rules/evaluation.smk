@@ -56,7 +56,7 @@ rule predictions:
 
 rule eval_reward:
     input:
-        model=method_path("{env}", "{behaviour}", "{method}", "model.pt"),
+        model=seed_models,
         agents=agents_path("{env}"),
     output:
         method_path("{env}", "{behaviour}", "{method}", "reward.csv"),

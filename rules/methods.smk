@@ -28,6 +28,18 @@ rule train_simulator:
         "../scripts/train_method.py"
 
 
+# evaluation.reward.retrain_per_seed: reward seed k >= 1 plans on a simulator retrained from its own
+# seed (the authors' trials); seed 0 plans on the dataset's model above.
+use rule train_simulator as train_simulator_seed with:
+    output:
+        model=method_path("{env}", "{behaviour}", "{method}", "seed{k}/model.pt"),
+        history=method_path("{env}", "{behaviour}", "{method}", "seed{k}/history.csv"),
+    log:
+        f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/seed{{k}}/train.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/{{behaviour}}/{{method}}/seed{{k}}/train.tsv"
+
+
 rule simulators:
     input:
         targets_simulators(),

@@ -151,3 +151,41 @@ def test_batched_agents_in_one_evaluation_match_their_separate_dynamics():
         rows = slice(3 * e, 3 * e + 3)
         want = HalfCheetahDynamics(cov).step(states[:, rows], actions[rows])
         torch.testing.assert_close(out[:, rows], want)
+
+
+class _DynamicsSim:
+    """A stand-in simulator that plans on MountainCar's true dynamics (``gravity``) or, with None, on a
+    model where the car never moves (no plan looks better than another)."""
+    planning_members, context_length, device = 1, 0, torch.device("cpu")
+
+    def __init__(self, gravity):
+        self.gravity = gravity
+
+    def planning_step(self, agents, n_rows, context=None, generator=None):
+        from persim.envs.torch_dynamics import batched_step
+
+        def step(states, actions):
+            if self.gravity is None:
+                return states
+            cov = torch.full((states.shape[1], 1), self.gravity)
+            return batched_step("mountaincar", states, actions.expand(states.shape[0], *actions.shape), cov)[0]
+        return step
+
+
+def test_each_seed_plans_on_its_own_simulator():
+    import pandas as pd
+    import pytest
+
+    from persim.envs import get_spec
+    from persim.evaluation.reward import plan_rewards, reward_episodes
+    agents = pd.DataFrame({"agent_id": [0], "test_agent": [1], "gravity": [0.0025]})
+    plan = reward_episodes(agents, get_spec("mountaincar"), seed=0, n_seeds=2, n_episodes=1)
+    assert plan.seed_episodes(0).tolist() == [0] and plan.seed_episodes(1).tolist() == [1]
+    mpc = {"n_candidates": 300, "horizon": 40}
+    good, frozen = _DynamicsSim(0.0025), _DynamicsSim(None)
+    per_seed = plan_rewards("mountaincar", plan, [good, frozen], mpc, seed=0, max_episode_steps=300)
+    assert per_seed[0] > -300 and per_seed[1] == -300  # seed 1's (useless) simulator, seed 0's good one
+    shared = plan_rewards("mountaincar", plan, [good], mpc, seed=0, max_episode_steps=300)
+    assert (shared > -300).all()  # one simulator plans every seed
+    with pytest.raises(ValueError, match="3 simulators for 2 seeds"):
+        plan_rewards("mountaincar", plan, [good] * 3, mpc, seed=0, max_episode_steps=300)

@@ -18,7 +18,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (  # stage -> rule names ("x_"
     ("Tables 12-13 (unseen agents)", ("unseen_", "test_rollouts_unseen", "eval_prediction_unseen",
                                       "eval_reward_unseen", "eval_policy_reward_unseen")),
     ("datasets + test rollouts", ("dataset", "test_rollouts", "agents")),
-    ("simulator training + rank CV", ("train_simulator", "rank_cv")),
+    ("simulator training + rank CV", ("train_simulator", "train_simulator_seed", "rank_cv")),
     ("policy-set training (BCQ/CQL/MOReL)", ("train_policy_set",)),
     ("MPC reward evaluation", ("eval_reward", "eval_reward_true_env")),
     ("policy reward evaluation", ("eval_policy_reward",)),

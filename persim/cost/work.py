@@ -248,7 +248,7 @@ def _test_rollouts(job: Job, config: Config) -> list[Work]:
 
 RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
     "train_policy": _online,
-    "train_simulator": _train, "scarcity_train_simulator": _train,
+    "train_simulator": _train, "train_simulator_seed": _train, "scarcity_train_simulator": _train,
     "train_policy_set": _train, "scarcity_train_policy_set": _train,
     "rank_cv": _rank_cv,
     "eval_reward": _mpc, "eval_reward_true_env": _mpc, "eval_reward_unseen": _mpc, "scarcity_eval_reward": _mpc,

@@ -113,6 +113,34 @@ def evaluate_mpc(env_name: str, covariates, planner, step_factory: StepFactory,
     return tr.episode_returns(n_episodes, terminal_reward)
 
 
+def plan_rewards(env_name: str, plan: "EpisodePlan", sims: list[Simulator], mpc: dict, seed: int,
+                 max_episode_steps: int, device: str = "cpu", terminal_reward: float | None = None) -> np.ndarray:
+    """Returns ``[A*S*N]`` of MPC on every episode of ``plan``: on the true dynamics (no ``sims``), on
+    one simulator for every seed (one lock-step batch), or on one simulator per seed (``len(sims) ==
+    S``: seed k's episodes plan on ``sims[k]``, the authors' retrained trials; one batch per seed)."""
+    from persim.planning.factory import make_planner
+    if len(sims) > 1 and len(sims) != plan.n_seeds:
+        raise ValueError(f"reward evaluation: {len(sims)} simulators for {plan.n_seeds} seeds "
+                         "(one for every seed, or one per seed)")
+    groups = [np.arange(len(plan.seeds))] if len(sims) <= 1 else [plan.seed_episodes(k) for k in range(plan.n_seeds)]
+    returns = np.empty(len(plan.seeds))
+    for k, idx in enumerate(groups):
+        sim = sims[k] if sims else None
+        tag = ("planner",) if len(groups) == 1 else ("planner", k)
+        planner = make_planner(env_name, mpc, 1 if sim is None else sim.planning_members, derive_seed(seed, *tag))
+        covs = [plan.covariates[i] for i in idx]
+        factory = (true_step_factory(env_name, covs, mpc["n_candidates"]) if sim is None else
+                   model_step_factory(sim, plan.agent_ids[idx], mpc["n_candidates"],
+                                      seed=derive_seed(seed, "particles", *tag[1:])))
+        label = (f"{plan.n_agents} agents x {plan.n_seeds if len(groups) == 1 else 1} seeds x "
+                 f"{plan.n_episodes} episodes" + ("" if len(groups) == 1 else f" (seed {k}'s simulator)"))
+        returns[idx] = evaluate_mpc(env_name, covs, planner, factory, len(idx), 0,
+                                    max_episode_steps, device=device, label=label,
+                                    history_length=0 if sim is None else sim.context_length,
+                                    episode_seeds=[plan.seeds[i] for i in idx], terminal_reward=terminal_reward)
+    return returns
+
+
 def agent_covariates(row, spec) -> dict[str, float]:
     """Covariates of one agents-table row as ``{name: value}``."""
     return {c: float(row[c]) for c in spec.covariates}
@@ -130,6 +158,11 @@ class EpisodePlan:
     n_agents: int
     n_seeds: int
     n_episodes: int
+
+    def seed_episodes(self, k: int) -> np.ndarray:
+        """Indices ``[A*N]`` of seed ``k``'s episodes in the plan's order."""
+        i = np.arange(self.n_agents * self.n_seeds * self.n_episodes)
+        return i[(i // self.n_episodes) % self.n_seeds == k]
 
     def seed_means(self, returns: np.ndarray) -> list[list[float]]:
         """Per agent, the mean return of each seed's episodes (``returns [A*S*N]``)."""
