@@ -196,3 +196,21 @@ def test_calibration_times_the_real_code(tmp_path):
         {"method": "persim", "sim": sim, "episodes": 2, "episode_steps": 200, "threads": 1,
          "mpc": {"horizon": 4, "n_candidates": 8}})))
     assert mpc[""] > 0 and mpc["fixed"] >= 0
+
+
+def test_retrained_seeds_are_their_own_jobs_with_their_own_seeds(smoke_jobs):
+    """evaluation.reward.retrain_per_seed (on in smoke, as in the paper profile): reward seed k >= 1
+    of Tables 9-11 plans on a simulator trained like the dataset's model but from its own seed."""
+    jobs, config = smoke_jobs
+    n_seeds = config["evaluation"]["reward"]["n_seeds"]
+    main = {(j.wildcards["env"], j.wildcards["behaviour"], j.wildcards["method"]): j
+            for j in jobs if j.rule == "train_simulator"}
+    seeded = [j for j in jobs if j.rule == "train_simulator_seed"]
+    assert len(seeded) == len(main) * (n_seeds - 1)
+    for j in seeded:
+        twin = main[(j.wildcards["env"], j.wildcards["behaviour"], j.wildcards["method"])]
+        assert j.settings["model"] == twin.settings["model"] and j.settings["seed"] != twin.settings["seed"]
+        assert j.settings["retrain_seed"] == int(j.wildcards["k"])
+    for ev in (j for j in jobs if j.rule == "eval_reward"):
+        trained = {jobs[d].rule for d in ev.deps}
+        assert {"train_simulator", "train_simulator_seed"} <= trained

@@ -25,6 +25,7 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["train_policy"] == 5 + 5 + 4 + 3  # logging policies + one test policy per env
     assert counts["dataset"] == 3 * 4
     assert counts["train_simulator"] == 3 * 4 * 3  # PerSim, Vanilla and PE-TS CaDM
+    assert counts["train_simulator_seed"] == 3 * 4 * 3 * 4  # reward seeds 2-5 retrain them (the authors' trials)
     assert counts["eval_prediction"] == counts["eval_reward"] == 3 * 4 * 3  # PerSim + 2 CaDM
     assert counts["train_policy_set"] == 3 * 4 * 6 + 3 * 2  # BCQ-P/A, CQL-P/A, MOReL-P/A; PerSim-BCQ-5/-CQL-5
     assert counts["eval_policy_reward"] == 3 * 4 * 6 + 3 * 2
@@ -163,13 +164,13 @@ def test_dataset_setting_reruns_only_its_branch(smoke_run):
     assert res.returncode == 0, res.stderr[-2000:]
     # the dataset, and per env: PerSim, 2 CaDM, 4 BCQ/CQL, 2 MOReL trained on it and their evaluations;
     # CartPole's data-scarcity trials use pure data too (2 trials: dataset, 3 simulators, BCQ-P)
-    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_simulator": 9,
+    assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_simulator": 9, "train_simulator_seed": 9,
                                       "train_policy_set": 18, "eval_prediction": 9,
                                       "eval_reward": 9, "eval_policy_reward": 18, "prediction_tables": 1,
                                       "reward_tables": 1, "comparison": 1, "all": 1,
                                       "scarcity_dataset": 2, "scarcity_train_simulator": 6,
                                       "scarcity_train_policy_set": 2, "scarcity_eval_reward": 6,
-                                      "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 90}
+                                      "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 99}
     assert "pure.parquet" in res.stdout and "random.parquet" not in res.stdout.split("Job stats")[0]
 
 
@@ -182,11 +183,11 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
     # 6 cartpole policies; the policy-logged cartpole dataset and every method trained on it; the
     # test rollouts (test policy) and so both cartpole datasets' prediction evaluations; the tables
     assert counts == {"train_policy": 6, "dataset": 1, "table5": 1, "policy_returns": 1, "train_simulator": 3,
-                      "train_policy_set": 6, "test_rollouts": 1,
+                      "train_simulator_seed": 3, "train_policy_set": 6, "test_rollouts": 1,
                       "eval_prediction": 2 * 3, "eval_reward": 3, "eval_policy_reward": 6,
                       "figure_trajectories": 1, "prediction_tables": 1, "reward_tables": 1, "comparison": 1,
                       "all": 1, "scarcity_dataset": 2, "scarcity_train_simulator": 6, "scarcity_train_policy_set": 2,
-                      "scarcity_eval_reward": 6, "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 58}
+                      "scarcity_eval_reward": 6, "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 61}
 
 
 @pytest.mark.slow
@@ -196,13 +197,14 @@ def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     # ... and what is built on PerSim: its synthetic data and PerSim-BCQ-5 / -CQL-5 (Table 3), PerSim(p)
     # (Tables 12-13; smoke: random data, 2 fractions), PerSim in every data-scarcity trial (Tables 14-16)
-    assert job_counts(res.stdout) == {"train_simulator": 6, "eval_prediction": 6, "eval_reward": 6,
+    assert job_counts(res.stdout) == {"train_simulator": 6, "train_simulator_seed": 6, "eval_prediction": 6,
+                                      "eval_reward": 6,
                                       "figure_tsne": 3, "figure_trajectories": 2, "prediction_tables": 1,
                                       "reward_tables": 1, "comparison": 1, "all": 1,
                                       "synthetic_trajectories": 3, "train_policy_set": 6, "eval_policy_reward": 6,
                                       "table3": 1, "unseen_simulator": 2, "eval_prediction_unseen": 2,
                                       "eval_reward_unseen": 2, "unseen_tables": 1, "scarcity_train_simulator": 6,
-                                      "scarcity_eval_reward": 6, "scarcity_tables": 1, "total": 63}
+                                      "scarcity_eval_reward": 6, "scarcity_tables": 1, "total": 69}
 
 
 @pytest.mark.slow
@@ -238,10 +240,10 @@ def test_editing_a_baseline_module_reruns_only_that_baseline(smoke_run):
     try:
         module.write_text(original + "\n# edited\n")
         counts = job_counts(snakemake(smoke_run, "-n", *SMOKE).stdout)
-        assert counts == {"train_simulator": 12, "eval_prediction": 12, "eval_reward": 12, "prediction_tables": 1,
-                          "reward_tables": 1, "comparison": 1, "all": 1, "eval_prediction_unseen": 2,
-                          "eval_reward_unseen": 2, "unseen_tables": 1, "scarcity_train_simulator": 12,
-                          "scarcity_eval_reward": 12, "scarcity_tables": 1, "total": 70}
+        assert counts == {"train_simulator": 12, "train_simulator_seed": 12, "eval_prediction": 12, "eval_reward": 12,
+                          "prediction_tables": 1, "reward_tables": 1, "comparison": 1, "all": 1,
+                          "eval_prediction_unseen": 2, "eval_reward_unseen": 2, "unseen_tables": 1,
+                          "scarcity_train_simulator": 12, "scarcity_eval_reward": 12, "scarcity_tables": 1, "total": 82}
     finally:
         module.write_text(original)
 
