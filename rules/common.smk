@@ -222,7 +222,7 @@ def rank_cv_dataset(wildcards):
 def rank_cv_settings(wildcards):
     cv = config["persim"]["rank_cv"]
     model = {**get_method("persim").settings(config, wildcards.env), "n_members": cv["n_members"],
-             "epochs": cv["epochs"]}
+             "epochs": cv.get("env_epochs", {}).get(wildcards.env, cv["epochs"])}
     return {"env": wildcards.env, "dataset": cv["dataset"], "model": model, "ranks": cv["ranks"],
             "val_fraction": cv["val_fraction"], "device": config["device"],
             "seed": derive_seed(config["seed"], "rank_cv", wildcards.env)}
