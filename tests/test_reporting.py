@@ -285,3 +285,18 @@ def test_claims_are_judged_on_the_paper_and_on_ours(paper):
     summary = cmp.summarize(cells, claims.reset_index())
     assert (summary["kind"] == "claim").sum() == 7
     assert "claim (i)" not in cmp.to_markdown(cells, summary)  # claims have their own page
+
+
+def test_mpc_rows_carry_this_runs_true_env_ceiling(paper):
+    """Every MPC row's reward cell sits beside this run's own True env + MPC for that agent (same budget)."""
+    reward = pd.DataFrame({"env": ["mountaincar"] * 4, "dataset": ["", "pure", "pure", "random"],
+                           "method": ["true_mpc", "persim", "bcq_p", "cadm_pets"], "agent": [4, 4, 4, 1],
+                           "reward": [-290.0, -370.0, -500.0, -60.0], "reward_std": [1.0, 2.0, 0.0, 1.0]})
+    c = cmp.compare(None, reward, paper)
+    row = lambda t, ds, m, a: c[(c["table"] == t) & (c["dataset"] == ds) & (c["method"] == m) & (c["agent"] == a)].iloc[0]  # noqa: E731
+    assert row(9, "pure", "PerSim", 4)["ceiling"] == -290.0
+    assert row(2, "pure", "PerSim", 4)["ceiling"] == -290.0  # Table 2 repeats the cell
+    assert np.isnan(row(9, "pure", "BCQ-P", 4)["ceiling"])  # a policy, not a planner
+    assert np.isnan(row(9, "random", "PE-TS CaDM", 1)["ceiling"])  # no True env + MPC of ours for agent 1
+    md = cmp.to_markdown(c)
+    assert "Ceiling of the MPC rows (this run's True env + MPC, same planner budget): agent 4 -290.0." in md

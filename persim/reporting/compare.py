@@ -71,7 +71,10 @@ _EPS = 1e-9  # relative slack so that exact boundaries (2x, 2 std) are not lost 
 KEY = ["env", "dataset", "method", "agent"]
 COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
            "ratio", "difference", "tolerance", "ours_r2", "paper_r2", "verdict"]
-ALL_COLUMNS = [*COLUMNS, "n_train_agents"]
+ALL_COLUMNS = [*COLUMNS, "n_train_agents", "ceiling"]
+TRUE_MPC = "True env+MPC"
+PLANNING_METHODS = ("PerSim", "Vanilla CaDM", "PE-TS CaDM")  # rows that plan with MPC on a simulator
+UNSEEN_TABLE = 13  # other agents than the five test agents: no True env + MPC of ours for them
 
 
 # ----------------------------------------------------------------------------------------------- labels
@@ -287,7 +290,21 @@ def compare(
         from persim.reporting.extended import compare_extended
 
         out = pd.concat([out, compare_extended(extended)], ignore_index=True)
-    return _sort(out)
+    return _sort(add_ceiling(out))
+
+
+def add_ceiling(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` with column ``ceiling``: for every reward cell of a method that plans with MPC on a
+    simulator, this run's True env + MPC for the same env and test agent, at the same planner budget
+    (what a perfect simulator would score here); NaN elsewhere, and for the unseen agents of Table 13."""
+    out = cells.copy()
+    true = out[(out["method"] == TRUE_MPC) & (out["metric"] == "reward") & out["table"].isin(REWARD_TABLES.values())]
+    ceiling = true.dropna(subset=["ours"]).drop_duplicates(["env", "agent"]).set_index(["env", "agent"])["ours"]
+    planned = (out["method"].isin(PLANNING_METHODS) & (out["metric"] == "reward")
+               & (out["table"] != UNSEEN_TABLE)).to_numpy()
+    keys = list(zip(out["env"], out["agent"]))
+    out["ceiling"] = [float(ceiling.get(k, np.nan)) if p else np.nan for k, p in zip(keys, planned)]
+    return out
 
 
 def _failed(verdict: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
@@ -424,6 +441,10 @@ def _env_section(sub: pd.DataFrame, env: str) -> list[str]:
         rows.append([DATASET_LABELS.get(ds, ds), label, *[by_agent.get(a, "—") for a in agents]])
     lines = [f"### {ENV_LABELS[env]}", ""]
     lines += [pipe_table(headers, rows), ""] if rows else ["No cells produced.", ""]
+    ceiling = sub.dropna(subset=["ceiling"]).drop_duplicates("agent") if "ceiling" in sub else sub.iloc[:0]
+    if len(ceiling):
+        lines += ["Ceiling of the MPC rows (this run's True env + MPC, same planner budget): " + ", ".join(
+            f"agent {int(r['agent'])} {r['ceiling']:.1f}" for _, r in ceiling.sort_values("agent").iterrows()) + ".", ""]
     if absent:
         lines += ["Not produced (all cells missing): " + "; ".join(
             _absent_label(sub, m, dss) for m, dss in absent.items()) + ".", ""]
