@@ -58,7 +58,7 @@ for _ in range(20000):
         env.reset()
 print(time.perf_counter() - t)
 """
-STEP_BASE = {"n_steps": 30, "iterations": 1, "dyn_min_steps": 200}  # base value of each "step" field (then x3)
+STEP_BASE = {"n_steps": 30, "iterations": 1, "dyn_min_steps": 10}  # base value of each "step" field (then x3)
 MIN_RUN_S = 0.5            # a timed training run shorter than this is repeated with more work
 
 
