@@ -136,6 +136,15 @@ def test_costs_and_wall_time_add_up(smoke_jobs, tmp_path):
     assert wall_time(costs, cores=2, contention=2.0) == pytest.approx(2 * wall_time(costs, cores=2))
     assert {c.stage for c in costs} >= {"logging + test policies", "MPC reward evaluation", "Tables 14-16 (scarcity)"}
     assert stage_of("train_policy_set") == "policy-set training (BCQ/CQL/MOReL)"
+    # GPU estimates: only jobs with a measured speed-up hold a GPU, at that speed-up
+    ratios = {"mpc:persim:discrete": 4.0, "mpc:persim:continuous": 4.0}
+    auto = [dataclasses.replace(j, settings={**j.settings, "device": "auto"}) for j in jobs]  # smoke: cpu
+    gpu = {(c.job.rule, c.job.settings.get("method")): c
+           for c in job_costs(auto, [job_work(j, config) for j in auto], cache.seconds, ratios)}
+    persim, cadm = gpu[("eval_reward", "persim")], gpu[("eval_reward", "cadm_vanilla")]
+    assert persim.uses_gpu and persim.gpu_seconds < persim.seconds
+    assert not cadm.uses_gpu and cadm.gpu_seconds == cadm.seconds
+    assert not gpu[("train_policy", None)].uses_gpu
 
 
 def test_check_reads_a_runs_benchmark_files(smoke_jobs, tmp_path):

@@ -66,11 +66,16 @@ class JobCost:
 
 def job_costs(jobs: Sequence[Job], works: Sequence[list[Work]], seconds: Callable[[Kernel], float],
               ratios: Mapping[str, float] | None = None) -> list[JobCost]:
-    """Each job's estimated seconds on the calibrated CPU and, with ``ratios``, on a GPU."""
+    """Each job's estimated seconds on the calibrated CPU and, with ``ratios``, on a GPU. With
+    ``ratios`` only a job with a measured speed-up (a ratio > 1 for one of its kernels) is placed on a
+    GPU; the others run on CPU cores beside it (their GPU speed is unknown: counting them at CPU speed
+    while they hold the GPU would serialize them for nothing). Without ``ratios`` (a calibration run
+    on the GPU itself) every torch job that may use the device is a GPU job."""
     out = []
     for job, work in zip(jobs, works):
         cpu = sum(w.units * seconds(w.kernel) for w in work)
-        on_gpu = any(w.kernel.kind in ("train", "mpc") for w in work) and job.settings.get("device", "auto") != "cpu"
+        torch_job = any(w.kernel.kind in ("train", "mpc") for w in work) and job.settings.get("device", "auto") != "cpu"
+        on_gpu = torch_job and (not ratios or any(gpu_ratio(w.kernel, ratios) > 1.0 for w in work))
         gpu = sum(w.units * seconds(w.kernel) / (gpu_ratio(w.kernel, ratios) if ratios and on_gpu else 1.0)
                   for w in work)
         out.append(JobCost(job, cpu, gpu, on_gpu, stage_of(job.rule)))
