@@ -275,8 +275,11 @@ def test_cross_validated_rank_feeds_training(smoke_run):
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     counts = job_counts(res.stdout)
     assert counts["train_simulator"] == 6 and "rank_cv" not in counts  # CV table reused, PerSim retrained
-    persim_jobs = [j for j in res.stdout.split("rule train_simulator")[1:] if "/persim/model.pt" in j]
-    assert len(persim_jobs) == 6 and all("rank_cv.csv" in j for j in persim_jobs)
+    assert counts["train_simulator_seed"] == 6  # and so are its retrained reward seeds
+    jobs = {rule: [j.split("rule ")[0] for j in res.stdout.split(f"rule {rule}:")[1:]]
+            for rule in ("train_simulator", "train_simulator_seed")}
+    persim_jobs = [j for j in jobs["train_simulator"] if "/persim/model.pt" in j]
+    assert len(persim_jobs) == 6 and all("rank_cv.csv" in j for j in persim_jobs + jobs["train_simulator_seed"])
 
 
 @pytest.mark.slow
