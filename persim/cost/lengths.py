@@ -16,7 +16,6 @@ from functools import lru_cache
 RETURN_PER_STEP = {"mountaincar": -1.0, "cartpole": 1.0}  # the env's reward for every step
 PAPER_CAP = {"mountaincar": 500, "cartpole": 200}         # App. E.1
 REWARD_TABLE = {"mountaincar": 9, "cartpole": 10}           # the paper's reward table of each env
-PLANNING_METHODS = ("True env+MPC", "PerSim", "Vanilla CaDM", "PE-TS CaDM")
 
 
 @lru_cache(maxsize=None)
@@ -24,12 +23,13 @@ def length_fraction(env: str) -> float:
     """Expected MPC episode length / cap on ``env`` (in (0, 1]; 1 where episodes run to the cap)."""
     if env not in RETURN_PER_STEP:
         return 1.0
+    from persim.methods import SIMULATOR_METHODS, TRUE_MPC_LABEL
     from persim.reporting.paper import load_paper_tables
+    planning = [TRUE_MPC_LABEL, *SIMULATOR_METHODS.values()]
     paper = load_paper_tables()
-    cells = paper[(paper["table"] == REWARD_TABLE[env]) & (paper["env"] == env)
-                  & paper["method"].isin(PLANNING_METHODS)]
+    cells = paper[(paper["table"] == REWARD_TABLE[env]) & (paper["env"] == env) & paper["method"].isin(planning)]
     if cells.empty:
-        raise ValueError(f"persim.cost: the paper tables have no reward cells of {list(PLANNING_METHODS)} "
+        raise ValueError(f"persim.cost: the paper tables have no reward cells of {planning} "
                          f"in table {REWARD_TABLE[env]} for env {env!r}")
     per_method = cells.groupby("method")["mean"].mean() / RETURN_PER_STEP[env]  # mean length per method
     return float(min(1.0, max(per_method.mean() / PAPER_CAP[env], 1.0 / PAPER_CAP[env])))

@@ -41,6 +41,7 @@ from persim.reporting.labels import (
     DATASET_LABELS,
     ENV_LABELS,
     MAIN_TABLE,
+    PREDICTION_METHODS,
     PREDICTION_TABLES,
     REWARD_METHODS,
     REWARD_TABLES,
@@ -72,8 +73,6 @@ KEY = ["env", "dataset", "method", "agent"]
 COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
            "ratio", "difference", "tolerance", "ours_r2", "paper_r2", "verdict"]
 ALL_COLUMNS = [*COLUMNS, "n_train_agents", "ceiling"]
-TRUE_MPC = "True env+MPC"
-PLANNING_METHODS = ("PerSim", "Vanilla CaDM", "PE-TS CaDM")  # rows that plan with MPC on a simulator
 UNSEEN_TABLE = 13  # other agents than the five test agents: no True env + MPC of ours for them
 
 
@@ -300,7 +299,7 @@ def add_ceiling(cells: pd.DataFrame) -> pd.DataFrame:
     out = cells.copy()
     true = out[(out["method"] == TRUE_MPC) & (out["metric"] == "reward") & out["table"].isin(REWARD_TABLES.values())]
     ceiling = true.dropna(subset=["ours"]).drop_duplicates(["env", "agent"]).set_index(["env", "agent"])["ours"]
-    planned = (out["method"].isin(PLANNING_METHODS) & (out["metric"] == "reward")
+    planned = (out["method"].isin(PREDICTION_METHODS) & (out["metric"] == "reward")  # the simulators
                & (out["table"] != UNSEEN_TABLE)).to_numpy()
     keys = list(zip(out["env"], out["agent"]))
     out["ceiling"] = [float(ceiling.get(k, np.nan)) if p else np.nan for k, p in zip(keys, planned)]
