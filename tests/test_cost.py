@@ -10,11 +10,11 @@ import pytest
 from conftest import REPO
 from persim.cost.__main__ import main as cost_main
 from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id, mpc_steps
-from persim.cost.estimate import job_costs, stage_of, stage_table, wall_time
+from persim.cost.estimate import job_costs, recorded_run, stage_of, stage_table, wall_time
 from persim.cost.jobs import load_jobs
 from persim.cost.lengths import length_fraction
 from persim.cost.schedule import Task, critical_path, makespan
-from persim.cost.work import Kernel, job_work, work_fields
+from persim.cost.work import SCHEDULER, Kernel, job_work, work_fields
 from persim.methods import REGISTRY, get_method
 
 SMOKE = str(REPO / "config" / "smoke.yaml")
@@ -134,6 +134,10 @@ def test_costs_and_wall_time_add_up(smoke_jobs, tmp_path):
     longest = max(c.seconds for c in costs)
     assert longest <= wall_time(costs, cores=2) <= total
     assert wall_time(costs, cores=2, contention=2.0) == pytest.approx(2 * wall_time(costs, cores=2))
+    # Snakemake's own seconds per job lengthen the wall time, not any job's (stage) seconds
+    slow = job_costs(jobs, [job_work(j, config) for j in jobs], cache.seconds, scheduler_s=3.0)
+    assert [c.seconds for c in slow] == [c.seconds for c in costs]
+    assert wall_time(slow, cores=1) == pytest.approx(wall_time(costs, cores=1) + 3.0 * len(jobs))
     assert {c.stage for c in costs} >= {"logging + test policies", "MPC reward evaluation", "Tables 14-16 (scarcity)"}
     assert stage_of("train_policy_set") == "policy-set training (BCQ/CQL/MOReL)"
     # GPU estimates: only jobs with a measured speed-up hold a GPU, at that speed-up
@@ -160,6 +164,18 @@ def test_check_reads_a_runs_benchmark_files(smoke_jobs, tmp_path):
     row = rows["simulator training + rank CV"]
     assert row["recorded_jobs"] == 1 and row["recorded_s"] == 12.5
     assert all(r["recorded_jobs"] == 0 for s, r in rows.items() if s != "simulator training + rank CV")
+    # the run's wall time from its benchmark files' times: first start (end - seconds) to last end
+    import os
+    later = next(j for j in jobs if j.rule == "eval_prediction")
+    bench2 = moved / Path(later.benchmark).relative_to(config["outdir"])
+    bench2.parent.mkdir(parents=True, exist_ok=True)
+    bench2.write_text("s\th:m:s\n5.0\t0:00:05\n")
+    os.utime(bench, (1000.0, 1000.0))
+    os.utime(bench2, (1100.0, 1100.0))
+    run = recorded_run(costs, 2, (config["outdir"], str(moved)))
+    assert run["recorded_jobs"] == 2 and run["wall_s"] == pytest.approx(1100.0 - (1000.0 - 12.5))
+    assert run["schedule_s"] > 12.5
+    assert recorded_run(costs, 2, (config["outdir"], str(tmp_path / "nothing"))) is None
 
 
 def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_path, capsys, monkeypatch):
@@ -173,12 +189,14 @@ def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_pat
     cache = _filled_cache(cache_file, jobs, config)
     cache.data = {machine: cache.entries}
     cache.entries[kernel_id(Kernel("contention", key=json.dumps({"cores": 2})))] = {"": 1.25}
+    cache.entries[kernel_id(SCHEDULER)] = {"": 0.5}
     cache.save()
     out_json = tmp_path / "est.json"
     assert cost_main(["--configfile", SMOKE, "--cores", "2", "--gpus", "1", "--cache", str(cache_file),
                       "--no-calibrate", "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
     assert "estimated wall time on 2 cores" in out and "1 GPU(s)" in out and "1.25x slower" in out
+    assert "0.50 s per job" in out
     est = json.loads(out_json.read_text())
     assert est["wall_s"] > 0 and est["contention"] == 1.25 and est["gpu_wall_s"] <= est["wall_s"]
 
@@ -205,6 +223,8 @@ def test_calibration_times_the_real_code(tmp_path):
         {"method": "persim", "sim": sim, "episodes": 2, "episode_steps": 200, "threads": 1,
          "mpc": {"horizon": 4, "n_candidates": 8}})))
     assert mpc[""] > 0 and mpc["fixed"] >= 0
+    # Snakemake's own time per job: a real (trivial) workflow, a fraction of a second per job
+    assert 0 < cal.measure(SCHEDULER)[""] < 5
 
 
 def test_retrained_seeds_are_their_own_jobs_with_their_own_seeds(smoke_jobs):

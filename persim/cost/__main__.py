@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
-from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, stage_table, wall_time
+from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, recorded_run, stage_table, wall_time
 from persim.cost.jobs import load_jobs
-from persim.cost.work import Kernel, job_work, modelled_methods
+from persim.cost.work import SCHEDULER, Kernel, job_work, modelled_methods
 from persim.progress import format_seconds as hms
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
           "(calibrate on an idle machine)")
     cache = CalibrationCache(args.cache, machine_id(args.device))
     busy = Kernel("contention", key=json.dumps({"cores": max(1, min(args.cores, os.cpu_count() or 1))}))
-    missing = cache.missing([busy] + [w.kernel for work in works for w in work])
+    missing = cache.missing([busy, SCHEDULER] + [w.kernel for work in works for w in work])
     if missing and args.no_calibrate:
         print(f"error: {len(missing)} kernels are not in {args.cache} for this machine; run without --no-calibrate",
               file=sys.stderr)
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"calibrating {len(missing)} kernels on {cache.machine} (cached in {args.cache}):", flush=True)
         cache.measure(missing, Calibrator(args.device), log=lambda s: print(s, flush=True))
     ratios = H200_RATIOS if args.gpus and not args.device.startswith("cuda") else {}
-    costs = job_costs(jobs, works, cache.seconds, ratios)
+    costs = job_costs(jobs, works, cache.seconds, ratios, scheduler_s=cache.seconds(SCHEDULER))
     out = _report(args, config, costs, cache.seconds(busy))
     unmodelled = sorted(m for m, ok in modelled_methods().items() if not ok)
     if unmodelled:
@@ -96,9 +96,19 @@ def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], conten
     total = sum(c.seconds for c in costs)
     wall = wall_time(costs, args.cores, contention=contention)
     print(f"{'total job time':<38s} {len(costs):5d} {hms(total):>10s}")
-    print(f"\nestimated wall time on {args.cores} cores (CPU): {hms(wall)}")
+    sched = costs[0].scheduler_s if costs else 0.0
+    print(f"\nestimated wall time on {args.cores} cores (CPU): {hms(wall)}  (Snakemake's own time: "
+          f"{sched:.2f} s per job, measured)")
     out = {"profile": config.get("run_name"), "cores": args.cores, "contention": contention, "stages": rows,
-           "total_job_s": total, "wall_s": wall}
+           "total_job_s": total, "wall_s": wall, "scheduler_s_per_job": sched}
+    if check:
+        run = recorded_run(costs, args.cores, (config["outdir"], args.check) if args.check else None, contention)
+        if run:
+            print(f"the recorded run: {hms(run['wall_s'])} from its first recorded job's start to its last one's end "
+                  f"(benchmark files' times; {run['recorded_jobs']} of {len(costs)} jobs); its job seconds "
+                  f"scheduled on {args.cores} cores with no time between jobs: {hms(run['schedule_s'])}; the "
+                  "difference is time outside the jobs (Snakemake, or the run stopped and resumed)")
+            out["recorded_run"] = run
     if args.gpus:
         gwall = wall_time(costs, args.cores, args.gpus, contention=contention)
         source = ("the calibration ran on the GPU" if args.device.startswith("cuda") else

@@ -62,15 +62,17 @@ class JobCost:
     gpu_seconds: float
     uses_gpu: bool
     stage: str
+    scheduler_s: float = 0.0  # Snakemake's own seconds around the job (wall time only)
 
 
 def job_costs(jobs: Sequence[Job], works: Sequence[list[Work]], seconds: Callable[[Kernel], float],
-              ratios: Mapping[str, float] | None = None) -> list[JobCost]:
+              ratios: Mapping[str, float] | None = None, scheduler_s: float = 0.0) -> list[JobCost]:
     """Each job's estimated seconds on the calibrated CPU and, with ``ratios``, on a GPU. With
     ``ratios`` only a job with a measured speed-up (a ratio > 1 for one of its kernels) is placed on a
     GPU; the others run on CPU cores beside it (their GPU speed is unknown: counting them at CPU speed
     while they hold the GPU would serialize them for nothing). Without ``ratios`` (a calibration run
-    on the GPU itself) every torch job that may use the device is a GPU job."""
+    on the GPU itself) every torch job that may use the device is a GPU job. ``scheduler_s``: Snakemake's
+    calibrated seconds per job outside the job, added to each job's wall time only."""
     out = []
     for job, work in zip(jobs, works):
         cpu = sum(w.units * seconds(w.kernel) for w in work)
@@ -78,16 +80,39 @@ def job_costs(jobs: Sequence[Job], works: Sequence[list[Work]], seconds: Callabl
         on_gpu = torch_job and (not ratios or any(gpu_ratio(w.kernel, ratios) > 1.0 for w in work))
         gpu = sum(w.units * seconds(w.kernel) / (gpu_ratio(w.kernel, ratios) if ratios and on_gpu else 1.0)
                   for w in work)
-        out.append(JobCost(job, cpu, gpu, on_gpu, stage_of(job.rule)))
+        out.append(JobCost(job, cpu, gpu, on_gpu, stage_of(job.rule), scheduler_s))
     return out
 
 
 def wall_time(costs: Sequence[JobCost], cores: int, gpus: int = 0, contention: float = 1.0) -> float:
     """Estimated wall seconds of the whole DAG on ``cores`` cores and ``gpus`` GPUs, every job
-    ``contention`` times slower than alone (the calibrated slowdown of a full machine)."""
-    tasks = [Task(contention * (c.gpu_seconds if gpus else c.seconds), c.job.threads, c.uses_gpu, c.job.deps)
-             for c in costs]
+    ``contention`` times slower than alone (the calibrated slowdown of a full machine), plus
+    Snakemake's own seconds per job."""
+    tasks = [Task(contention * (c.gpu_seconds if gpus else c.seconds) + c.scheduler_s, c.job.threads, c.uses_gpu,
+                  c.job.deps) for c in costs]
     return makespan(tasks, cores, gpus)
+
+
+def recorded_run(costs: Sequence[JobCost], cores: int, moved: tuple[str, str] | None = None,
+                 contention: float = 1.0) -> dict[str, float] | None:
+    """What a finished run's benchmark files say about its wall time: ``wall_s`` from the first
+    recorded job's start (file time minus its seconds) to the last one's end, and ``schedule_s``, the
+    recorded job seconds (estimate x ``contention`` for a job without a file) scheduled on ``cores``
+    cores as :func:`wall_time` does, with no time between jobs. Their difference is what the run spent
+    outside its jobs (Snakemake, an interruption). None without any benchmark file."""
+    starts, ends, tasks, n = [], [], [], 0
+    for c in costs:
+        path = relocate(c.job.benchmark, moved)
+        s = recorded_seconds(path)
+        if s is not None:
+            end = Path(path).stat().st_mtime
+            starts.append(end - s)
+            ends.append(end)
+            n += 1
+        tasks.append(Task(s if s is not None else contention * c.seconds, c.job.threads, False, c.job.deps))
+    if not n:
+        return None
+    return {"wall_s": max(ends) - min(starts), "schedule_s": makespan(tasks, cores), "recorded_jobs": n}
 
 
 def recorded_seconds(benchmark: str | None) -> float | None:

@@ -3,6 +3,8 @@
 Kernels (``Kernel.kind``) and their units:
 
 * ``overhead`` — one per job: process start-up and imports (units: jobs);
+* ``scheduler`` — one per job: Snakemake's own time around it, outside its benchmark file (units:
+  jobs; counted in the wall time, not in a stage's job time, which compares with benchmark files);
 * ``online`` — online policy training, d3rlpy DQN / TD3 (units: env steps, updates included);
 * ``train`` — one registered method's training, split by the config fields its work grows with
   (its module's ``WORK_FIELDS``): a ``pass`` field (epochs) counts passes x agent trajectories, a ``step``
@@ -82,6 +84,7 @@ class Work:
 
 
 OVERHEAD = Kernel("overhead")
+SCHEDULER = Kernel("scheduler")  # Snakemake's seconds per job outside the job (units: jobs; wall time only)
 
 
 def _key(**kw: Any) -> str:
