@@ -13,7 +13,7 @@ with rule_run(snakemake) as run:  # noqa: F821
     device = resolve_device(s["device"])
     cfg = PolicyConfig(**s["train"])
     algo = train_policy(s["env"], s["covariates"], cfg, seed=s["seed"],
-                        max_episode_steps=s["max_episode_steps"], device=device)
+                        max_episode_steps=s["max_episode_steps"], device=device, terminal_reward=s["terminal_reward"])
     algo.save(snakemake.output.policy)  # noqa: F821
     returns = evaluate_policy(lambda obs: algo.predict(obs.astype(np.float32)), s["env"], s["covariates"],
                               n_episodes=cfg.eval_episodes, seed=s["seed"], max_episode_steps=s["max_episode_steps"],

@@ -76,6 +76,22 @@ def test_training_stops_at_the_target_and_keeps_that_snapshot(caplog):
         PolicyConfig(algo="dqn", n_steps=10, stop_return=1.0)
 
 
+def test_training_evaluations_score_the_terminal_step_as_reports_do(monkeypatch):
+    """The greedy evaluations that pick the snapshot use the run's terminal-step convention
+    (evaluation.terminal_step_reward), like policy_returns and the reward tables."""
+    import persim.policies.train as train_mod
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(args[6] if len(args) > 6 else kwargs.get("terminal_reward"))
+        return np.zeros(2)
+    monkeypatch.setattr(train_mod, "evaluate_policy", spy)
+    cfg = PolicyConfig(algo="dqn", n_steps=200, n_steps_per_epoch=1000, update_start_step=50, hidden_units=[16],
+                       buffer_size=1000, eval_episodes=2, eval_interval=100)
+    train_policy("cartpole", {"force": 10.0, "length": 0.5}, cfg, seed=0, max_episode_steps=50, terminal_reward=0.0)
+    assert seen and all(t == 0.0 for t in seen)
+
+
 def test_potential_shaping_telescopes_and_leaves_evaluation_alone():
     from persim.policies.shaping import PotentialShaping, potential
     phi = potential("mountaincar", "energy")

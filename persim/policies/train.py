@@ -150,8 +150,10 @@ def _build(cfg: PolicyConfig, device: str, env: gym.Env):
 
 
 def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig, seed: int,
-                 max_episode_steps: int | None = None, device: str = "cpu"):
-    """Train a policy online on one agent; returns the d3rlpy algorithm (call ``.save(path)``)."""
+                 max_episode_steps: int | None = None, device: str = "cpu", terminal_reward: float | None = None):
+    """Train a policy online on one agent; returns the d3rlpy algorithm (call ``.save(path)``). The
+    greedy evaluations that pick the snapshot (and stop at ``cfg.stop_return``) score an episode's
+    terminal step ``terminal_reward`` if given, as every reported return does."""
     import d3rlpy
 
     spec = get_spec(env_name)
@@ -171,7 +173,8 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
 
     def greedy_eval(step: int) -> None:
         act = lambda obs: algo.predict(obs.astype(np.float32))  # noqa: E731
-        ret = float(evaluate_policy(act, env_name, covariates, cfg.eval_episodes, seed + step, max_episode_steps).mean())
+        ret = float(evaluate_policy(act, env_name, covariates, cfg.eval_episodes, seed + step, max_episode_steps,
+                                    terminal_reward).mean())
         LOG.info("step %d greedy eval return %.2f (best %.2f at step %d)", step, ret, best["return"], best["step"])
         if ret > best["return"]:
             buf = io.BytesIO()
