@@ -27,11 +27,16 @@ class RuleRun:
         self.start = time.perf_counter()
         self.settings = dict(smk.params.get("settings", {})) if hasattr(smk.params, "get") else {}
 
-    def provenance(self, device: str = "cpu", **extra: Any) -> dict[str, Any]:
+    def provenance(self, device: str = "cpu", settings: dict[str, Any] | None = None,
+                   outputs: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+        """The provenance record of this job's outputs; a job that writes several results (one per
+        method) passes each one's own ``settings`` and ``outputs``."""
+        settings = self.settings if settings is None else settings
         return provenance.record(
-            self.settings, self.settings.get("seed"), rule=self.smk.rule, device=device,
+            settings, settings.get("seed"), rule=self.smk.rule, device=device,
             wall_time_s=round(time.perf_counter() - self.start, 3),
-            inputs=[str(p) for p in self.smk.input], outputs=[str(p) for p in self.smk.output],
+            inputs=[str(p) for p in self.smk.input],
+            outputs=[str(p) for p in (self.smk.output if outputs is None else outputs)],
             code_hash=self.smk.params.get("code") if hasattr(self.smk.params, "get") else None, **extra,
         )
 

@@ -298,13 +298,28 @@ def train_settings(wildcards):
     return out
 
 
-def policy_reward_settings(wildcards):
-    common = _reward_common(wildcards.env)
+def _policy_reward(env, behaviour, pmethod):
+    common = _reward_common(env)
     common.pop("mpc")
     common.pop("device")  # policies act on the CPU
     return {**common, "n_episodes": config["evaluation"]["reward"]["policy_episodes"],
-            "dataset": wildcards.behaviour, "method": wildcards.pmethod,
-            "method_label": POLICY_METHODS[wildcards.pmethod]}
+            "dataset": behaviour, "method": pmethod, "method_label": POLICY_METHODS[pmethod]}
+
+
+def policy_reward_settings(wildcards):
+    return _policy_reward(wildcards.env, wildcards.behaviour, wildcards.pmethod)
+
+
+def policy_rewards_settings(wildcards):
+    """Settings of rule eval_policy_rewards: one entry per policy method of the run, in its order."""
+    return {"env": wildcards.env, "dataset": wildcards.behaviour,
+            "methods": {m: _policy_reward(wildcards.env, wildcards.behaviour, m) for m in POLICIES}}
+
+
+def code_of_methods(script, methods):
+    """One hash over a script that runs several methods (see :func:`code`)."""
+    entries = [SCRIPTS / script] + [get_method(m).module for m in methods]
+    return code_hash(entries, PACKAGE)
 
 
 def comparison_settings(wildcards):

@@ -69,6 +69,36 @@ rule train_policy_set:
         "../scripts/train_method.py"
 
 
+# Every policy method of one (env, dataset) in one job: the job's start-up (Python, torch, d3rlpy:
+# ~5-10 s) is paid once instead of once per method. eval_policy_reward below evaluates one method
+# alone (Table 3's augmented policies; reused by Tables 12-16).
+if POLICIES:  # a rule needs at least one output
+    ruleorder: eval_policy_rewards > eval_policy_reward
+
+
+    rule eval_policy_rewards:
+        input:
+            **{m: method_path("{env}", "{behaviour}", m, "policy.pt") for m in POLICIES},
+            agents=agents_path("{env}"),
+        output:
+            **{m: method_path("{env}", "{behaviour}", m, "reward.csv") for m in POLICIES},
+        params:
+            settings=policy_rewards_settings,
+            code=code_of_methods("eval_policy_rewards.py", tuple(POLICIES)),
+        log:
+            f"{OUT}/logs/{{env}}/{{behaviour}}/policy_rewards.log",
+        benchmark:
+            f"{OUT}/benchmarks/{{env}}/{{behaviour}}/policy_rewards.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=120 * len(POLICIES),
+        conda:
+            ENV_FILE
+        script:
+            "../scripts/eval_policy_rewards.py"
+
+
 rule eval_policy_reward:
     input:
         policy=method_path("{env}", "{behaviour}", "{pmethod}", "policy.pt"),

@@ -231,3 +231,19 @@ def test_minibatches_visit_every_training_row_once_per_member():
     seen = torch.cat([b["row"] for b in batches], dim=1)
     assert torch.equal(seen, order)
     assert all(torch.equal(b["twice"], 2 * b["row"]) for b in batches)
+
+
+def test_unstandardised_persim_learns_in_raw_units(mc_random):
+    """``standardize=False`` (the authors' MountainCar / CartPole setting) leaves the standardisers at the
+    identity, so the loss is the MSE of raw Δs; the model still learns it."""
+    torch.set_num_threads(1)
+    cfg = PerSimConfig(rank=3, n_members=2, epochs=8, batch_size=64, state_hidden=[32], standardize=False,
+                       learning_rate=3e-3)
+    sim, hist = train_persim(mc_random, 30, cfg, seed=0)
+    for norm in (sim.net.obs_norm, sim.net.delta_norm):
+        assert torch.equal(norm.mean, torch.zeros(2)) and torch.equal(norm.std, torch.ones(2))
+    delta = mc_random.next_obs - mc_random.obs
+    best_constant = float(np.var(delta, axis=0).sum())  # the loss's units: squared raw Δs summed over D
+    assert hist["train_loss"][-1] < 0.2 * best_constant, (hist["train_loss"][-1], best_constant)
+    standardised, _ = train_persim(mc_random, 30, PerSimConfig(**{**cfg.__dict__, "standardize": True, "epochs": 1}), seed=0)
+    assert not torch.equal(standardised.net.delta_norm.std, torch.ones(2))

@@ -28,7 +28,8 @@ def test_paper_profile_builds_its_dag(workflow_copy):
     assert counts["train_simulator_seed"] == 3 * 4 * 3 * 4  # reward seeds 2-5 retrain them (the authors' trials)
     assert counts["eval_prediction"] == counts["eval_reward"] == 3 * 4 * 3  # PerSim + 2 CaDM
     assert counts["train_policy_set"] == 3 * 4 * 6 + 3 * 2  # BCQ-P/A, CQL-P/A, MOReL-P/A; PerSim-BCQ-5/-CQL-5
-    assert counts["eval_policy_reward"] == 3 * 4 * 6 + 3 * 2
+    # one job evaluates the 6 policy methods of an (env, dataset); PerSim-BCQ-5/-CQL-5 one each
+    assert counts["eval_policy_rewards"] == 3 * 4 and counts["eval_policy_reward"] == 3 * 2
     assert counts["comparison"] == 1 and "pending_tables" not in counts
     # Table 3: synthetic data of PerSim (random) per env, PerSim-BCQ-5 / -CQL-5 trained and evaluated
     assert counts["synthetic_trajectories"] == 3 and counts["table3"] == 1
@@ -139,6 +140,10 @@ def test_smoke_run_produces_every_output(smoke_run):
     for sidecar in ("cartpole/random/cadm_pets/model.pt", "cartpole/random/bcq_a/policy.pt"):
         prov = json.loads((out / f"{sidecar}.meta.json").read_text())
         assert {"settings_hash", "seed", "git", "versions", "inputs", "trained_with"} <= set(prov)
+    # the policy methods of one (env, dataset) are evaluated in one job, each reward with its own record
+    cql = json.loads((out / "cartpole/random/cql_a/reward.csv.meta.json").read_text())
+    assert cql["rule"] == "eval_policy_rewards" and cql["outputs"] == ["results/smoke/cartpole/random/cql_a/reward.csv"]
+    assert cql["settings"]["method"] == "cql_a" and cql["seed"] is not None
     prov = json.loads((out / "halfcheetah/pure/persim/model.pt.meta.json").read_text())
     assert prov["trained_with"]["rank"] == 15 and prov["trained_with"]["n_members"] == 2  # what it trained with
     for env in ("mountaincar", "cartpole", "halfcheetah"):
@@ -166,11 +171,11 @@ def test_dataset_setting_reruns_only_its_branch(smoke_run):
     # CartPole's data-scarcity trials use pure data too (2 trials: dataset, 3 simulators, BCQ-P)
     assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_simulator": 9, "train_simulator_seed": 9,
                                       "train_policy_set": 18, "eval_prediction": 9,
-                                      "eval_reward": 9, "eval_policy_reward": 18, "prediction_tables": 1,
+                                      "eval_reward": 9, "eval_policy_rewards": 3, "prediction_tables": 1,
                                       "reward_tables": 1, "comparison": 1, "all": 1,
                                       "scarcity_dataset": 2, "scarcity_train_simulator": 6,
                                       "scarcity_train_policy_set": 2, "scarcity_eval_reward": 6,
-                                      "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 99}
+                                      "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 84}
     assert "pure.parquet" in res.stdout and "random.parquet" not in res.stdout.split("Job stats")[0]
 
 
@@ -184,10 +189,10 @@ def test_policy_setting_reruns_policy_and_downstream(smoke_run):
     # test rollouts (test policy) and so both cartpole datasets' prediction evaluations; the tables
     assert counts == {"train_policy": 6, "dataset": 1, "table5": 1, "policy_returns": 1, "train_simulator": 3,
                       "train_simulator_seed": 3, "train_policy_set": 6, "test_rollouts": 1,
-                      "eval_prediction": 2 * 3, "eval_reward": 3, "eval_policy_reward": 6,
+                      "eval_prediction": 2 * 3, "eval_reward": 3, "eval_policy_rewards": 1,
                       "figure_trajectories": 1, "prediction_tables": 1, "reward_tables": 1, "comparison": 1,
                       "all": 1, "scarcity_dataset": 2, "scarcity_train_simulator": 6, "scarcity_train_policy_set": 2,
-                      "scarcity_eval_reward": 6, "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 61}
+                      "scarcity_eval_reward": 6, "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 56}
 
 
 @pytest.mark.slow
@@ -212,10 +217,12 @@ def test_baseline_setting_reruns_only_that_baseline(smoke_run):
     override = smoke_run / "cql.yaml"
     override.write_text(yaml.safe_dump({"baselines": {"cql": {"common": {"n_steps": 25}}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
-    # CQL-P/A on 2 datasets x 3 envs and PerSim-CQL-5 (same CQL settings) per env
-    assert job_counts(res.stdout) == {"train_policy_set": 12 + 3, "eval_policy_reward": 12 + 3, "reward_tables": 1,
-                                      "table3": 1, "comparison": 1, "all": 1, "total": 34}
-    assert "bcq_" not in res.stdout.split("Job stats")[0]
+    # CQL-P/A on 2 datasets x 3 envs and PerSim-CQL-5 (same CQL settings) per env; the policy
+    # evaluations of those 6 (env, dataset) pairs (one job each, all methods) and of PerSim-CQL-5
+    assert job_counts(res.stdout) == {"train_policy_set": 12 + 3, "eval_policy_rewards": 6, "eval_policy_reward": 3,
+                                      "reward_tables": 1, "table3": 1, "comparison": 1, "all": 1, "total": 28}
+    outputs = [line for line in res.stdout.split("Job stats")[0].splitlines() if line.strip().startswith("output:")]
+    assert not any("bcq_" in line and "policy.pt" in line for line in outputs)  # no BCQ retrained
 
 
 @pytest.mark.slow

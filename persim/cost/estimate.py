@@ -21,7 +21,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (  # stage -> rule names ("x_"
     ("simulator training + rank CV", ("train_simulator", "train_simulator_seed", "rank_cv")),
     ("policy-set training (BCQ/CQL/MOReL)", ("train_policy_set",)),
     ("MPC reward evaluation", ("eval_reward", "eval_reward_true_env")),
-    ("policy reward evaluation", ("eval_policy_reward",)),
+    ("policy reward evaluation", ("eval_policy_reward", "eval_policy_rewards")),
     ("prediction evaluation", ("eval_prediction",)),
 )
 OTHER_STAGE = "tables, figures, report"

@@ -29,6 +29,8 @@ is timed on the calibration's small dataset only.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from dataclasses import dataclass
@@ -233,6 +235,12 @@ def _policy_eval(job: Job, config: Config) -> list[Work]:
     return [Work(kernel, episodes * s["max_episode_steps"]), Work(kernel.fixed(), 1)]
 
 
+def _policy_evals(job: Job, config: Config) -> list[Work]:
+    """Rule eval_policy_rewards: every method's evaluation, one after the other in one job."""
+    return [w for s in job.settings["methods"].values()
+            for w in _policy_eval(dataclasses.replace(job, settings=s), config)]
+
+
 def _dataset(job: Job, config: Config) -> list[Work]:
     s, env = job.settings, job.settings["env"]
     n = n_agents(job, config)
@@ -257,7 +265,7 @@ RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
     "eval_reward": _mpc, "eval_reward_true_env": _mpc, "eval_reward_unseen": _mpc, "scarcity_eval_reward": _mpc,
     "synthetic_trajectories": _synthetic,
     "eval_prediction": _prediction, "eval_prediction_unseen": _prediction,
-    "eval_policy_reward": _policy_eval, "eval_policy_reward_unseen": _policy_eval,
+    "eval_policy_reward": _policy_eval, "eval_policy_reward_unseen": _policy_eval, "eval_policy_rewards": _policy_evals,
     "scarcity_eval_policy_reward": _policy_eval,
     "dataset": _dataset, "scarcity_dataset": _dataset,
     "test_rollouts": _test_rollouts, "test_rollouts_unseen": _test_rollouts,

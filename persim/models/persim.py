@@ -41,7 +41,13 @@ WORK_FIELDS = {"epochs": "pass"}
 @dataclass
 class PerSimConfig:
     """Hyper-parameters (paper values: rank 3/5/15, 300 epochs, batch 512/64/512, lr 1e-3 halved every
-    150 epochs, M = 5; state encoder 1x256 (MC/CP) or 4x256 (HC); action encoder 2x256 if continuous)."""
+    150 epochs, M = 5; state encoder 1x256 (MC/CP) or 4x256 (HC); action encoder 2x256 if continuous).
+
+    ``standardize``: fit the state, action and Δs standardisers on the data, so the loss weighs every
+    coordinate of Δs equally; off, the model sees raw units and its MSE is in the units the
+    prediction RMSE is scored in. The authors (AbdullahO/PerSim ``run.py``, ``normalize``) standardise
+    for HalfCheetah only.
+    """
 
     rank: int = 3
     state_hidden: list[int] = field(default_factory=lambda: [256])
@@ -51,6 +57,7 @@ class PerSimConfig:
     batch_size: int = 512
     learning_rate: float = 1e-3
     lr_halve_every: int = 150
+    standardize: bool = True
 
     def __post_init__(self) -> None:
         for key in ("rank", "n_members", "epochs", "batch_size", "lr_halve_every"):
@@ -221,10 +228,11 @@ def train_persim(ds: OfflineDataset, n_agents: int, cfg: PerSimConfig, seed: int
     n_actions = N_ACTIONS[ds.env]
     action_dim = 0 if discrete else ds.actions.shape[1]
     net = PerSimNet(n_agents, ds.obs.shape[1], n_actions, action_dim, cfg).to(device)
-    net.obs_norm.fit(data["obs"][train_idx])
-    net.delta_norm.fit(data["delta"][train_idx])
-    if not discrete:
-        net.act_norm.fit(data["actions"][train_idx])
+    if cfg.standardize:  # otherwise the standardisers stay the identity (mean 0, std 1)
+        net.obs_norm.fit(data["obs"][train_idx])
+        net.delta_norm.fit(data["delta"][train_idx])
+        if not discrete:
+            net.act_norm.fit(data["actions"][train_idx])
     target = net.delta_norm(data["delta"])
     obs_n = net.obs_norm(data["obs"])
     opt = _adam(net, cfg.learning_rate)
