@@ -132,6 +132,28 @@ def persim_settings(config: dict[str, Any], env: str, method=None, origins: bool
     return {**shared, **{k: f"persim.env.{env}.{k}" if origins else v for k, v in p["env"][env].items()}}
 
 
+def mpc_settings(config: dict[str, Any], env: str) -> dict[str, Any]:
+    """The planner settings of ``env``: ``evaluation.reward.mpc.<discrete|continuous>`` updated with
+    ``evaluation.reward.mpc.env.<env>`` (every MPC method of a run plans with these)."""
+    from persim.envs import get_spec
+
+    mpc = config["evaluation"]["reward"]["mpc"]
+    kind = "discrete" if get_spec(env).discrete else "continuous"
+    return {**mpc[kind], **mpc.get("env", {}).get(env, {})}
+
+
+def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
+    """``"MPC budget: MountainCar 100 x 25, ..."``: candidates x horizon (x CEM iterations) per env."""
+    from persim.envs import get_spec
+
+    def one(env: str) -> str:
+        m = mpc_settings(config, env)
+        its = f" x {m['cem_iterations']} CEM it." if not get_spec(env).discrete else ""
+        return f"{get_spec(env).label} {m['n_candidates']} x {m['horizon']}{its}"
+
+    return "MPC budget (candidates x horizon): " + ", ".join(one(e) for e in envs)
+
+
 def build_dataclass(factory, settings: dict[str, Any], key: str, fields_of: type | None = None, **extra: Any):
     """``factory(**extra, **settings)`` (a config dataclass or its ``for_env``); an unknown or invalid
     setting raises ConfigError naming ``key.<field>``. ``fields_of`` is the dataclass when

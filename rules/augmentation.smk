@@ -6,8 +6,7 @@ AUG = config["augmentation"]
 
 def synthetic_settings(wildcards):
     env = wildcards.env
-    kind = "discrete" if get_spec(env).discrete else "continuous"
-    mpc = {**config["evaluation"]["reward"]["mpc"][kind], "horizon": AUG["horizon"][env]}
+    mpc = {**mpc_settings(config, env), "horizon": AUG["horizon"][env]}
     return {"env": env, "behaviour": wildcards.behaviour, "simulator": wildcards.method,
             "n_trajectories": AUG["n_trajectories"], "mpc": mpc, "max_episode_steps": config["episode_steps"][env],
             "seed": derive_seed(config["seed"], "synthetic", env, wildcards.behaviour, wildcards.method)}

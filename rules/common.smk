@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)  # parse with this checkout's persim, as th
 from snakemake.utils import validate
 
 from persim.codehash import code_hash
-from persim.config import check_config
+from persim.config import check_config, mpc_budget_note, mpc_settings
 from persim.envs import ENV_NAMES, get_spec
 from persim.policies.targets import paper_target
 from argparse import Namespace
@@ -98,7 +98,8 @@ def scale_note(dataset=None):
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
             f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes / {r['policy_episodes']} policy episodes per agent"
             + ("; every seed plans on its own retrained simulator (the authors' trials)" if retrain_per_seed()
-               else "; one simulator per dataset for every seed (the authors retrain it per seed)"))
+               else "; one simulator per dataset for every seed (the authors retrain it per seed)")
+            + "; " + mpc_budget_note(config, ENVS) + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
     return note + (f"; {dataset} data." if dataset else ".")
 
 
@@ -262,8 +263,7 @@ def prediction_settings(wildcards):
 
 def _reward_common(env):
     r = config["evaluation"]["reward"]
-    kind = "discrete" if get_spec(env).discrete else "continuous"
-    return {"env": env, "n_seeds": r["n_seeds"], "n_episodes": r["n_episodes"], "mpc": r["mpc"][kind],
+    return {"env": env, "n_seeds": r["n_seeds"], "n_episodes": r["n_episodes"], "mpc": mpc_settings(config, env),
             "max_episode_steps": config["episode_steps"][env], "device": config["device"],
             "terminal_reward": terminal_reward(env), "seed": derive_seed(config["seed"], "reward", env)}
 

@@ -42,3 +42,21 @@ def test_load_config_merges_profiles_like_snakemake(tmp_path):
     bad.write_text("policies: {halfcheetah: {algo: ppo}}\n")
     with pytest.raises(ConfigError, match="config key 'policies.halfcheetah.algo'"):
         load_config(REPO / "config/config.yaml", bad)
+
+
+def test_per_env_planner_budget_overrides_the_action_kind():
+    """evaluation.reward.mpc.env.<env> overrides the discrete / continuous budget for that env only; every
+    MPC method of the run plans with it, and the tables' captions state it."""
+    from persim.config import check_config, mpc_budget_note, mpc_settings
+
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    assert {k: mpc_settings(quick, "cartpole")[k] for k in ("n_candidates", "horizon")} == {"n_candidates": 50,
+                                                                                          "horizon": 50}
+    mc = mpc_settings(quick, "mountaincar")
+    assert (mc["n_candidates"], mc["horizon"], mc["warm_start"]) == (100, 25, True)  # the discrete settings
+    assert "CartPole 50 x 50" in mpc_budget_note(quick, ["mountaincar", "cartpole"])
+    bad = merge(quick, {"evaluation": {"reward": {"mpc": {"env": {"cartpole": {"n_candidate": 5}}}}}})
+    with pytest.raises(ConfigError, match="n_candidate"):
+        check_config(bad)
+    with pytest.raises(ConfigError, match="pendulum"):
+        check_config(merge(quick, {"evaluation": {"reward": {"mpc": {"env": {"pendulum": {"horizon": 5}}}}}}))
