@@ -97,6 +97,7 @@ def scale_note(dataset=None):
     r = config["evaluation"]["reward"]
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
             f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes / {r['policy_episodes']} policy episodes per agent"
+            + (f" (True env + MPC: {r['true_env_episodes']} episodes per seed)" if r.get("true_env_episodes") else "")
             + ("; every seed plans on its own retrained simulator (the authors' trials)" if retrain_per_seed()
                else "; one simulator per dataset for every seed (the authors retrain it per seed)")
             + "; " + mpc_budget_note(config, ENVS) + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
@@ -279,7 +280,9 @@ def reward_settings(wildcards):
 
 
 def true_mpc_settings(wildcards):
-    return {**_reward_common(wildcards.env), "dataset": "", "method": "true_mpc", "method_label": "True env+MPC"}
+    common = _reward_common(wildcards.env)
+    episodes = config["evaluation"]["reward"].get("true_env_episodes") or common["n_episodes"]
+    return {**common, "n_episodes": episodes, "dataset": "", "method": "true_mpc", "method_label": "True env+MPC"}
 
 
 # ---- training any registered method ------------------------------------------------------

@@ -73,6 +73,9 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert (returns["target_gap"] >= 0).all() and (returns["off_target"] == (returns["target_gap"] > 0.25)).all()
     if returns["off_target"].any():  # toy policies miss the targets: the report lists them
         assert "Policies off the paper's target" in (out / "report/comparison.html").read_text()
+    # the True env + MPC reference runs evaluation.reward.true_env_episodes, the learned simulators n_episodes
+    assert set(pd.read_csv(out / "cartpole/true_mpc/reward.csv")["n_episodes"]) == {2}
+    assert set(pd.read_csv(out / "cartpole/random/persim/reward.csv")["n_episodes"]) == {1}
     stats = json.loads((out / "cartpole/policies/test.json").read_text())
     assert {"settings_hash", "seed", "git", "versions"} <= set(stats["provenance"])
     log = (out / "logs/cartpole/policies/logging0.log").read_text()
