@@ -101,3 +101,31 @@ def test_member_feedback_averages_each_members_own_rollout():
     assert np.abs(members[:, -1] - mean[:, -1]).max() > 1e-4
     with pytest.raises(ValueError, match="feedback"):
         predict_open_loop(sim, 1, ro, 2, 5, feedback="median")
+
+
+def test_coordinate_errors_split_compounding_from_one_step_error():
+    """A model that drifts by +1 per step (truth: the state stays put) is off by 1 one step ahead on every
+    coordinate, by k after k open-loop steps; steps past a termination do not count."""
+    from persim.evaluation.prediction import coordinate_errors
+
+    r, length, warmup, horizon = 2, 7, 1, 5
+    ro = Rollouts(np.zeros((r, length + 1, 2), np.float32), np.zeros((r, length), np.int64), np.zeros((r, length), bool))
+    ro.terminated[1, 3] = True  # rollout 1 scores predicted steps 1..3 only
+    ro.states[1, 5:] = 1e6
+    err = coordinate_errors(_Drift(), 0, ro, warmup=warmup, horizon=horizon)
+    sq = np.concatenate([np.arange(1, 6) ** 2, np.arange(1, 4) ** 2])
+    np.testing.assert_allclose(err["open_loop"], [np.sqrt(sq.mean())] * 2, rtol=1e-6)
+    np.testing.assert_allclose(err["one_step"], [1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(err["state_std"], [0.0, 0.0], atol=1e-12)
+
+
+@pytest.mark.slow
+def test_prediction_check_runs_on_a_finished_run_for_every_simulator(smoke_run, capsys):
+    from persim.methods import SIMULATOR_METHODS
+    from persim.prediction_check import agent_rows, main
+
+    for method in SIMULATOR_METHODS:  # PerSim and both CaDMs (context from the warm-up)
+        rows = agent_rows(smoke_run / "results/smoke", "cartpole", "random", method, 3, 5, "members")
+        assert len(rows) == 5 * 4 and all(np.isfinite(r["open_loop"]) and r["one_step"] >= 0 for r in rows)
+    main([str(smoke_run / "results/smoke"), "mountaincar", "random", "--warmup", "3", "--horizon", "5"])
+    assert "open_loop" in capsys.readouterr().out

@@ -132,3 +132,37 @@ def evaluate_prediction(sim: Simulator, agent_id: int, rollouts: TestRollouts, w
         return {"rmse": float(np.mean(rmse[kept])), "rmse_std": float(np.std(rmse[kept])),
                 "r2_median": float(np.nanmedian(r2[kept])), "n_rollouts": int(kept.sum()),
                 "n_cut": int((kept & ~valid.all(1)).sum()), "n_dropped": int((~kept).sum())}
+
+
+def coordinate_errors(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int = 10, horizon: int = 50,
+                      feedback: str = "members") -> dict[str, np.ndarray]:
+    """Where a prediction error sits: per state coordinate (each ``[D]``, raw units), pooled over every
+    valid step of every rollout of one agent:
+
+    * ``open_loop``: RMSE of the open-loop prediction scored by :func:`evaluate_prediction`;
+    * ``one_step``: RMSE of one-step predictions from the true states over the same steps (how good
+      the model is locally; the gap to ``open_loop`` is error compounding over the horizon);
+    * ``state_std``: std of the true states over those steps (the scale each coordinate moves on).
+    """
+    pred = predict_open_loop(sim, agent_id, rollouts, warmup, horizon, feedback)
+    true = rollouts.states[:, warmup + 1: warmup + 1 + horizon]
+    valid = rollouts.valid_steps()[:, warmup:warmup + horizon]
+    r, h, d = true.shape
+    states = torch.as_tensor(rollouts.states[:, warmup:warmup + h]).reshape(r * h, d)
+    actions = torch.as_tensor(rollouts.actions[:, warmup:warmup + h])
+    actions = actions.reshape(r * h, *actions.shape[2:])
+    agents = torch.full((r * h,), agent_id, dtype=torch.int64)
+    context = None
+    if sim.context_length:  # CaDM: the warm-up context, as in the open-loop prediction
+        context = rollout_window(rollouts.states, rollouts.actions, warmup, sim.context_length).context(sim)
+        context = context.repeat_interleave(h, 0)
+    with torch.no_grad():
+        one = torch.as_tensor(sim.predict(agents, states, actions, context=context)).float().cpu().numpy()
+    mask = valid[..., None]
+    n = np.maximum(valid.sum(), 1)
+
+    def rmse(x: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.where(mask, np.square(x - true), 0.0).sum((0, 1)) / n)
+
+    mean = np.where(mask, true, 0.0).sum((0, 1)) / n
+    return {"open_loop": rmse(pred), "one_step": rmse(one.reshape(r, h, d)), "state_std": rmse(np.broadcast_to(mean, true.shape))}

@@ -1,0 +1,56 @@
+"""Where a trained simulator's prediction error sits, per test agent and state coordinate.
+
+    python -m persim.prediction_check results/quick cartpole pure --method persim
+
+Reads a run's ``<env>/test_rollouts.npz``, ``<env>/agents.parquet`` and ``<env>/<dataset>/<method>/model.pt``
+and prints, per test agent, the open-loop RMSE of each coordinate (the prediction test's error, split
+by coordinate), the one-step RMSE from the true states over the same steps, and the true states'
+spread (:func:`persim.evaluation.prediction.coordinate_errors`). A small one-step error with a large
+open-loop one is compounding (e.g. CartPole's unstable pole); a large one-step error is the model.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from persim.evaluation.prediction import TestRollouts, coordinate_errors
+from persim.methods import SIMULATOR_METHODS, load_simulator
+
+
+def agent_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,
+               feedback: str) -> list[dict]:
+    """One row per test agent: ``agent``, ``coordinate``, ``open_loop``, ``one_step``, ``state_std``."""
+    sim = load_simulator(method, run_dir / env / dataset / method / "model.pt")
+    data = np.load(run_dir / env / "test_rollouts.npz")
+    agents = pd.read_parquet(run_dir / env / "agents.parquet").query("test_agent > 0")
+    rows = []
+    for _, row in agents.iterrows():
+        aid = int(row["agent_id"])
+        ro = TestRollouts(data[f"states_{aid}"], data[f"actions_{aid}"], data[f"terminated_{aid}"])
+        err = coordinate_errors(sim, aid, ro, warmup, horizon, feedback)
+        rows += [{"agent": int(row["test_agent"]), "coordinate": d, **{k: float(v[d]) for k, v in err.items()}}
+                 for d in range(len(err["open_loop"]))]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m persim.prediction_check", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", type=Path, help="a run's outdir, e.g. results/quick")
+    ap.add_argument("env")
+    ap.add_argument("dataset")
+    ap.add_argument("--method", default="persim", choices=sorted(SIMULATOR_METHODS))
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--horizon", type=int, default=50)
+    ap.add_argument("--feedback", default="members", choices=["members", "mean"])
+    args = ap.parse_args(argv)
+    rows = agent_rows(args.run_dir, args.env, args.dataset, args.method, args.warmup, args.horizon, args.feedback)
+    frame = pd.DataFrame(rows).set_index(["agent", "coordinate"])
+    print(f"{args.env}/{args.dataset}/{args.method}: RMSE per state coordinate (raw units)")
+    print(frame.to_string(float_format=lambda x: f"{x:.5f}"))
+
+
+if __name__ == "__main__":
+    main()
