@@ -243,3 +243,22 @@ def test_retrained_seeds_are_their_own_jobs_with_their_own_seeds(smoke_jobs):
     for ev in (j for j in jobs if j.rule == "eval_reward"):
         trained = {jobs[d].rule for d in ev.deps}
         assert {"train_simulator", "train_simulator_seed"} <= trained
+
+
+def test_contention_is_a_ratio_of_medians_so_one_outlier_does_not_swing_it(monkeypatch):
+    """Each batch of workload processes reports its seconds; alone and together are medians of 3."""
+    from persim.cost import calibrate
+
+    seconds = iter([1.0, 9.0, 1.2,              # alone: one outlier (9.0) -> median 1.2
+                    2.4, 2.5, 30.0, 2.6, 2.4, 2.4])  # together, 2 processes per batch: maxima 2.5, 30, 2.4 -> 2.5
+
+    class Fake:
+        def __init__(self, *args, **kwargs):
+            self.out = f"{next(seconds)}\n"
+
+        def communicate(self):
+            return self.out, ""
+
+    monkeypatch.setattr(calibrate.subprocess, "Popen", Fake)
+    ratio = calibrate.Calibrator("cpu").contention("", {"cores": 2})[""]
+    assert ratio == pytest.approx(2.5 / 1.2)
