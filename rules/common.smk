@@ -47,11 +47,11 @@ wildcard_constraints:
 
 
 @lru_cache(maxsize=None)
-def code(script, method=None):
+def code(script, *methods):
     """Hash of the persim sources a rule's script runs (its imports, followed transitively), plus
-    the module of ``method`` (registry modules are imported by name). Passed as a param, so editing
+    the modules of ``methods`` (registry modules are imported by name). Passed as a param, so editing
     those modules reruns the rule (Snakemake's params trigger) and edits elsewhere do not."""
-    entries = [SCRIPTS / script] + ([get_method(method).module] if method else [])
+    entries = [SCRIPTS / script] + [get_method(m).module for m in methods if m]
     return code_hash(entries, PACKAGE)
 
 
@@ -318,11 +318,6 @@ def policy_rewards_settings(wildcards):
     return {"env": wildcards.env, "dataset": wildcards.behaviour,
             "methods": {m: _policy_reward(wildcards.env, wildcards.behaviour, m) for m in POLICIES}}
 
-
-def code_of_methods(script, methods):
-    """One hash over a script that runs several methods (see :func:`code`)."""
-    entries = [SCRIPTS / script] + [get_method(m).module for m in methods]
-    return code_hash(entries, PACKAGE)
 
 
 def comparison_settings(wildcards):

@@ -84,7 +84,7 @@ if POLICIES:  # a rule needs at least one output
             **{m: method_path("{env}", "{behaviour}", m, "reward.csv") for m in POLICIES},
         params:
             settings=policy_rewards_settings,
-            code=code_of_methods("eval_policy_rewards.py", tuple(POLICIES)),
+            code=code("eval_policy_rewards.py", *POLICIES),
         log:
             f"{OUT}/logs/{{env}}/{{behaviour}}/policy_rewards.log",
         benchmark:

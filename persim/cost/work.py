@@ -29,11 +29,9 @@ is timed on the calibration's small dataset only.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from persim.cost.jobs import Job
@@ -238,7 +236,7 @@ def _policy_eval(job: Job, config: Config) -> list[Work]:
 def _policy_evals(job: Job, config: Config) -> list[Work]:
     """Rule eval_policy_rewards: every method's evaluation, one after the other in one job."""
     return [w for s in job.settings["methods"].values()
-            for w in _policy_eval(dataclasses.replace(job, settings=s), config)]
+            for w in _policy_eval(replace(job, settings=s), config)]
 
 
 def _dataset(job: Job, config: Config) -> list[Work]:
