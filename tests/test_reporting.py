@@ -300,3 +300,57 @@ def test_mpc_rows_carry_this_runs_true_env_ceiling(paper):
     assert np.isnan(row(9, "random", "PE-TS CaDM", 1)["ceiling"])  # no True env + MPC of ours for agent 1
     md = cmp.to_markdown(c)
     assert "Ceiling of the MPC rows (this run's True env + MPC, same planner budget): agent 4 -290.0." in md
+
+
+# ------------------------------------------------------------------------------------------ run diff
+def _comparison_run(root, verdicts: dict[tuple[int, str, int], tuple[float, str]]):
+    """A run dir holding report/comparison.csv with one MountainCar `random` cell per
+    (table, method, agent) -> (ours, verdict); Table 1 repeats Table 6's agent-1 cells."""
+    rows = [{"table": t, "env": "mountaincar", "dataset": "random", "method": m, "agent": a,
+             "metric": "rmse" if t in (1, 6) else "reward", "ours": ours, "paper": 1.0, "verdict": v,
+             "n_train_agents": 500}
+            for (t, m, a), (ours, v) in verdicts.items()]
+    (root / "report").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(root / "report" / "comparison.csv", index=False)
+    return root
+
+
+def test_run_diff_counts_per_table_focus_and_changed_cells(tmp_path, capsys):
+    from persim.reporting import diff
+
+    old = _comparison_run(tmp_path / "old", {
+        (6, "PerSim", 1): (0.02, "worse"), (6, "PerSim", 2): (0.001, "reproduced"),
+        (6, "Vanilla CaDM", 1): (0.5, "worse"), (1, "PerSim", 1): (0.02, "worse"),
+        (9, "PerSim", 1): (-300.0, "worse"), (9, "True env+MPC", 1): (-60.0, "reproduced"),
+    })
+    new = _comparison_run(tmp_path / "new", {
+        (6, "PerSim", 1): (0.001, "reproduced"), (6, "PerSim", 2): (0.0001, "better"),
+        (6, "Vanilla CaDM", 1): (0.5, "worse"), (1, "PerSim", 1): (0.001, "reproduced"),
+        (9, "PerSim", 1): (np.nan, "missing"), (9, "True env+MPC", 1): (-60.0, "reproduced"),
+    })
+    rows = diff.per_table(diff.load_comparison(old), diff.load_comparison(new)).set_index("table")
+    assert list(rows.index) == ["1", "6", "9", "overall"]
+    assert rows.loc["6", ["compared_old", "reproduced_old", "worse_old"]].tolist() == [3, 1, 2]
+    assert rows.loc["6", ["compared_new", "reproduced_new", "better_new", "good_new"]].tolist() == [3, 1, 1, 2]
+    assert rows.loc["9", "compared_new"] == 1  # a missing cell is not compared
+    # the overall row leaves out Table 1 (it repeats Table 6's cells)
+    assert rows.loc["overall", ["compared_old", "good_old", "compared_new", "good_new"]].tolist() == [5, 2, 4, 3]
+    assert rows.loc["overall", "share_old"] == pytest.approx(2 / 5)
+
+    diff.main([str(old), str(new / "report" / "comparison.csv"), "--tables", "6", "9", "--methods", "persim",
+               "True env + MPC", "--cells"])
+    out = capsys.readouterr().out
+    assert "reproduced or better 2 / 4 -> 3 / 3 compared" in out
+    assert "3 cells changed verdict" in out  # PerSim agent 1 and 2 of Table 6, agent 1 of Table 9
+    assert "Vanilla CaDM" not in out.split("cells changed verdict")[1]
+
+
+def test_run_diff_names_a_bad_input(tmp_path):
+    from persim.reporting import diff
+
+    with pytest.raises(FileNotFoundError, match="no comparison here"):
+        diff.load_comparison(tmp_path)
+    bad = tmp_path / "cells.csv"
+    pd.DataFrame({"table": [6], "env": ["mountaincar"]}).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"cells.csv: not a comparison.csv, it lacks columns \['dataset'"):
+        diff.load_comparison(bad)
