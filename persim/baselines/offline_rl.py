@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from persim.baselines.batch_sampling import use_batched_sampling
 from persim.baselines.policy_set import PolicySet, scoped_test_agents, train_policy_set
 from persim.data.schema import ACTION_DIMS, N_ACTIONS, OfflineDataset
 from persim.device import d3rlpy_device
@@ -329,7 +330,7 @@ def train_offline_policy(ds: OfflineDataset, cfg: OfflineRLConfig, seed: int, ag
     plain_d3rlpy_logs()
 
     logger = logger or LOG
-    dataset = to_mdp_dataset(ds, agent_ids)
+    dataset = use_batched_sampling(to_mdp_dataset(ds, agent_ids))  # same batches, drawn as index arrays
     who = "all agents" if agent_ids is None else f"agents {list(agent_ids)}"
     interval = cfg.effective_target_update_interval()
     if N_ACTIONS[ds.env] > 0 and interval < cfg.target_update_interval:
