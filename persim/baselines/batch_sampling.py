@@ -25,7 +25,7 @@ class BatchedTransitions:
     def __init__(self, buffer):
         n = buffer.transition_count
         picked = [buffer.transition_picker(*buffer.buffer[i]) for i in range(n)]
-        if any(not isinstance(t.observation, np.ndarray) for t in picked[:1]):
+        if picked and not isinstance(picked[0].observation, np.ndarray):
             raise TypeError("use_batched_sampling: tuple observations are not supported")
         stack = lambda name: np.stack([getattr(t, name) for t in picked]).astype(np.float32)  # noqa: E731
         self.observations, self.actions = stack("observation"), stack("action")

@@ -68,7 +68,7 @@ def counts(cells: pd.DataFrame) -> dict[str, float]:
     v = cells["verdict"]
     out: dict[str, float] = {k: int((v == k).sum()) for k in COMPARED}
     out["compared"] = sum(out[k] for k in COMPARED)
-    out["good"] = out["reproduced"] + out["better"]
+    out["good"] = sum(out[k] for k in GOOD)
     out["share"] = out["reproduced"] / out["compared"] if out["compared"] else np.nan
     return out
 
