@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE_ARGS ?=
+# 1: jobs run in forks of a local server that has torch, d3rlpy & co. imported (persim/jobserver.py;
+# saves 3-10 s of imports per job); 0: every job is its own fresh Python, as on a cluster.
+JOB_SERVER ?= 1
 
 .PHONY: setup quick smoke paper-dry-run check-config cost test gpu-check slurm-test report lint clean-smoke
 
@@ -21,11 +24,11 @@ setup: $(VENV)/.installed
 
 quick: setup
 	$(BIN)/python -m persim.config config/quick.yaml
-	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(SNAKEMAKE_ARGS)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(SNAKEMAKE_ARGS)
 
 smoke: setup
 	$(BIN)/python -m persim.config config/smoke.yaml
-	$(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
 
 paper-dry-run: setup
 	$(BIN)/python -m persim.config config/config.yaml
@@ -40,7 +43,7 @@ check-config: setup
 PROFILE ?= quick
 GPUS ?= 0
 cost: setup
-	$(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS)
 
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10

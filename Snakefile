@@ -27,6 +27,16 @@ include: "rules/unseen.smk"
 include: "rules/scarcity.smk"
 
 
+# With PERSIM_JOB_SERVER=1 (make quick / make smoke) the jobs ran in forks of a local server
+# (persim/jobserver.py): stop it with the run instead of letting it idle out.
+onsuccess:
+    stop_job_server(workflow.basedir)
+
+
+onerror:
+    stop_job_server(workflow.basedir)
+
+
 rule all:
     default_target: True
     input:

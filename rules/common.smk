@@ -10,6 +10,7 @@ from snakemake.utils import validate
 from persim.codehash import code_hash
 from persim.config import check_config, mpc_budget_note, mpc_settings
 from persim.envs import ENV_NAMES, get_spec
+from persim.jobserver import stop as stop_job_server
 from persim.policies.targets import paper_target
 from argparse import Namespace
 

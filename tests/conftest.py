@@ -26,11 +26,13 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the snakemake of this interpreter's environment in ``workdir``; output captured as text."""
+def snakemake(workdir: Path, *args: str, timeout: int = 900, job_server: bool = True) -> subprocess.CompletedProcess:
+    """Run the snakemake of this interpreter's environment in ``workdir``; output captured as text.
+    Jobs run in forks of the job server (``PERSIM_JOB_SERVER=1``, as ``make smoke`` runs them) unless
+    ``job_server`` is False."""
     exe = Path(sys.executable).parent / "snakemake"
     cmd = [str(exe) if exe.exists() else "snakemake", *args]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PERSIM_JOB_SERVER": "1" if job_server else "0"}
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -54,6 +54,17 @@ def test_every_method_declares_the_config_fields_its_training_grows_with():
         assert set(fields.values()) <= {"pass", "step"}
 
 
+def test_job_start_up_is_a_served_fork_when_the_job_server_is_on(smoke_jobs, monkeypatch):
+    jobs, config = smoke_jobs
+    monkeypatch.setenv("PERSIM_JOB_SERVER", "0")
+    fresh = job_work(jobs[0], config)[0].kernel
+    monkeypatch.setenv("PERSIM_JOB_SERVER", "1")
+    served = job_work(jobs[0], config)[0].kernel
+    assert fresh.kind == served.kind == "overhead"
+    assert not fresh.payload().get("served") and served.payload() == {"served": True}
+    assert kernel_id(fresh) != kernel_id(served)  # calibrated and cached apart
+
+
 def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
     jobs, config = smoke_jobs
     by_rule = {}
@@ -262,3 +273,20 @@ def test_contention_is_a_ratio_of_medians_so_one_outlier_does_not_swing_it(monke
     monkeypatch.setattr(calibrate.subprocess, "Popen", Fake)
     ratio = calibrate.Calibrator("cpu").contention("", {"cores": 2})[""]
     assert ratio == pytest.approx(2.5 / 1.2)
+
+
+@pytest.mark.slow
+def test_served_start_up_is_calibrated_with_a_real_server_that_is_stopped_after(tmp_path):
+    import time
+
+    from persim import jobserver
+
+    sockets = lambda: set(jobserver.socket_path(tmp_path).parent.glob("persim-jobs-*.sock"))  # noqa: E731
+    before = sockets()
+    seconds = Calibrator().overhead(served=True)[""]
+    assert 0 < seconds < 60
+    deadline = time.monotonic() + 20
+    while sockets() - before:  # the calibration's server got stop() and removes its socket
+        assert time.monotonic() < deadline, sockets() - before
+        time.sleep(0.2)
+

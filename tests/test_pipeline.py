@@ -309,3 +309,37 @@ def test_readme_code_blocks_run_as_written(smoke_run):
         res = subprocess.run([sys.executable, "-c", code], cwd=smoke_run, capture_output=True, text=True,
                              timeout=600, env={**__import__("os").environ, "PYTHONPATH": str(smoke_run)})
         assert res.returncode == 0, (code, res.stderr[-3000:])
+
+
+@pytest.mark.slow
+def test_served_and_unserved_jobs_write_the_same_results(smoke_run, tmp_path):
+    """The smoke run's jobs ran in forks of the job server; rerun a simulator's training and
+    prediction evaluation and a d3rlpy policy set in fresh processes: same numbers, same weights."""
+    import shutil
+
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run, symlinks=True)
+    base = "results/smoke/mountaincar/random"
+    targets = [f"{base}/persim/prediction.csv", f"{base}/bcq_p/policy.pt"]
+    for name in ("persim/model.pt", "persim/history.csv", "persim/prediction.csv", "bcq_p/policy.pt"):
+        (run / base / name).unlink()
+    res = snakemake(run, "--cores", "2", *targets, *SMOKE, job_server=False)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    assert job_counts(res.stdout) == {"train_simulator": 1, "eval_prediction": 1, "train_policy_set": 1}
+    pd.testing.assert_frame_equal(pd.read_csv(run / targets[0]), pd.read_csv(smoke_run / targets[0]))
+    for name in ("persim/model.pt", "bcq_p/policy.pt"):
+        fresh, served = (_tensors(torch.load(r / base / name, weights_only=False)) for r in (run, smoke_run))
+        assert fresh.keys() == served.keys() and fresh
+        assert all(torch.equal(fresh[k], served[k]) for k in fresh), name
+
+
+def _tensors(obj, prefix=""):
+    """Every tensor of a nested checkpoint, by its path."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    return {k: v for key, sub in items for k, v in _tensors(sub, f"{prefix}/{key}").items()}

@@ -2,7 +2,8 @@
 
 Kernels (``Kernel.kind``) and their units:
 
-* ``overhead`` — one per job: process start-up and imports (units: jobs);
+* ``overhead`` — one per job: process start-up and imports (units: jobs), or with
+  ``PERSIM_JOB_SERVER=1`` the hand-over to a warm job server (:mod:`persim.jobserver`);
 * ``scheduler`` — one per job: Snakemake's own time around it, outside its benchmark file (units:
   jobs; counted in the wall time, not in a stage's job time, which compares with benchmark files);
 * ``online`` — online policy training, d3rlpy DQN / TD3 (units: env steps, updates included);
@@ -34,6 +35,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
+from persim import jobserver
 from persim.cost.jobs import Job
 from persim.cost.lengths import length_fraction
 from persim.envs.agents import N_TEST_AGENTS
@@ -84,6 +86,7 @@ class Work:
 
 
 OVERHEAD = Kernel("overhead")
+SERVED_OVERHEAD = Kernel("overhead", key='{"served": true}')  # a fork of the job server (persim/jobserver.py)
 SCHEDULER = Kernel("scheduler")  # Snakemake's seconds per job outside the job (units: jobs; wall time only)
 
 
@@ -275,7 +278,13 @@ def job_work(job: Job, config: Config) -> list[Work]:
     Every other rule (tables, figures, agent tables, prediction scores) costs its start-up and a few
     seconds of pandas, which the overhead kernel covers."""
     fn = RULE_WORK.get(job.rule)
-    return [Work(OVERHEAD, 1.0)] + (fn(job, config) if fn else [])
+    return [Work(overhead_kernel(), 1.0)] + (fn(job, config) if fn else [])
+
+
+def overhead_kernel() -> Kernel:
+    """A job's start-up: a fresh Python and its imports, or with ``PERSIM_JOB_SERVER=1`` (as ``make
+    quick`` runs) a fork of the warm job server."""
+    return SERVED_OVERHEAD if jobserver.enabled() else OVERHEAD
 
 
 def modelled_methods() -> dict[str, bool]:
