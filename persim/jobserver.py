@@ -18,8 +18,8 @@ by each job, so outputs are identical with or without the server (tested). What 
 waiting process, not the child. Without the variable, on a cluster node, or when the server cannot
 start within ``start_timeout`` seconds, a job runs in its own process as before.
 
-Only for local runs: the server forks from one machine's process, so cluster profiles leave the
-variable unset.
+Only for local runs: a job inside a Slurm allocation (``SLURM_JOB_ID`` set) always runs in its own
+process, whatever the variable says.
 """
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ def delegate(root: str | Path, start_timeout: float = 120.0) -> None:
     """Run this job in the server's fork and exit with its status; return (run here) when the
     server is not wanted (no ``PERSIM_JOB_SERVER=1``, or this is already a served child) or cannot
     be reached."""
-    if not enabled() or os.environ.get(SERVED_FLAG):
-        return
+    if not enabled() or os.environ.get(SERVED_FLAG) or os.environ.get("SLURM_JOB_ID"):
+        return  # not asked, already served, or a cluster job (each runs alone in its allocation)
     path = socket_path(root)
     conn = _connect(path) or _start_and_connect(path, root, start_timeout)
     if conn is None:

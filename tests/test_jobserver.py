@@ -78,6 +78,14 @@ def test_without_the_flag_a_job_runs_in_its_own_process(job):
     assert not socket_path(root).exists()
 
 
+def test_a_job_in_a_slurm_allocation_is_never_served(job):
+    script, root = job
+    res = run_job(script, SLURM_JOB_ID="42")
+    assert res.returncode == 0
+    assert int(fields(res)[2]) == os.getpid()
+    assert not socket_path(root).exists()
+
+
 def test_an_exception_in_a_served_job_is_status_1_with_its_traceback(job):
     script, _ = job
     res = run_job(script, MODE="raise")
