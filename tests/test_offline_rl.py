@@ -96,10 +96,11 @@ def test_batched_sampling_draws_the_same_batches_and_trains_the_same_weights(tmp
 
     ds = _cartpole_dataset(tmp_path / "d.parquet", n_agents=12, epsilon=0.6, max_episode_steps=25, seed=4)
     mdp = to_mdp_dataset(ds)
-    table = BatchedTransitions(mdp)
+    table = BatchedTransitions.from_buffer(mdp)
     assert len(table) == mdp.transition_count == ds.n_transitions
-    assert table.terminals.sum() == ds.terminated.sum()
-    np.testing.assert_array_equal(table.next_observations[table.terminals[:, 0] == 1], 0.0)
+    terminals = table.ordered("terminals")
+    assert terminals.sum() == ds.terminated.sum()
+    np.testing.assert_array_equal(table.ordered("next_observations")[terminals[:, 0] == 1], 0.0)
     for seed in (0, 1):
         np.random.seed(seed)
         want = mdp.sample_transition_batch(256)

@@ -109,3 +109,52 @@ def test_potential_shaping_telescopes_and_leaves_evaluation_alone():
     assert total_raw == -30.0
     with pytest.raises(ValueError, match="known for cartpole: none"):
         potential("cartpole", "energy")
+
+
+def test_online_batched_sampling_mirrors_a_wrapping_fifo_buffer_and_trains_the_same_weights(monkeypatch):
+    """The ring table equals d3rlpy's FIFO buffer draw for draw (terminal and time-out episodes, after
+    the buffer wrapped), and seeded DQN / TD3 runs end with the same weights with it or without it."""
+    import d3rlpy
+    import torch
+
+    import persim.policies.train as T
+    from persim.baselines.batch_sampling import use_batched_sampling_online
+
+    env = E.make("cartpole", max_episode_steps=30, force=10.0, length=0.5)
+    plain = d3rlpy.dataset.create_fifo_replay_buffer(limit=97, env=env)
+    fast = use_batched_sampling_online(d3rlpy.dataset.create_fifo_replay_buffer(limit=97, env=env))
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    for step in range(400):
+        action = int(rng.integers(2))
+        nxt, reward, term, trunc, _ = env.step(action)
+        for buf in (plain, fast):
+            buf.append(obs, action, float(reward))
+            if term or trunc:
+                buf.clip_episode(term)
+        obs = env.reset()[0] if term or trunc else nxt
+        if step % 37 == 36 and plain.transition_count > 1:
+            assert fast.buffer.transition_count == plain.transition_count
+            np.random.seed(step)
+            want = plain.sample_transition_batch(64)
+            np.random.seed(step)
+            got = fast.sample_transition_batch(64)
+            for name in ("observations", "actions", "rewards", "next_observations", "next_actions", "terminals"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=f"{name} at {step}")
+    assert plain.transition_count == 97  # wrapped
+
+    def weights(batched: bool, env_name: str, cfg: PolicyConfig, covariates: dict) -> list:
+        monkeypatch.setattr(T, "use_batched_sampling_online", use_batched_sampling_online if batched else (lambda b: b))
+        algo = train_policy(env_name, covariates, cfg, seed=5, max_episode_steps=40)
+        nets = [m for m in vars(algo.impl.modules).values() if isinstance(m, torch.nn.Module)]  # q_funcs, policy, ...
+        return [p.detach().clone() for net in nets for p in net.parameters()]
+
+    for env_name, cfg, cov in (
+            ("cartpole", PolicyConfig(algo="dqn", n_steps=400, n_steps_per_epoch=400, update_start_step=50,
+                                      hidden_units=[16], buffer_size=150, batch_size=32), {"force": 10.0, "length": 0.5}),
+            ("halfcheetah", PolicyConfig(algo="td3", n_steps=120, n_steps_per_epoch=120, update_start_step=40,
+                                         random_steps=40, hidden_units=[16], buffer_size=100, batch_size=16),
+             {"mass": 1.0, "damping": 1.0})):
+        a, b = weights(True, env_name, cfg, cov), weights(False, env_name, cfg, cov)
+        assert a and len(a) == len(b)
+        assert all(torch.equal(x, y) for x, y in zip(a, b)), env_name

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from persim.baselines.batch_sampling import use_batched_sampling_online
 from persim.d3rlpy_logging import PersimLoggerAdapterFactory, plain_d3rlpy_logs
 from persim.data.rollout import PolicyActor, rollout
 from persim.device import d3rlpy_device
@@ -166,7 +167,8 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
     env.reset(seed=seed)
     env.action_space.seed(seed)
     algo, explorer = _build(cfg, device, env)
-    buffer = d3rlpy.dataset.create_fifo_replay_buffer(limit=cfg.buffer_size, env=env)
+    # d3rlpy's FIFO buffer; its mini-batches drawn as index arrays (the same batches, persim.baselines.batch_sampling)
+    buffer = use_batched_sampling_online(d3rlpy.dataset.create_fifo_replay_buffer(limit=cfg.buffer_size, env=env))
     progress = Progress(cfg.n_steps, f"{env_name} {cfg.algo} steps", every=max(1, cfg.n_steps // 25))
 
     best = {"return": -np.inf, "step": 0, "weights": None}
