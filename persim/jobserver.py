@@ -96,12 +96,16 @@ def _connect(path: Path) -> socket.socket | None:
 
 
 def _start_and_connect(path: Path, root: str | Path, timeout: float) -> socket.socket | None:
-    """Start a server (one wins the lock; others exit at once) and wait until it accepts."""
+    """Start a server (one wins the lock; others exit at once) and wait until it accepts. It gets a
+    process group of its own (Snakemake's signals to the job's group leave it alone) but stays in
+    Snakemake's session: Linux's autogroup scheduling shares the CPU fairly between sessions, so a
+    server in a new session would take an equal share against everything else the user runs,
+    whatever their ``nice``."""
     log = open(f"{path}.log", "ab")
     env = {k: v for k, v in os.environ.items() if k != ENV_FLAG}
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     subprocess.Popen([sys.executable, "-m", "persim.jobserver", "--socket", str(path)], cwd=str(root), env=env,
-                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True)
+                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, process_group=0, close_fds=True)
     log.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -119,3 +119,13 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_the_server_stays_in_the_jobs_session_in_a_group_of_its_own(job):
+    """Same session (Linux shares the CPU fairly between sessions: a server in a session of its own
+    would ignore `nice`), its own process group (signals to the job's group leave it alone)."""
+    script, root = job
+    assert run_job(script).returncode == 0
+    server = int(Path(f"{socket_path(root)}.lock").read_text())
+    assert os.getsid(server) == os.getsid(0)
+    assert os.getpgid(server) == server != os.getpgid(0)
