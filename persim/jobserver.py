@@ -74,15 +74,15 @@ def delegate(root: str | Path, start_timeout: float = 120.0) -> None:
     if not enabled() or os.environ.get(SERVED_FLAG) or os.environ.get("SLURM_JOB_ID"):
         return  # not asked, already served, or a cluster job (each runs alone in its allocation)
     path = socket_path(root)
-    conn = _connect(path) or _start_and_connect(path, root, start_timeout)
-    if conn is None:
-        print(f"persim job server: not reachable at {path}; running this job in its own process",
-              file=sys.stderr)
-        return
     sys.stdout.flush()
     sys.stderr.flush()
-    code = _run_remote(conn)
-    os._exit(code)
+    for _ in range(2):  # a server that was exiting (idle) as this job connected: start another
+        conn = _connect(path) or _start_and_connect(path, root, start_timeout)
+        code = None if conn is None else _run_remote(conn)
+        if code is not None:
+            os._exit(code)
+    print(f"persim job server: no server at {path} started this job; running it in its own process",
+          file=sys.stderr)
 
 
 def _connect(path: Path) -> socket.socket | None:
@@ -116,16 +116,19 @@ def _start_and_connect(path: Path, root: str | Path, timeout: float) -> socket.s
     return None
 
 
-def _run_remote(conn: socket.socket) -> int:
-    """Send this process's job (argv, cwd, environment, stdio) and wait for the child's exit status.
-    SIGTERM / SIGINT / SIGHUP are passed on to the child; a lost child is exit status 1."""
+def _run_remote(conn: socket.socket) -> int | None:
+    """Send this process's job (argv, cwd, environment, stdio) and wait for the child's exit status
+    (None: no child started it). SIGTERM / SIGINT / SIGHUP are passed on to the child; a child lost
+    after it started is exit status 1."""
     request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    socket.send_fds(conn, [_HEADER.pack(len(request)) + request], [0, 1, 2])
     reader = conn.makefile("r")
-    first = reader.readline().split()
+    try:
+        socket.send_fds(conn, [_HEADER.pack(len(request)) + request], [0, 1, 2])
+        first = reader.readline().split()
+    except OSError:
+        return None
     if len(first) != 2 or first[0] != "PID":
-        print("persim job server: the server did not start the job", file=sys.stderr)
-        return 1
+        return None
     child = int(first[1])
 
     def forward(signum, _frame):

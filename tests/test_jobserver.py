@@ -1,10 +1,13 @@
 """The job server (persim/jobserver.py): a served job behaves as its own process would."""
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import socket as sk
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -129,3 +132,26 @@ def test_the_server_stays_in_the_jobs_session_in_a_group_of_its_own(job):
     server = int(Path(f"{socket_path(root)}.lock").read_text())
     assert os.getsid(server) == os.getsid(0)
     assert os.getpgid(server) == server != os.getpgid(0)
+
+
+def test_a_job_that_no_server_starts_runs_in_its_own_process(job, tmp_path):
+    """A socket that accepts but never starts the job (a server exiting as the job connects)."""
+    script, root = job
+    dead = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+    dead.bind(str(socket_path(root)))
+    dead.listen(8)
+    lock = open(f"{socket_path(root)}.lock", "w")  # hold the lock: no real server can start
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def refuse():
+        for _ in range(2):
+            conn, _ = dead.accept()
+            conn.close()
+
+    threading.Thread(target=refuse, daemon=True).start()
+    res = run_job(script, MYVAR="z")
+    assert res.returncode == 0, res.stderr
+    assert int(fields(res)[2]) == os.getpid()
+    assert "running it in its own process" in res.stderr
+    dead.close()
+    lock.close()
