@@ -13,6 +13,13 @@ For each thread count (CPU; one pass on CUDA) it measures, in the same process:
   steps under an MLP policy (2 x 256, the size of the test policies), then the simulator's open-loop
   predictions and the RMSE / R² (``evaluate_prediction``), timed as a whole and in its two parts.
 
+Once, after the thread counts (CPU work that does not depend on them):
+
+* a job's start-up: a fresh Python importing what the rules' scripts import, and the same job handed
+  to a warm job server (:mod:`persim.jobserver`, what ``make quick`` does);
+* one d3rlpy mini-batch of 128 from a 10,000-transition FIFO replay buffer (MountainCar), drawn by
+  d3rlpy transition by transition and as index arrays (:mod:`persim.baselines.batch_sampling`).
+
 Each kernel's floating-point operations are counted in the same run by ``torch.utils.flop_counter``
 (matrix products only), so its GFLOP/s and its share of the measured peak are this machine's, now.
 Times are the median of ``--repeats`` calls after one warm-up (min beside it). The machine's load
@@ -207,6 +214,44 @@ def prediction_eval(env: str, device: str) -> dict[str, float]:
     return {"total_s": end - start, "rollouts_s": mid - start, "model_s": end - mid}
 
 
+def job_start_up() -> dict[str, float]:
+    """Seconds to start one job: fresh (its own Python and imports) and served (a warm server's fork)."""
+    from persim.cost.calibrate import Calibrator  # it imports this module
+
+    cal = Calibrator()
+    return {"fresh_s": cal.overhead()[""], "served_s": cal.overhead(served=True)[""]}
+
+
+def replay_sampling(n: int = 10_000, batch: int = 128, repeats: int = 200) -> dict[str, float]:
+    """Milliseconds per mini-batch from a FIFO buffer of ``n`` MountainCar transitions (random
+    actions): d3rlpy's own sampling and the index-array sampling that mirrors it."""
+    import d3rlpy
+
+    from persim.baselines.batch_sampling import use_batched_sampling_online
+    from persim.envs import make
+
+    env = make("mountaincar", max_episode_steps=200)
+    buffers = [d3rlpy.dataset.create_fifo_replay_buffer(limit=n, env=env),
+               use_batched_sampling_online(d3rlpy.dataset.create_fifo_replay_buffer(limit=n, env=env))]
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(n + 1):
+        action = int(rng.integers(3))
+        nxt, reward, term, trunc, _ = env.step(action)
+        for buf in buffers:
+            buf.append(obs, action, float(reward))
+            if term or trunc:
+                buf.clip_episode(term)
+        obs = env.reset()[0] if term or trunc else nxt
+    out = {}
+    for name, buf in zip(("d3rlpy_ms", "batched_ms"), buffers):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            buf.sample_transition_batch(batch)
+        out[name] = (time.perf_counter() - start) / repeats * 1e3
+    return out
+
+
 def run(device: str, threads: int, repeats: int, epochs: int) -> tuple[list[Measure], dict]:
     """All kernels at one thread count; returns the measures and the prediction-evaluation times."""
     torch.set_num_threads(threads)
@@ -257,6 +302,12 @@ def main(argv: list[str] | None = None) -> None:
         records += [{**asdict(m), "gflops_per_s": m.gflops} for m in measures]
         records.append({"kernel": "prediction evaluation mountaincar (one agent)", "device": args.device,
                         "threads": n, **pred})
+    start_up, sampling = job_start_up(), replay_sampling()
+    print(f"\njob start-up (one job, best of 2-3): its own Python importing the scripts' imports "
+          f"{start_up['fresh_s']:.2f} s; handed to a warm job server {start_up['served_s']:.2f} s")
+    print(f"d3rlpy mini-batch of 128 from a 10k-transition FIFO buffer: transition by transition "
+          f"{sampling['d3rlpy_ms']:.2f} ms, as index arrays {sampling['batched_ms']:.3f} ms")
+    records += [{"kernel": "job start-up", **start_up}, {"kernel": "replay mini-batch 128", **sampling}]
     print(f"\nload average after: {os.getloadavg()[0]:.2f} (a load above the thread count means these numbers"
           " were taken beside other work)")
     print("historical figures, measured elsewhere (not in this run; no ratio is taken):")
