@@ -225,7 +225,16 @@ def job_start_up() -> dict[str, float]:
 def replay_sampling(n: int = 10_000, batch: int = 128, repeats: int = 200) -> dict[str, float]:
     """Milliseconds per mini-batch from a FIFO buffer of ``n`` MountainCar transitions (random
     actions): d3rlpy's own sampling and the index-array sampling that mirrors it."""
-    import d3rlpy
+    import contextlib
+    import io
+    import logging
+
+    import structlog
+
+    with contextlib.redirect_stderr(io.StringIO()):  # the old gym's banner, printed when d3rlpy imports it
+        import d3rlpy
+    # d3rlpy's "signatures determined" info lines would break the benchmark's table
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     from persim.baselines.batch_sampling import use_batched_sampling_online
     from persim.envs import make
