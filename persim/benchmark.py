@@ -233,15 +233,19 @@ def replay_sampling(n: int = 10_000, batch: int = 128, repeats: int = 200) -> di
 
     with contextlib.redirect_stderr(io.StringIO()):  # the old gym's banner, printed when d3rlpy imports it
         import d3rlpy
-    # d3rlpy's "signatures determined" info lines would break the benchmark's table
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
     from persim.baselines.batch_sampling import use_batched_sampling_online
     from persim.envs import make
 
     env = make("mountaincar", max_episode_steps=200)
-    buffers = [d3rlpy.dataset.create_fifo_replay_buffer(limit=n, env=env),
-               use_batched_sampling_online(d3rlpy.dataset.create_fifo_replay_buffer(limit=n, env=env))]
+    # d3rlpy's "signatures determined" info lines would break the benchmark's table: quiet while the
+    # buffers are made, then the process's logging as it was
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        buffers = [d3rlpy.dataset.create_fifo_replay_buffer(limit=n, env=env),
+                   use_batched_sampling_online(d3rlpy.dataset.create_fifo_replay_buffer(limit=n, env=env))]
+    finally:
+        structlog.configure(**saved)
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
     for _ in range(n + 1):
