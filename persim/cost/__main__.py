@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from persim import jobserver
 from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
 from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, recorded_run, stage_table, wall_time
 from persim.cost.jobs import load_jobs
@@ -39,6 +40,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-calibrate", action="store_true", help="use the cache only; fail if a kernel is missing")
     ap.add_argument("--check", metavar="RUN_DIR", nargs="?", const="", default=None,
                     help="compare with the benchmark files of a finished run (default: the profile's outdir)")
+    ap.add_argument("--job-server", action=argparse.BooleanOptionalAction, default=None,
+                    help="jobs start as forks of the warm job server, as `make quick` runs them (default: as "
+                         "PERSIM_JOB_SERVER says; --no-job-server: every job a fresh Python, as on Slurm)")
     ap.add_argument("--json", help="also write the estimate to this JSON file")
     ap.add_argument("--snakefile", default="Snakefile")
     return ap.parse_args(argv)
@@ -48,10 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     t0 = time.perf_counter()
     jobs, config = load_jobs(args.configfile, args.snakefile, args.cores)
-    works = [job_work(j, config) for j in jobs]
+    served = jobserver.enabled() if args.job_server is None else args.job_server
+    works = [job_work(j, config, served) for j in jobs]
     print(f"persim.cost: {config.get('run_name', '?')} profile ({' + '.join(args.configfile)}): {len(jobs)} jobs; "
           f"DAG built in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.2f} "
           "(calibrate on an idle machine)")
+    print("job start-up: " + ("forks of the warm job server (as `make quick` runs them)" if served else
+                              "a fresh Python per job (--job-server for runs like `make quick`)"))
     cache = CalibrationCache(args.cache, machine_id(args.device))
     busy = Kernel("contention", key=json.dumps({"cores": max(1, min(args.cores, os.cpu_count() or 1))}))
     missing = cache.missing([busy, SCHEDULER] + [w.kernel for work in works for w in work])

@@ -4,10 +4,12 @@ MountainCar costs -1 per step until the goal and CartPole earns +1 per step unti
 on these two envs a published return IS an episode length (App. E.1: caps of 500 and 200 steps).
 The reward evaluation runs its episodes in lock step and drops each one when it ends, so its work is
 the sum of the episodes' lengths, not episodes x cap. The prior is the mean length, as a fraction of
-the paper's cap, of the planning methods' episodes in the paper's reward table of that env (True env
-+ MPC, PerSim and the two CaDMs, every agent and dataset). HalfCheetah never ends early (fraction 1).
-It is a prior: a run whose models plan worse than the paper's runs longer MountainCar episodes and
-shorter CartPole ones, and ``persim.cost --check`` shows by how much.
+the paper's cap, of the planning method's own episodes in the paper's reward table of that env
+(every agent and dataset; e.g. MountainCar: PE-TS CaDM 0.66, True env + MPC 0.25); a method the paper
+did not run (a user's own, an unseen-agent variant) gets the mean over the planning methods it did run
+(True env + MPC, PerSim and the two CaDMs). HalfCheetah never ends early (fraction 1). It is a prior:
+a run whose models plan worse than the paper's runs longer MountainCar episodes and shorter CartPole
+ones, and ``persim.cost --check`` shows by how much.
 """
 from __future__ import annotations
 
@@ -19,17 +21,21 @@ REWARD_TABLE = {"mountaincar": 9, "cartpole": 10}           # the paper's reward
 
 
 @lru_cache(maxsize=None)
-def length_fraction(env: str) -> float:
-    """Expected MPC episode length / cap on ``env`` (in (0, 1]; 1 where episodes run to the cap)."""
+def length_fraction(env: str, method: str | None = None) -> float:
+    """Expected MPC episode length / cap on ``env`` (in (0, 1]; 1 where episodes run to the cap) of
+    ``method`` (a registered name such as ``cadm_pets``, or ``true_mpc``); None or a method without
+    paper cells: the mean over the paper's planning methods."""
     if env not in RETURN_PER_STEP:
         return 1.0
     from persim.methods import SIMULATOR_METHODS, TRUE_MPC_LABEL
     from persim.reporting.paper import load_paper_tables
-    planning = [TRUE_MPC_LABEL, *SIMULATOR_METHODS.values()]
+    labels = {"true_mpc": TRUE_MPC_LABEL, **SIMULATOR_METHODS}
     paper = load_paper_tables()
-    cells = paper[(paper["table"] == REWARD_TABLE[env]) & (paper["env"] == env) & paper["method"].isin(planning)]
+    cells = paper[(paper["table"] == REWARD_TABLE[env]) & (paper["env"] == env)
+                  & paper["method"].isin(list(labels.values()))]
     if cells.empty:
-        raise ValueError(f"persim.cost: the paper tables have no reward cells of {planning} "
+        raise ValueError(f"persim.cost: the paper tables have no reward cells of {sorted(labels.values())} "
                          f"in table {REWARD_TABLE[env]} for env {env!r}")
     per_method = cells.groupby("method")["mean"].mean() / RETURN_PER_STEP[env]  # mean length per method
-    return float(min(1.0, max(per_method.mean() / PAPER_CAP[env], 1.0 / PAPER_CAP[env])))
+    length = per_method.get(labels.get(method or ""), per_method.mean())
+    return float(min(1.0, max(length / PAPER_CAP[env], 1.0 / PAPER_CAP[env])))

@@ -206,7 +206,7 @@ def _rank_cv(job: Job, config: Config) -> list[Work]:
 def _mpc(job: Job, config: Config) -> list[Work]:
     s = job.settings
     episodes = n_test_agents(job, config) * s["n_seeds"] * s["n_episodes"]
-    steps = s["max_episode_steps"] * length_fraction(s["env"])
+    steps = s["max_episode_steps"] * length_fraction(s["env"], s["method"])
     return mpc_work(s["env"], s["method"], s["mpc"], episodes, steps, config, job.threads)
 
 
@@ -273,18 +273,19 @@ RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
 }
 
 
-def job_work(job: Job, config: Config) -> list[Work]:
-    """The job's work: its start-up plus, for the rules in :data:`RULE_WORK`, what its settings ask for.
-    Every other rule (tables, figures, agent tables, prediction scores) costs its start-up and a few
-    seconds of pandas, which the overhead kernel covers."""
+def job_work(job: Job, config: Config, served: bool | None = None) -> list[Work]:
+    """The job's work: its start-up (``served``: see :func:`overhead_kernel`) plus, for the rules in
+    :data:`RULE_WORK`, what its settings ask for. Every other rule (tables, figures, agent tables,
+    prediction scores) costs its start-up and a few seconds of pandas, which the overhead kernel covers."""
     fn = RULE_WORK.get(job.rule)
-    return [Work(overhead_kernel(), 1.0)] + (fn(job, config) if fn else [])
+    return [Work(overhead_kernel(served), 1.0)] + (fn(job, config) if fn else [])
 
 
-def overhead_kernel() -> Kernel:
-    """A job's start-up: a fresh Python and its imports, or with ``PERSIM_JOB_SERVER=1`` (as ``make
-    quick`` runs) a fork of the warm job server."""
-    return SERVED_OVERHEAD if jobserver.enabled() else OVERHEAD
+def overhead_kernel(served: bool | None = None) -> Kernel:
+    """A job's start-up: a fresh Python and its imports (``served=False``: a cluster, or Snakemake
+    without the job server), or a fork of the warm job server (``served=True``: ``make quick / smoke``).
+    None: as this process's ``PERSIM_JOB_SERVER`` says."""
+    return SERVED_OVERHEAD if (jobserver.enabled() if served is None else served) else OVERHEAD
 
 
 def modelled_methods() -> dict[str, bool]:
