@@ -9,6 +9,13 @@ SNAKEMAKE_ARGS ?=
 # 1: jobs run in forks of a local server that has torch, d3rlpy & co. imported (persim/jobserver.py;
 # saves 3-10 s of imports per job); 0: every job is its own fresh Python, as on a cluster.
 JOB_SERVER ?= 1
+# A subset of the environments, e.g. make quick ENVS="mountaincar cartpole" (the tables of the others
+# are left out; empty: config's envs, all three). Passed to snakemake and persim.cost as --config envs=[...].
+ENVS ?=
+comma := ,
+empty :=
+space := $(empty) $(empty)
+ENVS_CONFIG := $(if $(strip $(ENVS)),--config 'envs=[$(subst $(space),$(comma),$(strip $(ENVS)))]')
 
 .PHONY: setup quick smoke paper-dry-run check-config cost test gpu-check slurm-test report lint clean-smoke
 
@@ -24,11 +31,11 @@ setup: $(VENV)/.installed
 
 quick: setup
 	$(BIN)/python -m persim.config config/quick.yaml
-	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(SNAKEMAKE_ARGS)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(ENVS_CONFIG) $(SNAKEMAKE_ARGS)
 
 smoke: setup
 	$(BIN)/python -m persim.config config/smoke.yaml
-	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml $(ENVS_CONFIG) $(SNAKEMAKE_ARGS)
 
 paper-dry-run: setup
 	$(BIN)/python -m persim.config config/config.yaml
@@ -43,7 +50,7 @@ check-config: setup
 PROFILE ?= quick
 GPUS ?= 0
 cost: setup
-	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS) $(ENVS_CONFIG)
 
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10
@@ -59,7 +66,7 @@ slurm-test: setup
 
 # Self-contained HTML report of the quick run (tables, figures, comparison, provenance).
 report: setup
-	$(BIN)/snakemake --configfile config/quick.yaml --report results/quick/report.html
+	$(BIN)/snakemake --configfile config/quick.yaml $(ENVS_CONFIG) --report results/quick/report.html
 
 lint: setup
 	$(BIN)/snakemake --lint --configfile config/smoke.yaml

@@ -310,3 +310,14 @@ def test_served_start_up_is_calibrated_with_a_real_server_that_is_stopped_after(
         assert time.monotonic() < deadline, sockets() - before
         time.sleep(0.2)
 
+
+
+def test_config_overrides_reach_the_dag_as_snakemake_s_config_does(smoke_jobs, monkeypatch):
+    jobs, _ = smoke_jobs
+    monkeypatch.chdir(REPO)
+    from snakemake.cli import parse_config
+    only, config = load_jobs([SMOKE], overrides=parse_config(["envs=[cartpole]"]))  # make cost ENVS=cartpole
+    assert config["envs"] == ["cartpole"]
+    assert {j.wildcards["env"] for j in only if "env" in j.wildcards} == {"cartpole"}
+    assert {j.rule for j in only} >= {"comparison", "reward_tables", "prediction_tables"}  # the report still built
+    assert 0 < len(only) < len(jobs)

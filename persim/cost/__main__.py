@@ -1,6 +1,7 @@
 """Estimate a profile's wall time before running it.
 
     python -m persim.cost --configfile config/quick.yaml --cores 2 [--gpus G] [--check [RUN_DIR]]
+        [--config KEY=VALUE ...] [--job-server | --no-job-server]
 
 Builds the profile's DAG (as ``snakemake -n`` does), turns each job's settings into work units,
 measures each kind of work on this machine with a short calibration run (the package's own code at
@@ -22,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from snakemake.cli import parse_config
+
 from persim import jobserver
 from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
 from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, recorded_run, stage_table, wall_time
@@ -33,6 +36,8 @@ from persim.progress import format_seconds as hms
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m persim.cost", description=__doc__.splitlines()[0])
     ap.add_argument("--configfile", nargs="+", required=True, help="profile file(s), as given to snakemake")
+    ap.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="overrides, as snakemake's --config takes them (e.g. 'envs=[mountaincar,cartpole]')")
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores of the machine that will run it")
     ap.add_argument("--gpus", type=int, default=0, help="GPUs of that machine")
     ap.add_argument("--device", default="cpu", help="device the calibration runs on (cpu, cuda)")
@@ -51,7 +56,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     t0 = time.perf_counter()
-    jobs, config = load_jobs(args.configfile, args.snakefile, args.cores)
+    jobs, config = load_jobs(args.configfile, args.snakefile, args.cores, parse_config(args.config))
     served = jobserver.enabled() if args.job_server is None else args.job_server
     works = [job_work(j, config, served) for j in jobs]
     print(f"persim.cost: {config.get('run_name', '?')} profile ({' + '.join(args.configfile)}): {len(jobs)} jobs; "

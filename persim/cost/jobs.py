@@ -32,9 +32,9 @@ class Job:
 
 
 def load_jobs(configfiles: list[str | Path], snakefile: str | Path = "Snakefile",
-              cores: int = 2) -> tuple[list[Job], dict[str, Any]]:
-    """Every job of the workflow for ``configfiles`` (as if nothing had run: ``--forceall``) and the
-    merged config. Uses Snakemake's API (``snakemake -n`` builds the same DAG); nothing is executed.
+              cores: int = 2, overrides: dict[str, Any] | None = None) -> tuple[list[Job], dict[str, Any]]:
+    """Every job of the workflow for ``configfiles`` and ``overrides`` (Snakemake's ``--config``, e.g.
+    ``{"envs": ["mountaincar", "cartpole"]}``), as if nothing had run (``--forceall``), and the merged config. Uses Snakemake's API (``snakemake -n`` builds the same DAG); nothing is executed.
     The DAG itself comes from ``Workflow._prepare_dag`` / ``_build_dag``, private to Snakemake 9
     (pyproject: >=9,<10); tests/test_cost.py fails first if an update moves them)."""
     from snakemake.api import SnakemakeApi
@@ -45,7 +45,8 @@ def load_jobs(configfiles: list[str | Path], snakefile: str | Path = "Snakefile"
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
         wf_api = api.workflow(resource_settings=ResourceSettings(cores=cores),
-                              config_settings=ConfigSettings(configfiles=[Path(p) for p in configfiles]),
+                              config_settings=ConfigSettings(configfiles=[Path(p) for p in configfiles],
+                                                              config=dict(overrides or {})),
                               storage_settings=StorageSettings(), snakefile=Path(snakefile))
         workflow = wf_api.dag(dag_settings=DAGSettings(forceall=True)).workflow_api._workflow
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
