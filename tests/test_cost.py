@@ -12,7 +12,7 @@ from persim.cost.__main__ import main as cost_main
 from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id, mpc_steps
 from persim.cost.estimate import job_costs, recorded_run, stage_of, stage_table, wall_time
 from persim.cost.jobs import load_jobs
-from persim.cost.lengths import length_fraction
+from persim.cost.lengths import dataset_length_fraction, length_fraction
 from persim.cost.schedule import Task, critical_path, makespan
 from persim.cost.work import SCHEDULER, Kernel, job_work, overhead_kernel, work_fields
 from persim.methods import REGISTRY, get_method
@@ -79,7 +79,9 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
     job, work = next((j, w) for j, w in by_rule["train_simulator"] if j.settings["method"] == "persim")
     epochs = {w.kernel.part: w.units for w in work if w.kernel.kind == "train"}
     expected = job.settings["model"]["epochs"] * config["agents"]["n_agents"]
-    assert sum(v for k, v in epochs.items() if k.startswith("epochs@")) == expected
+    if "epochs@cap" in epochs:  # a policy's trajectories: as long as the paper's Table 5 says, not the cap
+        expected *= dataset_length_fraction(job.settings["env"], job.wildcards["behaviour"])
+    assert sum(v for k, v in epochs.items() if k.startswith("epochs@")) == pytest.approx(expected)
     job, work = by_rule["eval_reward"][0]
     s = job.settings
     mpc = [w for w in work if w.kernel.kind == "mpc" and not w.kernel.part]
@@ -125,6 +127,14 @@ def test_mpc_episode_lengths_come_from_the_papers_returns():
     assert length_fraction("mountaincar", "true_mpc") < length_fraction("mountaincar", "persim") < 0.3
     assert length_fraction("cartpole", "persim") > length_fraction("cartpole", "cadm_vanilla")
     assert length_fraction("mountaincar", "my_method") == length_fraction("mountaincar")
+
+
+def test_policy_datasets_are_as_long_as_the_papers_table_5_says():
+    # Table 5's mean trajectory lengths: MountainCar pure 113.9 of 500, CartPole pure_eps40 93.8 of 200
+    assert dataset_length_fraction("mountaincar", "pure") == pytest.approx(113.914 / 500)
+    assert dataset_length_fraction("cartpole", "pure_eps40") == pytest.approx(93.8 / 200)
+    assert dataset_length_fraction("halfcheetah", "pure") == 1.0  # never ends early
+    assert dataset_length_fraction("cartpole", "my_behaviour") == 1.0  # not in Table 5: the cap
 
 
 def test_mpc_is_timed_past_the_first_steps_and_a_full_context():

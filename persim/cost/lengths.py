@@ -1,5 +1,11 @@
-"""How long an MPC episode is expected to run, before anything has run: a prior from the paper.
+"""How long episodes are expected to run, before anything has run: priors from the paper.
 
+Datasets: a policy-driven dataset's trajectories are as long, as a fraction of the cap, as the
+paper's Table 5 says for that env and behaviour (its ``mean_trajectory_length_all_agents``: e.g.
+MountainCar ``pure`` 114 of 500 steps, CartPole ``pure_eps40`` 94 of 200); a behaviour Table 5 lacks
+counts the cap. Uniform-random trajectories are measured by the calibration instead.
+
+MPC:
 MountainCar costs -1 per step until the goal and CartPole earns +1 per step until the pole falls, so
 on these two envs a published return IS an episode length (App. E.1: caps of 500 and 200 steps).
 The reward evaluation runs its episodes in lock step and drops each one when it ends, so its work is
@@ -18,6 +24,22 @@ from functools import lru_cache
 RETURN_PER_STEP = {"mountaincar": -1.0, "cartpole": 1.0}  # the env's reward for every step
 PAPER_CAP = {"mountaincar": 500, "cartpole": 200}         # App. E.1
 REWARD_TABLE = {"mountaincar": 9, "cartpole": 10}           # the paper's reward table of each env
+DATASET_TABLE, DATASET_LENGTH = 5, "mean_trajectory_length_all_agents"
+
+
+@lru_cache(maxsize=None)
+def dataset_length_fraction(env: str, behaviour: str) -> float:
+    """Expected trajectory length / cap of ``env``'s ``behaviour`` dataset (in (0, 1]; 1 where the
+    paper's Table 5 has no such row or episodes run to the cap)."""
+    if env not in PAPER_CAP:
+        return 1.0
+    from persim.reporting.paper import load_paper_tables
+    paper = load_paper_tables()
+    rows = paper[(paper["table"] == DATASET_TABLE) & (paper["env"] == env) & (paper["dataset"] == behaviour)
+                 & (paper["metric"] == DATASET_LENGTH)]
+    if rows.empty:
+        return 1.0
+    return float(min(1.0, max(rows["mean"].iloc[0] / PAPER_CAP[env], 1.0 / PAPER_CAP[env])))
 
 
 @lru_cache(maxsize=None)

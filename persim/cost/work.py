@@ -21,8 +21,9 @@ Kernels (``Kernel.kind``) and their units:
 * ``policy_eval`` — env steps of a trained policy set (BCQ, CQL, MOReL) acting in the true env.
 
 Where an episode may end before its cap (MountainCar's goal, CartPole's fall), MPC episodes count
-the paper's mean length (:mod:`persim.cost.lengths`), ``random`` trajectories the mean length the
-calibration measures, and policy rollouts the cap (an upper bound). Every kernel's
+the paper's mean length of that method's episodes, a logging policy's dataset trajectories the
+paper's Table 5 mean length of that dataset (:mod:`persim.cost.lengths`), ``random`` trajectories the
+mean length the calibration measures, and policy evaluations the cap (an upper bound). Every kernel's
 key holds the torch threads of the job that runs it: a kernel is timed at its job's thread count.
 Not modelled (start-up only): the factor map of ``unseen_simulator``, figures and tables (seconds
 each); set-up that grows with the dataset (reading Parquet, building d3rlpy's buffer)
@@ -37,7 +38,7 @@ from typing import Any, Callable, Mapping
 
 from persim import jobserver
 from persim.cost.jobs import Job
-from persim.cost.lengths import length_fraction
+from persim.cost.lengths import dataset_length_fraction, length_fraction
 from persim.envs.agents import N_TEST_AGENTS
 from persim.methods import METHODS, get_method
 
@@ -130,22 +131,24 @@ def train_key(method: str, env: str, settings: Mapping[str, Any], episode_steps:
 
 
 def train_work(method: str, env: str, settings: Mapping[str, Any], agents: int, traj: str,
-               episode_steps: int, threads: int = 1, repeats: int = 1) -> list[Work]:
+               episode_steps: int, threads: int = 1, repeats: int = 1, fraction: float = 1.0) -> list[Work]:
     """Training of ``method`` with ``settings`` on ``agents`` trajectories (``traj``: ``random`` or
-    ``cap`` length), ``repeats`` times. A ``pass`` field's units are passes x trajectories (its
-    kernel part names the trajectory kind); a ``step`` field's units are its value, or what the
-    module's ``work_units(cfg, n_trajectories, length, **options)`` says (its floors, its scope)."""
+    ``cap`` length; ``fraction``: the expected length of a ``cap`` trajectory as a share of the cap),
+    ``repeats`` times. A ``pass`` field's units are passes x trajectories (x ``fraction``; its kernel
+    part names the trajectory kind); a ``step`` field's units are its value, or what the module's
+    ``work_units(cfg, n_trajectories, length, **options)`` says (its floors, its scope)."""
     spec = get_method(method)
     if work_fields(method) is None:
         return []  # no cost model: the job counts as overhead only (listed by the CLI)
     key, fields = train_key(method, env, settings, episode_steps, threads)
     cfg = spec.make_config(dict(settings), env, episode_steps)
     custom = getattr(spec.import_module(), "work_units", None)
-    units = custom(cfg, agents, episode_steps, **spec.options) if custom else {}
+    share = fraction if traj == "cap" else 1.0
+    units = custom(cfg, agents, episode_steps * share, **spec.options) if custom else {}
     out = [Work(Kernel("train", env, key, "fixed"), repeats)]
     for name, how in fields.items():
         part = f"{name}@{traj}" if how == "pass" else name
-        value = units.get(name, float(getattr(cfg, name)) * (agents if how == "pass" else 1))
+        value = units.get(name, float(getattr(cfg, name)) * (agents * share if how == "pass" else 1))
         out.append(Work(Kernel("train", env, key, part), repeats * value))
     return out
 
@@ -192,15 +195,16 @@ def greedy_evaluations(train: Mapping[str, Any]) -> int:
 
 def _train(job: Job, config: Config) -> list[Work]:
     s = job.settings
-    return train_work(s["method"], s["env"], s["model"], n_agents(job, config),
-                      trajectory(job.wildcards.get("behaviour", s.get("behaviour", "")), config),
-                      s["max_episode_steps"], job.threads)
+    behaviour = job.wildcards.get("behaviour", s.get("behaviour", ""))
+    return train_work(s["method"], s["env"], s["model"], n_agents(job, config), trajectory(behaviour, config),
+                      s["max_episode_steps"], job.threads, fraction=dataset_length_fraction(s["env"], behaviour))
 
 
 def _rank_cv(job: Job, config: Config) -> list[Work]:
     s = job.settings
     return train_work("persim", s["env"], s["model"], n_agents(job, config), trajectory(s["dataset"], config),
-                      config["episode_steps"][s["env"]], job.threads, repeats=len(s["ranks"]))
+                      config["episode_steps"][s["env"]], job.threads, repeats=len(s["ranks"]),
+                      fraction=dataset_length_fraction(s["env"], s["dataset"]))
 
 
 def _mpc(job: Job, config: Config) -> list[Work]:
@@ -249,7 +253,8 @@ def _dataset(job: Job, config: Config) -> list[Work]:
         kernel = Kernel("rollout", env, _key(episodes=n, random=True, episode_steps=s["max_episode_steps"],
                                              threads=job.threads))
         return [Work(kernel, n), Work(kernel.fixed(), 1)]  # units: agents (x the measured mean length)
-    return rollout_work(env, n, s["max_episode_steps"], job.threads)
+    return rollout_work(env, n, s["max_episode_steps"] * dataset_length_fraction(env, job.wildcards["behaviour"]),
+                        job.threads)
 
 
 def _test_rollouts(job: Job, config: Config) -> list[Work]:
