@@ -323,4 +323,4 @@ def policy_rewards_settings(wildcards):
 
 def comparison_settings(wildcards):
     return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
-            "seed": derive_seed(config["seed"], "bootstrap")}
+            "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS)}

@@ -10,6 +10,7 @@ from persim.reporting.claims import claims_markdown, judge_claims
 from persim.reporting.compare import compare, load_results, summarize, to_markdown
 from persim.reporting.html import comparison_html
 from persim.reporting.intervals import interval_table, seed_runs
+from persim.reporting.labels import ENV_LABELS
 from persim.workflow import rule_run
 
 with rule_run(snakemake) as run:  # noqa: F821
@@ -28,7 +29,9 @@ with rule_run(snakemake) as run:  # noqa: F821
     claims.to_csv(out.claims, index=False)
     summary.to_csv(out.summary, index=False)
     intervals.to_csv(out.intervals, index=False)
-    title = f"Reproduction vs. paper ({s['run_name']} profile, {s['n_agents']} training agents per env)"
+    not_run = [label for env, label in ENV_LABELS.items() if env not in s.get("envs", ENV_LABELS)]
+    title = (f"Reproduction vs. paper ({s['run_name']} profile, {s['n_agents']} training agents per env"
+             + (f"; {', '.join(not_run)} not run (config envs)" if not_run else "") + ")")
     Path(out.markdown).write_text(to_markdown(cmp, summary, title=title) + "\n" + claims_markdown(claims))
     policies = pd.read_csv(snakemake.input.policy_returns)  # noqa: F821
     Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title, claims=claims, policies=policies))
