@@ -45,7 +45,7 @@ def dataset_length_fraction(env: str, behaviour: str) -> float:
 @lru_cache(maxsize=None)
 def length_fraction(env: str, method: str | None = None) -> float:
     """Expected MPC episode length / cap on ``env`` (in (0, 1]; 1 where episodes run to the cap) of
-    ``method`` (a registered name such as ``cadm_pets``, or ``true_mpc``); None or a method without
+    ``method`` (a registered method name, or ``true_mpc``); None or a method without
     paper cells: the mean over the paper's planning methods."""
     if env not in RETURN_PER_STEP:
         return 1.0
