@@ -349,3 +349,23 @@ def _tensors(obj, prefix=""):
         obj = torch.load(io.BytesIO(obj), weights_only=False)
     items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
     return {k: v for key, sub in items for k, v in _tensors(sub, f"{prefix}/{key}").items()}
+
+
+def test_a_subset_of_envs_reuses_their_results_and_names_the_others(smoke_run, tmp_path):
+    """``make quick ENVS="cartpole"``: the run asks only for CartPole's outputs (no Tables 12-13, which
+    are MountainCar's), retrains nothing the full run made, and its report names what it left out."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run, symlinks=True)
+    dry = snakemake(run, "-n", "--forceall", *SMOKE, "--config", "envs=[cartpole]")
+    assert dry.returncode == 0, (dry.stdout + dry.stderr)[-3000:]
+    assert "mountaincar" not in dry.stdout and "halfcheetah" not in dry.stdout and "unseen" not in dry.stdout
+    res = snakemake(run, "--cores", "2", *SMOKE, "--config", "envs=[cartpole]")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    ran = job_counts(res.stdout + res.stderr)
+    assert ran and not [r for r in ran if r.startswith(("train", "eval", "dataset"))], ran  # tables only
+    report = run / "results/smoke/report"
+    assert "MountainCar, HalfCheetah not run (config envs)" in (report / "comparison.md").read_text().splitlines()[0]
+    cells = pd.read_csv(report / "comparison.csv")
+    assert set(cells.dropna(subset=["ours"])["env"]) == {"cartpole"}
