@@ -45,5 +45,5 @@ rule all:
         targets_figures(),
         targets_rank_cv(),
         rules.augmentation.input,
-        rules.unseen_agents.input if config["unseen_agents"]["env"] in ENVS else [],  # Tables 12-13: one env
+        rules.unseen_agents.input if unseen_agents_run() else [],
         rules.data_scarcity.input,

@@ -155,11 +155,16 @@ def targets_tables():
             f"{OUT}/tables/prediction_long.csv", f"{OUT}/tables/reward_long.csv", f"{OUT}/report/comparison.html"]
 
 
+def unseen_agents_run() -> bool:
+    """Whether this run has Tables 12-13: their one env (``unseen_agents.env``) is among ``envs``."""
+    return config["unseen_agents"]["env"] in ENVS
+
+
 def extended_tables(wildcards=None):
     """The long CSVs of Tables 3 and 12-16 (rules augmentation, unseen_agents, data_scarcity)."""
     scarce = [f"{OUT}/tables/table{t}.csv" for e, t in (("mountaincar", 14), ("cartpole", 15), ("halfcheetah", 16))
               if e in ENVS]
-    unseen = [f"{OUT}/tables/table{t}.csv" for t in (12, 13)] if config["unseen_agents"]["env"] in ENVS else []
+    unseen = [f"{OUT}/tables/table{t}.csv" for t in (12, 13)] if unseen_agents_run() else []
     return [f"{OUT}/tables/table3.csv", *unseen, *scarce]
 
 

@@ -34,7 +34,8 @@ class Job:
 def load_jobs(configfiles: list[str | Path], snakefile: str | Path = "Snakefile",
               cores: int = 2, overrides: dict[str, Any] | None = None) -> tuple[list[Job], dict[str, Any]]:
     """Every job of the workflow for ``configfiles`` and ``overrides`` (Snakemake's ``--config``, e.g.
-    ``{"envs": ["mountaincar", "cartpole"]}``), as if nothing had run (``--forceall``), and the merged config. Uses Snakemake's API (``snakemake -n`` builds the same DAG); nothing is executed.
+    ``{"envs": ["mountaincar", "cartpole"]}``), as if nothing had run (``--forceall``), and the merged
+    config. Uses Snakemake's API (``snakemake -n`` builds the same DAG); nothing is executed.
     The DAG itself comes from ``Workflow._prepare_dag`` / ``_build_dag``, private to Snakemake 9
     (pyproject: >=9,<10); tests/test_cost.py fails first if an update moves them)."""
     from snakemake.api import SnakemakeApi

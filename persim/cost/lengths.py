@@ -37,9 +37,7 @@ def dataset_length_fraction(env: str, behaviour: str) -> float:
     paper = load_paper_tables()
     rows = paper[(paper["table"] == DATASET_TABLE) & (paper["env"] == env) & (paper["dataset"] == behaviour)
                  & (paper["metric"] == DATASET_LENGTH)]
-    if rows.empty:
-        return 1.0
-    return float(min(1.0, max(rows["mean"].iloc[0] / PAPER_CAP[env], 1.0 / PAPER_CAP[env])))
+    return 1.0 if rows.empty else _share_of_cap(env, rows["mean"].iloc[0])
 
 
 @lru_cache(maxsize=None)
@@ -59,5 +57,9 @@ def length_fraction(env: str, method: str | None = None) -> float:
         raise ValueError(f"persim.cost: the paper tables have no reward cells of {sorted(labels.values())} "
                          f"in table {REWARD_TABLE[env]} for env {env!r}")
     per_method = cells.groupby("method")["mean"].mean() / RETURN_PER_STEP[env]  # mean length per method
-    length = per_method.get(labels.get(method or ""), per_method.mean())
+    return _share_of_cap(env, per_method.get(labels.get(method or ""), per_method.mean()))
+
+
+def _share_of_cap(env: str, length: float) -> float:
+    """A published mean length (steps) as a share of the paper's cap, kept within [1 step, the cap]."""
     return float(min(1.0, max(length / PAPER_CAP[env], 1.0 / PAPER_CAP[env])))
