@@ -8,7 +8,7 @@ import torch
 import persim.augmentation as aug
 from persim.augmentation import concat_datasets, synthetic_frame, synthesize
 from persim.baselines.offline_rl import to_mdp_dataset
-from persim.data.schema import OfflineDataset
+from persim.data.schema import OfflineDataset, dataset_from_frame
 from persim.envs import get_spec
 from persim.envs.agents import sample_agents
 from persim.data import generate_dataset
@@ -31,13 +31,7 @@ def _random_persim(n_agents=4, seed=0) -> PerSimSimulator:
 
 
 def _frame_dataset(frame: pd.DataFrame, env="mountaincar", path="<memory>") -> OfflineDataset:
-    spec = get_spec(env)
-    d = spec.obs_dim
-    return OfflineDataset(env, path, {}, frame["agent_id"].to_numpy(), frame[list(spec.covariates)].to_numpy(),
-                          frame["t"].to_numpy(), frame[[f"obs_{i}" for i in range(d)]].to_numpy(np.float32),
-                          frame["action"].to_numpy(), frame["reward"].to_numpy(),
-                          frame[[f"next_obs_{i}" for i in range(d)]].to_numpy(np.float32),
-                          frame["terminated"].to_numpy(), frame["truncated"].to_numpy())
+    return dataset_from_frame(frame, env, path)
 
 
 # ------------------------------------------------------------------------------- Table 3: synthetic data

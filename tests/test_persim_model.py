@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from persim.data import generate_dataset
+from persim.data.schema import dataset_from_frame
 from persim.envs import get_spec
 from persim.envs.agents import sample_agents
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
@@ -61,13 +62,7 @@ def mc_random():
     """Random-action MountainCar data of 30 agents (200-step episodes), in memory."""
     agents = sample_agents(get_spec("mountaincar"), 30, seed=0)
     frame = generate_dataset("mountaincar", agents, "random", 1.0, 0, {}, max_episode_steps=200)
-    from persim.data.schema import OfflineDataset
-    d = 2
-    return OfflineDataset(
-        "mountaincar", "<memory>", {}, frame["agent_id"].to_numpy(), frame[["gravity"]].to_numpy(),
-        frame["t"].to_numpy(), frame[[f"obs_{i}" for i in range(d)]].to_numpy(), frame["action"].to_numpy(),
-        frame["reward"].to_numpy(), frame[[f"next_obs_{i}" for i in range(d)]].to_numpy(),
-        frame["terminated"].to_numpy(), frame["truncated"].to_numpy())
+    return dataset_from_frame(frame, "mountaincar")
 
 
 def test_rank3_persim_fits_mountaincar_random_data(mc_random, tmp_path):

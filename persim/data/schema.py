@@ -167,16 +167,22 @@ def load_dataset(path: str | Path, env: str | None = None, n_agents: int | None 
     frame = read_table(path)
     _validate(frame, file_env, path)
     _check_ranges(frame, file_env, path, n_agents)
-    spec = get_spec(file_env)
-    d, a = OBS_DIMS[file_env], ACTION_DIMS[file_env]
-    actions = frame["action"].to_numpy() if a == 0 else frame[[f"action_{i}" for i in range(a)]].to_numpy()
+    return dataset_from_frame(frame, file_env, str(path), meta)
+
+
+def dataset_from_frame(frame: pd.DataFrame, env: str, path: str = "<memory>",
+                       meta: dict[str, Any] | None = None) -> OfflineDataset:
+    """An :class:`OfflineDataset` of ``env`` from a frame in the dataset schema (not validated: see
+    :func:`load_dataset`). Arrays are copies, writable (pandas' column views are read-only)."""
+    spec, d, a = get_spec(env), OBS_DIMS[env], ACTION_DIMS[env]
+    cols = lambda names: frame[names].to_numpy(copy=True)  # noqa: E731
     return OfflineDataset(
-        env=file_env, path=str(path), meta=meta,
-        agent_ids=frame["agent_id"].to_numpy(), covariates=frame[list(spec.covariates)].to_numpy(),
-        t=frame["t"].to_numpy(), obs=frame[[f"obs_{i}" for i in range(d)]].to_numpy(),
-        actions=actions, rewards=frame["reward"].to_numpy(),
-        next_obs=frame[[f"next_obs_{i}" for i in range(d)]].to_numpy(),
-        terminated=frame["terminated"].to_numpy(), truncated=frame["truncated"].to_numpy(),
+        env=env, path=path, meta=meta or {},
+        agent_ids=cols("agent_id"), covariates=cols(list(spec.covariates)), t=cols("t"),
+        obs=cols([f"obs_{i}" for i in range(d)]),
+        actions=cols("action") if a == 0 else cols([f"action_{i}" for i in range(a)]),
+        rewards=cols("reward"), next_obs=cols([f"next_obs_{i}" for i in range(d)]),
+        terminated=cols("terminated"), truncated=cols("truncated"),
     )
 
 
