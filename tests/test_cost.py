@@ -14,8 +14,10 @@ from persim.cost.estimate import job_costs, recorded_run, stage_of, stage_table,
 from persim.cost.jobs import load_jobs
 from persim.cost.lengths import dataset_length_fraction, length_fraction
 from persim.cost.schedule import Task, critical_path, makespan
-from persim.cost.work import SCHEDULER, Kernel, job_work, overhead_kernel, work_fields
+from persim.cost.work import SCHEDULER, Kernel, job_work, overhead_kernel, policy_net, run_start, work_fields
+from persim.envs import get_spec
 from persim.methods import REGISTRY, get_method
+from persim.reporting.paper import load_paper_tables
 
 SMOKE = str(REPO / "config" / "smoke.yaml")
 
@@ -92,6 +94,22 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
         pred = [w for w in work if w.kernel.kind == "prediction"]
         assert [w.units for w in pred] == [agents]
         assert pred[0].kernel.payload()["rollouts"] == config["evaluation"]["prediction"]["n_rollouts"]
+    # a dataset job: its transitions (Table 5's length) under every logging policy of the env, or
+    # uniform-random trajectories (units: agents); rollouts run a d3rlpy policy of the profile's networks
+    for job, work in by_rule["dataset"]:
+        env, behaviour = job.settings["env"], job.wildcards["behaviour"]
+        data = [w for w in work if w.kernel.kind == "dataset" and not w.kernel.part]
+        p = data[0].kernel.payload()
+        if config["datasets"]["epsilon"][behaviour] >= 1.0:
+            assert p["policies"] == 0 and p["policy"] is None and data[0].units == config["agents"]["n_agents"]
+        else:
+            assert p["policies"] == len(get_spec(env).policy_names) - 1
+            assert p["policy"] == policy_net(config["policies"][env])
+            assert data[0].units == pytest.approx(config["agents"]["n_agents"] * job.settings["max_episode_steps"]
+                                                  * dataset_length_fraction(env, behaviour))
+    for job, work in by_rule["test_rollouts"]:
+        roll = [w for w in work if w.kernel.kind == "rollout"]
+        assert roll[0].kernel.payload()["policy"]["algo"] == config["policies"][job.settings["env"]]["algo"]
     online = [w for j, ws in by_rule["train_policy"] for w in ws if w.kernel.kind == "online" and not w.kernel.part]
     assert {w.units for w in online} == {float(j.settings["train"]["n_steps"]) for j, _ in by_rule["train_policy"]}
     # jobs that differ only in a work field or a name share one calibration
@@ -127,6 +145,16 @@ def test_mpc_episode_lengths_come_from_the_papers_returns():
     assert length_fraction("mountaincar", "true_mpc") < length_fraction("mountaincar", "persim") < 0.3
     assert length_fraction("cartpole", "persim") > length_fraction("cartpole", "cadm_vanilla")
     assert length_fraction("mountaincar", "my_method") == length_fraction("mountaincar")
+    # a policy set's evaluation: its own rows of the reward table (MountainCar BCQ-P: -241.6 / -173.2
+    # / ... of 500), or the mean over the paper's policy sets (PerSim-BCQ-5 has no row there)
+    paper = load_paper_tables()
+    bcq = paper[(paper["table"] == 9) & (paper["method"] == "BCQ-P")]["mean"].mean()
+    assert length_fraction("mountaincar", "bcq_p") == pytest.approx(-bcq / 500)
+    sets = paper[(paper["table"] == 9) & paper["method"].isin(["BCQ-A", "BCQ-P", "CQL-A", "CQL-P", "MOReL-A",
+                                                                "MOReL-P"])]
+    assert length_fraction("mountaincar", "persim_bcq_5") == pytest.approx(
+        -sets.groupby("method")["mean"].mean().mean() / 500)
+    assert length_fraction("halfcheetah", "bcq_p") == 1.0
 
 
 def test_policy_datasets_are_as_long_as_the_papers_table_5_says():
@@ -144,13 +172,13 @@ def test_mpc_is_timed_past_the_first_steps_and_a_full_context():
     assert k < first < second
     # a changed calibration procedure invalidates the kind's cached figures, not the others'
     assert kernel_id(Kernel("mpc", "cartpole", "{}")) != '["mpc", "cartpole", "{}"]'
-    assert kernel_id(Kernel("rollout", "cartpole", "{}")) == '["rollout", "cartpole", "{}"]'
+    assert kernel_id(Kernel("prediction", "cartpole", "{}")) == '["prediction", "cartpole", "{}"]'
 
 
 def _filled_cache(path: Path, jobs, config, value: float = 0.5) -> CalibrationCache:
     cache = CalibrationCache(path, "test machine")
-    for job in jobs:
-        for w in job_work(job, config):
+    for work in [job_work(job, config) for job in jobs] + [run_start(True)]:
+        for w in work:
             cache.entries.setdefault(kernel_id(w.kernel), {})[w.kernel.part] = value
     return cache
 
@@ -233,20 +261,31 @@ def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_pat
     # the start-up the estimate assumes is printed, and chosen by flag: served forks cost what their kernel says
     for flag, start_up, said in (("--no-job-server", 4.0, "a fresh Python per job"),
                                  ("--job-server", 0.2, "forks of the warm job server")):
-        cache.entries[kernel_id(overhead_kernel(flag == "--job-server"))] = {"": start_up}
+        cache.entries[kernel_id(overhead_kernel(flag == "--job-server"))] = {"": start_up, "start": 5.0}
         cache.save()
         assert cost_main(["--configfile", SMOKE, "--cores", "2", "--cache", str(cache_file), "--no-calibrate",
                           "--json", str(out_json), flag]) == 0
-        assert said in capsys.readouterr().out
+        printed = capsys.readouterr().out
+        assert said in printed and ("job server start-up (once per run)" in printed) == (flag == "--job-server")
         est[flag] = json.loads(out_json.read_text())["total_job_s"]
-    assert est["--no-job-server"] - est["--job-server"] == pytest.approx(3.8 * len(jobs))
+    # the server's start-up (its preload) is paid once per run, the fork per job
+    assert est["--no-job-server"] - est["--job-server"] == pytest.approx(3.8 * len(jobs) - 5.0)
 
 
 def test_calibration_times_the_real_code(tmp_path):
     """A real (small) calibration: a CartPole rollout kernel and PerSim training at smoke size."""
     cal = Calibrator("cpu")
-    roll = cal.measure(Kernel("rollout", "cartpole", json.dumps({"episodes": 4, "threads": 1})))
-    assert roll[""] > 0 and roll["fixed"] >= 0
+    small = {"algo": "dqn", "hidden_units": [32, 32]}
+    roll = cal.measure(Kernel("rollout", "cartpole", json.dumps({"episodes": 4, "policy": small, "threads": 1})))
+    assert roll[""] > 0 and roll["fixed"] > 0  # the fixed part loads the saved policy
+    # a dataset job under 2 saved policies: an untrained CartPole policy falls within ~10 steps, so both
+    # caps are timed within the shortest episode; uniform-random trajectories cost per agent
+    data = cal.measure(Kernel("dataset", "cartpole", json.dumps(
+        {"episodes": 6, "policies": 2, "policy": small, "episode_steps": 200, "threads": 1})))
+    rand = cal.measure(Kernel("dataset", "cartpole", json.dumps(
+        {"episodes": 6, "policies": 0, "policy": None, "episode_steps": 200, "threads": 1})))
+    assert 0 < data[""] < 0.01 and data["fixed"] > 0
+    assert rand[""] > data[""] and rand["fixed"] > 0  # an agent's ~20 steps cost more than one step
     from persim.cost.work import train_key
     key, fields = train_key("persim", "cartpole", {"n_members": 2, "rank": 2, "state_hidden": [32], "batch_size": 64},
                             200)
@@ -313,8 +352,8 @@ def test_served_start_up_is_calibrated_with_a_real_server_that_is_stopped_after(
 
     sockets = lambda: set(jobserver.socket_path(tmp_path).parent.glob("persim-jobs-*.sock"))  # noqa: E731
     before = sockets()
-    seconds = Calibrator().overhead(served=True)[""]
-    assert 0 < seconds < 60
+    parts = Calibrator().overhead(served=True)
+    assert 0 < parts[""] < 60 and 0 <= parts["start"] < 120  # the fork; the server's preload, once
     deadline = time.monotonic() + 20
     while sockets() - before:  # the calibration's server got stop() and removes its socket
         assert time.monotonic() < deadline, sockets() - before

@@ -27,9 +27,9 @@ from snakemake.cli import parse_config
 
 from persim import jobserver
 from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
-from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, recorded_run, stage_table, wall_time
+from persim.cost.estimate import H200_RATIOS, OTHER_STAGE, JobCost, job_costs, recorded_run, stage_table, wall_time
 from persim.cost.jobs import load_jobs
-from persim.cost.work import SCHEDULER, Kernel, job_work, modelled_methods
+from persim.cost.work import SCHEDULER, Kernel, job_work, modelled_methods, run_start
 from persim.progress import format_seconds as hms
 
 
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs, config = load_jobs(args.configfile, args.snakefile, args.cores, parse_config(args.config))
     served = jobserver.enabled() if args.job_server is None else args.job_server
     works = [job_work(j, config, served) for j in jobs]
+    start = run_start(served)
     print(f"persim.cost: {config.get('run_name', '?')} profile ({' + '.join(args.configfile)}): {len(jobs)} jobs; "
           f"DAG built in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.2f} "
           "(calibrate on an idle machine)")
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                               "a fresh Python per job (--job-server for runs like `make quick`)"))
     cache = CalibrationCache(args.cache, machine_id(args.device))
     busy = Kernel("contention", key=json.dumps({"cores": max(1, min(args.cores, os.cpu_count() or 1))}))
-    missing = cache.missing([busy, SCHEDULER] + [w.kernel for work in works for w in work])
+    missing = cache.missing([busy, SCHEDULER] + [w.kernel for work in works + [start] for w in work])
     if missing and args.no_calibrate:
         print(f"error: {len(missing)} kernels are not in {args.cache} for this machine; run without --no-calibrate",
               file=sys.stderr)
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         cache.measure(missing, Calibrator(args.device), log=lambda s: print(s, flush=True))
     ratios = H200_RATIOS if args.gpus and not args.device.startswith("cuda") else {}
     costs = job_costs(jobs, works, cache.seconds, ratios, scheduler_s=cache.seconds(SCHEDULER))
-    out = _report(args, config, costs, cache.seconds(busy))
+    out = _report(args, config, costs, cache.seconds(busy), sum(w.units * cache.seconds(w.kernel) for w in start))
     unmodelled = sorted(m for m, ok in modelled_methods().items() if not ok)
     if unmodelled:
         print(f"methods without a training cost model (counted as start-up only): {', '.join(unmodelled)}")
@@ -85,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], contention: float) -> dict:
-    """Print the stage table, the wall times and the largest rules; return them as a dict."""
+def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], contention: float,
+            start_s: float = 0.0) -> dict:
+    """Print the stage table, the wall times and the largest rules; return them as a dict.
+    ``start_s``: seconds paid once per run (the job server's start-up), in no stage."""
     check = args.check is not None
     rows = stage_table(costs, check, moved=(config["outdir"], args.check) if args.check else None)
     print(f"\nestimate = seconds of each job alone on this machine; {args.cores} jobs side by side run "
@@ -104,15 +107,20 @@ def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], conten
                      f"  ({r['recorded_jobs']} of {r['jobs']} jobs recorded)")
         elif check:
             line += f" {'-':>10s}  (no job recorded)"
+        if r["stage"] == OTHER_STAGE:
+            line += "  [start-up only: their pandas / matplotlib seconds are not modelled]"
         print(line)
-    total = sum(c.seconds for c in costs)
-    wall = wall_time(costs, args.cores, contention=contention)
+    if start_s:
+        print(f"{'job server start-up (once per run)':<38s} {'':5s} {hms(start_s):>10s}"
+              + ("  (recorded in whichever job started first)" if check else ""))
+    total = sum(c.seconds for c in costs) + start_s
+    wall = wall_time(costs, args.cores, contention=contention) + start_s
     print(f"{'total job time':<38s} {len(costs):5d} {hms(total):>10s}")
     sched = costs[0].scheduler_s if costs else 0.0
     print(f"\nestimated wall time on {args.cores} cores (CPU): {hms(wall)}  (Snakemake's own time: "
           f"{sched:.2f} s per job, measured)")
     out = {"profile": config.get("run_name"), "cores": args.cores, "contention": contention, "stages": rows,
-           "total_job_s": total, "wall_s": wall, "scheduler_s_per_job": sched}
+           "total_job_s": total, "wall_s": wall, "scheduler_s_per_job": sched, "start_s": start_s}
     if check:
         run = recorded_run(costs, args.cores, (config["outdir"], args.check) if args.check else None, contention)
         if run:
@@ -122,7 +130,7 @@ def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], conten
                   "difference is time outside the jobs (Snakemake, or the run stopped and resumed)")
             out["recorded_run"] = run
     if args.gpus:
-        gwall = wall_time(costs, args.cores, args.gpus, contention=contention)
+        gwall = wall_time(costs, args.cores, args.gpus, contention=contention) + start_s
         source = ("the calibration ran on the GPU" if args.device.startswith("cuda") else
                   "GPU/CPU ratios measured on an H200 by persim.benchmark, 2026-11-30, for PerSim training and "
                   "PerSim / PE-TS CaDM planning only; everything else counted at CPU speed")

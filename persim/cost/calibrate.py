@@ -86,7 +86,8 @@ def machine_id(device: str) -> str:
 
 # A kind's calibration procedure changed: its cached figures no longer count (kinds absent: 1).
 # mpc 2: timed past the first steps and past a context simulator's history. contention 2: medians of 3.
-METHOD_VERSION = {"mpc": 2, "contention": 2}
+# overhead 2: the server start-up. rollout 2: a d3rlpy policy (was an MLP).
+METHOD_VERSION = {"mpc": 2, "contention": 2, "overhead": 2, "rollout": 2}
 
 
 def kernel_id(kernel: Kernel) -> str:
@@ -119,7 +120,7 @@ class Calibrator:
         self._warm: set[tuple[str, str]] = set()  # (method module, env) already run once in this process
 
     # -- shared inputs -------------------------------------------------------------------------
-    def dataset(self, env: str, cap: int) -> tuple[Any, pd.DataFrame, float]:
+    def calibration_data(self, env: str, cap: int) -> tuple[Any, pd.DataFrame, float]:
         """(dataset, agents, mean random-trajectory length) for ``env`` with episode cap ``cap``:
         uniform-random actions, enough agents for about :data:`ROWS` transitions (test agents included)."""
         if (env, cap) not in self._data:
@@ -145,7 +146,8 @@ class Calibrator:
     def overhead(self, served: bool = False) -> dict[str, float]:
         """A job's start-up: a fresh Python importing what a rule's script imports (best of 2); with
         ``served``, a job handed to a warm job server that forks and imports the same (best of 3,
-        after the job that started the server: its preload is paid once per run)."""
+        after the job that started the server), and ``start``: what the first job, which starts the
+        server, pays on top (its preload, once per run)."""
         if not served:
             times = [_timed(lambda: subprocess.run([sys.executable, "-c", IMPORTS], check=True,
                                                    capture_output=True))[0] for _ in range(2)]
@@ -158,11 +160,11 @@ class Calibrator:
             job = lambda: subprocess.run([sys.executable, str(script)], env=env, check=True,  # noqa: E731
                                          capture_output=True)
             try:
-                job()
+                first = _timed(job)[0]  # starts the server: its preload
                 times = [_timed(job)[0] for _ in range(3)]
             finally:
                 jobserver.stop(root)
-        return {"": min(times)}
+        return {"": min(times), "start": max(0.0, first - min(times))}
 
     def scheduler(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Snakemake's own seconds per job, outside the job's benchmark (choosing, starting and reaping
@@ -185,7 +187,7 @@ class Calibrator:
         module, options = payload["module"], payload["options"]
         spec = next(m for m in REGISTRY if m.module == module and dict(m.options) == options)
         cap = int(payload["episode_steps"])
-        ds, agents, length = self.dataset(env, cap)
+        ds, agents, length = self.calibration_data(env, cap)
         fields = spec.import_module().WORK_FIELDS
         base = {name: (1 if how == "pass" else STEP_BASE.get(name, 10)) for name, how in fields.items()}
         # the module's CALIBRATION_SETTINGS keep a timed run doing exactly the work asked (no early stop)
@@ -238,7 +240,7 @@ class Calibrator:
         from persim.planning.factory import make_planner
         cap, method, mpc = int(payload["episode_steps"]), payload["method"], payload["mpc"]
         sim = None if method == "true_mpc" else self.trained(env, method, payload["sim"], cap)
-        _, agents, _ = self.dataset(env, cap)
+        _, agents, _ = self.calibration_data(env, cap)
         test = agents.query("test_agent > 0")
         spec = get_spec(env)
         n_cand = mpc["n_candidates"]
@@ -269,7 +271,7 @@ class Calibrator:
         from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
         cap = int(payload["episode_steps"])
         sim = self.trained(env, payload["method"], payload["sim"], cap)
-        _, agents, _ = self.dataset(env, cap)
+        _, agents, _ = self.calibration_data(env, cap)
         row = agents.query("test_agent > 0").iloc[0]
         spec = get_spec(env)
         warmup, horizon = int(payload["warmup"]), int(payload["horizon"])
@@ -283,27 +285,77 @@ class Calibrator:
         run()  # warm-up
         return {"": min(run(), run())}
 
-    def rollout(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
-        """Seconds per env step of E episodes in lock step under a 2 x 256 MLP policy (uniform-random
-        actions for ``random``: then per agent trajectory of the measured mean length)."""
-        want = int(payload["episodes"])
-        n = min(want, MAX_EPISODES["rollout"])
-        act = mlp_policy(env, self.seed)
-        random = bool(payload.get("random"))
+    def policies(self, env: str, policy: dict[str, Any], names: Iterable[str], root: str | Path) -> dict[str, Path]:
+        """Files ``root/<name>.d3`` of untrained d3rlpy policies with ``policy``'s algorithm and hidden
+        layers (:func:`persim.cost.work.policy_net`): saved, loaded and run as trained ones are."""
+        from persim.policies import PolicyConfig
+        from persim.policies.train import build_policy
+        with _quiet():
+            algo = build_policy(env, PolicyConfig(n_steps=1, **policy), device="cpu")
+        files = {name: Path(root) / f"{name}.d3" for name in names}
+        for path in files.values():
+            algo.save(str(path))
+        return files
 
-        per_step, fixed = _lockstep_fit(env, n, want, lambda: PolicyActor([], None, 1.0) if random
-                                        else PolicyActor([act]))
-        if random:
-            _, _, length = self.dataset(env, int(payload["episode_steps"]))
-            return {"": per_step * length, "fixed": fixed}
-        return {"": per_step, "fixed": fixed}
+    def rollout(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds per env step of E episodes in lock step under a d3rlpy policy of the payload's
+        networks, and the set-up (loading the policy file, making the envs)."""
+        from persim.policies import load_policy
+        want = int(payload["episodes"])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.policies(env, payload["policy"], ["policy"], tmp)["policy"]
+            load_s, act = _timed(lambda: load_policy(path))
+            per_step, fixed = _lockstep_fit(env, min(want, MAX_EPISODES["rollout"]), want,
+                                            lambda: PolicyActor([act]))
+        return {"": per_step, "fixed": fixed + load_s}
+
+    def dataset(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """A dataset job as its rule runs it: :func:`~persim.data.generate.generate_dataset` (wrapped
+        envs; one d3rlpy policy per logging policy, loaded from its file, each acting for its agents,
+        or uniform-random actions) and :func:`~persim.data.schema.write_dataset`, timed at two episode
+        caps. Seconds per transition (per agent trajectory of the measured mean length for ``random``)
+        and the set-up; both from E = min(episodes, 50) agents, the set-up scaled to all of them."""
+        from persim.data.generate import generate_dataset
+        from persim.policies import load_policy
+        want, cap = int(payload["episodes"]), int(payload["episode_steps"])
+        n = min(want, MAX_EPISODES["rollout"])
+        agents = sample_agents(get_spec(env), n, self.seed)
+        policy = payload.get("policy")
+        names = sorted(set(agents["logging_policy"])) if policy else []
+
+        with tempfile.TemporaryDirectory() as tmp:
+            files = self.policies(env, policy, names, tmp) if policy else {}
+
+            def job(steps: int) -> tuple[float, pd.DataFrame]:
+                def body() -> pd.DataFrame:
+                    acts = {name: load_policy(path) for name, path in files.items()}
+                    frame = generate_dataset(env, agents, "pure" if policy else "random", 0.0 if policy else 1.0,
+                                             self.seed, acts, max_episode_steps=steps)
+                    write_dataset(frame, Path(tmp) / "dataset.parquet", {"env": env, "calibration": True})
+                    return frame
+                with _quiet():
+                    return _timed(body)
+
+            # both caps within the shortest episode (an untrained CartPole policy falls within ~10
+            # steps): otherwise the two runs would write about the same transitions
+            shortest = int(job(min(cap, 40))[1].groupby("agent_id").size().min())  # also the warm-up
+            long = max(2, shortest)
+            short = max(1, long // 4)
+            (t_a, rows_a), (t_b, rows_b) = ((t, len(f)) for t, f in (min((job(k) for _ in range(3)), key=lambda r: r[0])
+                                                                        for k in (short, long)))
+        per_row = max(0.0, (t_b - t_a) / max(rows_b - rows_a, 1))
+        fixed = max(0.0, t_a - per_row * rows_a) * want / n
+        if policy:
+            return {"": per_row, "fixed": fixed}
+        _, _, length = self.calibration_data(env, cap)
+        return {"": per_row * length, "fixed": fixed}
 
     def policy_eval(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per env step of a trained policy set acting greedily, E episodes in lock step (each
         test agent's episodes use its own policy, as the evaluation does), and the set-up."""
         cap = int(payload["episode_steps"])
         policies = self.trained(env, payload["method"], payload["settings"], cap)
-        _, agents, _ = self.dataset(env, cap)
+        _, agents, _ = self.calibration_data(env, cap)
         ids = agents.query("test_agent > 0")["agent_id"].to_numpy()
         want = int(payload["episodes"])
         n = min(want, MAX_EPISODES["rollout"])
@@ -401,7 +453,7 @@ class CalibrationCache:
         return out
 
     def measure(self, kernels: list[Kernel], calibrator: Calibrator, log: Callable[[str], None] = print) -> None:
-        order = {"overhead": 0, "contention": 0, "scheduler": 0, "online": 1, "rollout": 2, "train": 3}  # MPC, policy_eval reuse trained models
+        order = {"overhead": 0, "contention": 0, "scheduler": 0, "online": 1, "rollout": 2, "dataset": 2, "train": 3}  # MPC, policy_eval reuse trained models
         todo = sorted(kernels, key=lambda k: order.get(k.kind, 9))
         start = time.perf_counter()
         for i, k in enumerate(todo, 1):

@@ -5,15 +5,15 @@ paper's Table 5 says for that env and behaviour (its ``mean_trajectory_length_al
 MountainCar ``pure`` 114 of 500 steps, CartPole ``pure_eps40`` 94 of 200); a behaviour Table 5 lacks
 counts the cap. Uniform-random trajectories are measured by the calibration instead.
 
-MPC:
+MPC and policy evaluations:
 MountainCar costs -1 per step until the goal and CartPole earns +1 per step until the pole falls, so
 on these two envs a published return IS an episode length (App. E.1: caps of 500 and 200 steps).
 The reward evaluation runs its episodes in lock step and drops each one when it ends, so its work is
 the sum of the episodes' lengths, not episodes x cap. The prior is the mean length, as a fraction of
-the paper's cap, of the planning method's own episodes in the paper's reward table of that env
-(every agent and dataset; e.g. MountainCar: PE-TS CaDM 0.66, True env + MPC 0.25); a method the paper
-did not run (a user's own, an unseen-agent variant) gets the mean over the planning methods it did run
-(True env + MPC, PerSim and the two CaDMs). HalfCheetah never ends early (fraction 1). It is a prior:
+the paper's cap, of the method's own episodes in the paper's reward table of that env (every agent
+and dataset; e.g. MountainCar: PE-TS CaDM 0.66, True env + MPC 0.25); a method the paper did not run
+(a user's own, an unseen-agent variant, PerSim-BCQ-5) gets the mean over the methods of its kind the
+paper did run (planning: True env + MPC, PerSim and the two CaDMs; policy sets: BCQ, CQL, MOReL). HalfCheetah never ends early (fraction 1). It is a prior:
 a run whose models plan worse than the paper's runs longer MountainCar episodes and shorter CartPole
 ones, and ``persim.cost --check`` shows by how much.
 """
@@ -42,14 +42,15 @@ def dataset_length_fraction(env: str, behaviour: str) -> float:
 
 @lru_cache(maxsize=None)
 def length_fraction(env: str, method: str | None = None) -> float:
-    """Expected MPC episode length / cap on ``env`` (in (0, 1]; 1 where episodes run to the cap) of
-    ``method`` (a registered method name, or ``true_mpc``); None or a method without
-    paper cells: the mean over the paper's planning methods."""
+    """Expected episode length / cap on ``env`` (in (0, 1]; 1 where episodes run to the cap) of
+    ``method``: a planning method (a simulator's name, or ``true_mpc``) or a policy set (BCQ, CQL,
+    MOReL), from its cells in the paper's reward table of ``env``. None or a method without paper
+    cells: the mean over the paper's methods of its kind (planning methods, or policy sets)."""
     if env not in RETURN_PER_STEP:
         return 1.0
-    from persim.methods import SIMULATOR_METHODS, TRUE_MPC_LABEL
+    from persim.methods import POLICY_METHODS, SIMULATOR_METHODS, TRUE_MPC_LABEL
     from persim.reporting.paper import load_paper_tables
-    labels = {"true_mpc": TRUE_MPC_LABEL, **SIMULATOR_METHODS}
+    labels = POLICY_METHODS if method in POLICY_METHODS else {"true_mpc": TRUE_MPC_LABEL, **SIMULATOR_METHODS}
     paper = load_paper_tables()
     cells = paper[(paper["table"] == REWARD_TABLE[env]) & (paper["env"] == env)
                   & paper["method"].isin(list(labels.values()))]

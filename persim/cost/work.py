@@ -3,7 +3,8 @@
 Kernels (``Kernel.kind``) and their units:
 
 * ``overhead`` — one per job: process start-up and imports (units: jobs), or with
-  ``PERSIM_JOB_SERVER=1`` the hand-over to a warm job server (:mod:`persim.jobserver`);
+  ``PERSIM_JOB_SERVER=1`` the hand-over to a warm job server (:mod:`persim.jobserver`), whose
+  start-up (part ``start``) the run's first job pays once (:func:`run_start`);
 * ``scheduler`` — one per job: Snakemake's own time around it, outside its benchmark file (units:
   jobs; counted in the wall time, not in a stage's job time, which compares with benchmark files);
 * ``online`` — online policy training, d3rlpy DQN / TD3 (units: env steps, updates included);
@@ -16,18 +17,22 @@ Kernels (``Kernel.kind``) and their units:
   are its cap x the expected length fraction of :mod:`persim.cost.lengths`);
 * ``prediction`` — the prediction evaluation of one test agent: its simulator rolled open loop over
   that agent's test rollouts (units: agents);
-* ``rollout`` — env steps of an MLP policy (or uniform-random actions) acting in the true env, E
-  episodes in lock step (units: env steps);
+* ``rollout`` — env steps of a d3rlpy policy of the profile's networks acting in the true env, E
+  episodes in lock step (units: env steps; a policy's greedy evaluations, the test rollouts);
+* ``dataset`` — a dataset job: one trajectory per agent under its logging policy (several d3rlpy
+  policies in lock step) or uniform-random actions, written as Parquet (units: transitions; for
+  ``random``: agent trajectories of the length the calibration measures);
 * ``policy_eval`` — env steps of a trained policy set (BCQ, CQL, MOReL) acting in the true env.
 
 Where an episode may end before its cap (MountainCar's goal, CartPole's fall), MPC episodes count
 the paper's mean length of that method's episodes, a logging policy's dataset trajectories the
 paper's Table 5 mean length of that dataset (:mod:`persim.cost.lengths`), ``random`` trajectories the
-mean length the calibration measures, and policy evaluations the cap (an upper bound). Every kernel's
+mean length the calibration measures, and a policy set's evaluation the paper's mean length of that
+method's episodes (:func:`~persim.cost.lengths.length_fraction`). Every kernel's
 key holds the torch threads of the job that runs it: a kernel is timed at its job's thread count.
-Not modelled (start-up only): the factor map of ``unseen_simulator``, figures and tables (seconds
-each); set-up that grows with the dataset (reading Parquet, building d3rlpy's buffer)
-is timed on the calibration's small dataset only.
+Not modelled (start-up only): figures, tables and the report (1-3 s of pandas / matplotlib each),
+the factor map of ``unseen_simulator``; set-up that grows with the dataset (reading Parquet, building
+d3rlpy's buffer) is timed on the calibration's small dataset only.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ from typing import Any, Callable, Mapping
 from persim import jobserver
 from persim.cost.jobs import Job
 from persim.cost.lengths import dataset_length_fraction, length_fraction
+from persim.envs import get_spec
 from persim.envs.agents import N_TEST_AGENTS
 from persim.methods import METHODS, get_method
 
@@ -88,6 +94,7 @@ class Work:
 
 OVERHEAD = Kernel("overhead")
 SERVED_OVERHEAD = Kernel("overhead", key='{"served": true}')  # a fork of the job server (persim/jobserver.py)
+SERVED_START = Kernel("overhead", key='{"served": true}', part="start")  # the server's preload, once per run
 SCHEDULER = Kernel("scheduler")  # Snakemake's seconds per job outside the job (units: jobs; wall time only)
 
 
@@ -153,9 +160,17 @@ def train_work(method: str, env: str, settings: Mapping[str, Any], agents: int, 
     return out
 
 
-def rollout_work(env: str, n_episodes: int, length: float, threads: int = 1) -> list[Work]:
-    """``n_episodes`` lock-step episodes of ``length`` steps under an MLP policy."""
-    kernel = Kernel("rollout", env, _key(episodes=n_episodes, threads=threads))
+def policy_net(train: Mapping[str, Any]) -> dict[str, Any]:
+    """What a d3rlpy policy's step costs depend on (algorithm, hidden layers), from a
+    ``policies.<env>`` block or a train_policy job's ``train`` settings."""
+    from persim.policies.train import PolicyConfig
+    hidden = train.get("hidden_units") or PolicyConfig.__dataclass_fields__["hidden_units"].default_factory()
+    return {"algo": train["algo"], "hidden_units": [int(h) for h in hidden]}
+
+
+def rollout_work(env: str, n_episodes: int, length: float, policy: Mapping[str, Any], threads: int = 1) -> list[Work]:
+    """``n_episodes`` lock-step episodes of ``length`` steps under one d3rlpy ``policy`` (:func:`policy_net`)."""
+    kernel = Kernel("rollout", env, _key(episodes=n_episodes, policy=dict(policy), threads=threads))
     return [Work(kernel, n_episodes * length), Work(kernel.fixed(), 1)]
 
 
@@ -181,7 +196,7 @@ def _online(job: Job, config: Config) -> list[Work]:
     kernel = Kernel("online", env, key)
     return ([Work(kernel, n_steps), Work(kernel.fixed(), 1)]
             + rollout_work(env, int(train.get("eval_episodes", 10)),
-                           greedy_evaluations(train) * s["max_episode_steps"], job.threads))
+                           greedy_evaluations(train) * s["max_episode_steps"], policy_net(train), job.threads))
 
 
 def greedy_evaluations(train: Mapping[str, Any]) -> int:
@@ -237,7 +252,8 @@ def _policy_eval(job: Job, config: Config) -> list[Work]:
     kernel = Kernel("policy_eval", env, _key(method=s["method"], settings=method_settings(s["method"], env, config),
                                              episodes=episodes, episode_steps=s["max_episode_steps"],
                                              threads=job.threads))
-    return [Work(kernel, episodes * s["max_episode_steps"]), Work(kernel.fixed(), 1)]
+    length = s["max_episode_steps"] * length_fraction(env, s["method"])
+    return [Work(kernel, episodes * length), Work(kernel.fixed(), 1)]
 
 
 def _policy_evals(job: Job, config: Config) -> list[Work]:
@@ -247,20 +263,20 @@ def _policy_evals(job: Job, config: Config) -> list[Work]:
 
 
 def _dataset(job: Job, config: Config) -> list[Work]:
-    s, env = job.settings, job.settings["env"]
-    n = n_agents(job, config)
-    if trajectory(job.wildcards["behaviour"], config) == "random":
-        kernel = Kernel("rollout", env, _key(episodes=n, random=True, episode_steps=s["max_episode_steps"],
-                                             threads=job.threads))
-        return [Work(kernel, n), Work(kernel.fixed(), 1)]  # units: agents (x the measured mean length)
-    return rollout_work(env, n, s["max_episode_steps"] * dataset_length_fraction(env, job.wildcards["behaviour"]),
-                        job.threads)
+    s, env, behaviour = job.settings, job.settings["env"], job.wildcards["behaviour"]
+    n, random = n_agents(job, config), trajectory(behaviour, config) == "random"
+    policies = 0 if random else len(get_spec(env).policy_names) - 1  # every policy but the test one
+    kernel = Kernel("dataset", env, _key(episodes=n, policies=policies, episode_steps=s["max_episode_steps"],
+                                         policy=None if random else policy_net(config["policies"][env]),
+                                         threads=job.threads))
+    length = 1.0 if random else s["max_episode_steps"] * dataset_length_fraction(env, behaviour)
+    return [Work(kernel, n * length), Work(kernel.fixed(), 1)]
 
 
 def _test_rollouts(job: Job, config: Config) -> list[Work]:
     s = job.settings  # per agent, n_rollouts lock-step rollouts of warmup + horizon steps
     return rollout_work(s["env"], s["n_rollouts"], n_test_agents(job, config) * (s["warmup"] + s["horizon"]),
-                        job.threads)
+                        policy_net(config["policies"][s["env"]]), job.threads)
 
 
 RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
@@ -284,6 +300,12 @@ def job_work(job: Job, config: Config, served: bool | None = None) -> list[Work]
     prediction scores) costs its start-up and a few seconds of pandas, which the overhead kernel covers."""
     fn = RULE_WORK.get(job.rule)
     return [Work(overhead_kernel(served), 1.0)] + (fn(job, config) if fn else [])
+
+
+def run_start(served: bool | None = None) -> list[Work]:
+    """Once per run: the job server's start-up (its preload), paid by whichever job Snakemake starts
+    first, so by no stage in particular; nothing without the server."""
+    return [Work(SERVED_START, 1.0)] if overhead_kernel(served) == SERVED_OVERHEAD else []
 
 
 def overhead_kernel(served: bool | None = None) -> Kernel:

@@ -206,6 +206,15 @@ def train_policy(env_name: str, covariates: dict[str, float], cfg: PolicyConfig,
     return algo
 
 
+def build_policy(env_name: str, cfg: PolicyConfig, device: str = "cpu"):
+    """An untrained policy with ``cfg``'s algorithm and networks, built for ``env_name``: it saves,
+    loads and acts at a trained one's cost (what :mod:`persim.cost` times)."""
+    env = make(env_name)
+    algo, _ = _build(cfg, device, env)
+    algo.build_with_env(env)
+    return algo
+
+
 def _fit(algo, cfg: PolicyConfig, env, buffer, explorer, callback, env_name: str, covariates) -> None:
     algo.fit_online(
         env, buffer, explorer,
