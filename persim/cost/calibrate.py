@@ -321,7 +321,8 @@ class Calibrator:
         n = min(want, MAX_EPISODES["rollout"])
         agents = sample_agents(get_spec(env), n, self.seed)
         policy = payload.get("policy")
-        names = sorted(set(agents["logging_policy"])) if policy else []
+        logging = [p for p in get_spec(env).policy_names if p != "test"][:int(payload.get("policies", 0))]
+        names = sorted(set(agents["logging_policy"]) | set(logging)) if policy else []  # the rule loads them all
 
         with tempfile.TemporaryDirectory() as tmp:
             files = self.policies(env, policy, names, tmp) if policy else {}
@@ -341,8 +342,9 @@ class Calibrator:
             shortest = int(job(min(cap, 40))[1].groupby("agent_id").size().min())  # also the warm-up
             long = max(2, shortest)
             short = max(1, long // 4)
-            (t_a, rows_a), (t_b, rows_b) = ((t, len(f)) for t, f in (min((job(k) for _ in range(3)), key=lambda r: r[0])
-                                                                        for k in (short, long)))
+            (t_a, frame_a), (t_b, frame_b) = (min((job(steps) for _ in range(3)), key=lambda r: r[0])
+                                              for steps in (short, long))  # best of 3: a busy machine's noise
+        rows_a, rows_b = len(frame_a), len(frame_b)
         per_row = max(0.0, (t_b - t_a) / max(rows_b - rows_a, 1))
         fixed = max(0.0, t_a - per_row * rows_a) * want / n
         if policy:

@@ -20,7 +20,6 @@ class Job:
         threads: cores it asks for.
         benchmark: its benchmark file (where a run records its seconds), or None.
         deps: jobids it waits for.
-        inputs: how many input files it reads.
     """
 
     jobid: int
@@ -30,7 +29,6 @@ class Job:
     threads: int
     benchmark: str | None
     deps: tuple[int, ...] = field(default=())
-    inputs: int = 0
 
 
 def load_jobs(configfiles: list[str | Path], snakefile: str | Path = "Snakefile",
@@ -66,4 +64,4 @@ def _job(jobid: int, sm_job: Any, deps: list[int]) -> Job:
     settings = params.get("settings", {})
     return Job(jobid, sm_job.rule.name, {k: str(v) for k, v in sm_job.wildcards.items()},
                dict(settings) if isinstance(settings, dict) else {}, int(sm_job.threads),
-               str(sm_job.benchmark) if sm_job.benchmark else None, tuple(sorted(deps)), len(sm_job.input))
+               str(sm_job.benchmark) if sm_job.benchmark else None, tuple(sorted(deps)))
