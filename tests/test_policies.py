@@ -24,6 +24,7 @@ def test_lockstep_rollout_equals_sequential_episodes():
     assert tr.episode_returns(3)[0] > -500  # this energy-pumping policy solves low gravity
 
 
+@pytest.mark.filterwarnings("ignore:.*already returned terminated:UserWarning")  # stepping on is the point
 def test_fixed_length_rollout_steps_past_termination():
     envs = [E.make("cartpole").unwrapped for _ in range(2)]
     tr = rollout(envs, [0, 1], PolicyActor([lambda obs: np.zeros(len(obs), dtype=np.int64)]), n_steps=40)
