@@ -106,7 +106,7 @@ def scale_note(dataset=None):
 
 
 def logging_policies(env):
-    return [p for p in get_spec(env).policy_names if p != "test"]
+    return get_spec(env).logging_policy_names
 
 
 # ---- targets -----------------------------------------------------------------------------

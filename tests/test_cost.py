@@ -103,7 +103,7 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
         if config["datasets"]["epsilon"][behaviour] >= 1.0:
             assert p["policies"] == 0 and p["policy"] is None and data[0].units == config["agents"]["n_agents"]
         else:
-            assert p["policies"] == len(get_spec(env).policy_names) - 1
+            assert p["policies"] == len(get_spec(env).logging_policy_names) == len(get_spec(env).policy_names) - 1
             assert p["policy"] == policy_net(config["policies"][env])
             assert data[0].units == pytest.approx(config["agents"]["n_agents"] * job.settings["max_episode_steps"]
                                                   * dataset_length_fraction(env, behaviour))

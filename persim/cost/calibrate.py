@@ -321,7 +321,7 @@ class Calibrator:
         n = min(want, MAX_EPISODES["rollout"])
         agents = sample_agents(get_spec(env), n, self.seed)
         policy = payload.get("policy")
-        logging = [p for p in get_spec(env).policy_names if p != "test"][:int(payload.get("policies", 0))]
+        logging = get_spec(env).logging_policy_names[:int(payload.get("policies", 0))]
         names = sorted(set(agents["logging_policy"]) | set(logging)) if policy else []  # the rule loads them all
 
         with tempfile.TemporaryDirectory() as tmp:

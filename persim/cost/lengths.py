@@ -13,9 +13,10 @@ the sum of the episodes' lengths, not episodes x cap. The prior is the mean leng
 the paper's cap, of the method's own episodes in the paper's reward table of that env (every agent
 and dataset; e.g. MountainCar: PE-TS CaDM 0.66, True env + MPC 0.25); a method the paper did not run
 (a user's own, an unseen-agent variant, PerSim-BCQ-5) gets the mean over the methods of its kind the
-paper did run (planning: True env + MPC, PerSim and the two CaDMs; policy sets: BCQ, CQL, MOReL). HalfCheetah never ends early (fraction 1). It is a prior:
-a run whose models plan worse than the paper's runs longer MountainCar episodes and shorter CartPole
-ones, and ``persim.cost --check`` shows by how much.
+paper did run (planning: True env + MPC, PerSim and the two CaDMs; policy sets: BCQ, CQL, MOReL).
+HalfCheetah never ends early (fraction 1). It is a prior: a run whose models plan worse than the
+paper's runs longer MountainCar episodes and shorter CartPole ones, and ``persim.cost --check``
+shows by how much.
 """
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def policy_net(train: Mapping[str, Any]) -> dict[str, Any]:
     """What a d3rlpy policy's step costs depend on (algorithm, hidden layers), from a
     ``policies.<env>`` block or a train_policy job's ``train`` settings."""
     from persim.policies.train import PolicyConfig
-    hidden = train.get("hidden_units") or PolicyConfig.__dataclass_fields__["hidden_units"].default_factory()
+    hidden = train.get("hidden_units") or PolicyConfig(algo=train["algo"], n_steps=1).hidden_units
     return {"algo": train["algo"], "hidden_units": [int(h) for h in hidden]}
 
 
@@ -265,7 +265,7 @@ def _policy_evals(job: Job, config: Config) -> list[Work]:
 def _dataset(job: Job, config: Config) -> list[Work]:
     s, env, behaviour = job.settings, job.settings["env"], job.wildcards["behaviour"]
     n, random = n_agents(job, config), trajectory(behaviour, config) == "random"
-    policies = 0 if random else len(get_spec(env).policy_names) - 1  # every policy but the test one
+    policies = 0 if random else len(get_spec(env).logging_policy_names)
     kernel = Kernel("dataset", env, _key(episodes=n, policies=policies, episode_steps=s["max_episode_steps"],
                                          policy=None if random else policy_net(config["policies"][env]),
                                          threads=job.threads))

@@ -175,7 +175,10 @@ def dataset_from_frame(frame: pd.DataFrame, env: str, path: str = "<memory>",
     """An :class:`OfflineDataset` of ``env`` from a frame in the dataset schema (not validated: see
     :func:`load_dataset`). Arrays are copies, writable (pandas' column views are read-only)."""
     spec, d, a = get_spec(env), OBS_DIMS[env], ACTION_DIMS[env]
-    cols = lambda names: frame[names].to_numpy(copy=True)  # noqa: E731
+
+    def cols(names: str | list[str]) -> np.ndarray:
+        return frame[names].to_numpy(copy=True)
+
     return OfflineDataset(
         env=env, path=path, meta=meta or {},
         agent_ids=cols("agent_id"), covariates=cols(list(spec.covariates)), t=cols("t"),

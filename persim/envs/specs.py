@@ -76,9 +76,14 @@ class EnvSpec:
         return (np.asarray(values, dtype=np.float64) - low) / (high - low)
 
     @property
+    def logging_policy_names(self) -> list[str]:
+        """Names of this env's logging policies: ``logging0..K-1`` (one per policy-training agent)."""
+        return [f"logging{k}" for k in range(len(self.policy_agents))]
+
+    @property
     def policy_names(self) -> list[str]:
-        """Names of the policies trained for this env: ``logging0..K-1`` and ``test``."""
-        return [f"logging{k}" for k in range(len(self.policy_agents))] + ["test"]
+        """Names of the policies trained for this env: the logging policies and ``test``."""
+        return self.logging_policy_names + ["test"]
 
     def policy_covariates(self, policy: str) -> tuple[float, ...]:
         """Covariates of the agent a named policy is trained on (``test`` = the default agent)."""
