@@ -302,6 +302,35 @@ def test_mpc_rows_carry_this_runs_true_env_ceiling(paper):
     assert "Ceiling of the MPC rows (this run's True env + MPC, same planner budget): agent 4 -290.0." in md
 
 
+def test_worse_mpc_cells_whose_ceiling_misses_too_are_planner_limited(paper):
+    """A simulator's worse MPC cell is planner-limited only where this run's True env + MPC (same budget)
+    is itself below the paper's value of that cell by more than its tolerance; a worse True env + MPC
+    cell always is; policies, reproduced cells and cells above a good ceiling never are."""
+    reward = pd.DataFrame({"env": ["mountaincar"] * 6, "dataset": ["", "", "pure", "pure", "random", "pure"],
+                           "method": ["true_mpc", "true_mpc", "persim", "persim", "persim", "bcq_p"],
+                           "agent": [4, 5, 4, 5, 4, 3], "reward": [-290.0, -200.0, -370.0, -400.0, -187.0, -500.0],
+                           "reward_std": [1.0] * 6})
+    c = cmp.compare(None, reward, paper)
+    cell = lambda ds, m, a: c[(c["table"] == 9) & (c["dataset"] == ds) & (c["method"] == m) & (c["agent"] == a)].iloc[0]  # noqa: E731
+    assert cell("", "True env+MPC", 4)["planner_limited"]          # -290 vs -182.9 +- 2 x 22.9
+    assert not cell("", "True env+MPC", 5)["planner_limited"]      # reproduced
+    assert cell("pure", "PerSim", 4)["planner_limited"]            # ceiling -290 < -189.4 - 2 x 6.44
+    assert cell("pure", "PerSim", 5)["verdict"] == "worse"
+    assert not cell("pure", "PerSim", 5)["planner_limited"]        # the ceiling -200 reproduces -210.6: the model
+    assert cell("random", "PerSim", 4)["verdict"] == "reproduced" and not cell("random", "PerSim", 4)["planner_limited"]
+    assert cell("pure", "BCQ-P", 3)["verdict"] == "worse" and not cell("pure", "BCQ-P", 3)["planner_limited"]
+    summary = cmp.summarize(c).set_index("table")
+    assert summary.loc["9", "worse"] == 4 and summary.loc["9", "worse_planner_limited"] == 2
+    md = cmp.to_markdown(c)
+    assert "-370.0 ± 1.0 [-189.4 ± 6.4] ▽" in md and "-400.0 ± 1.0 [-210.6 ± 4.3] ▼" in md
+    from persim.reporting.html import comparison_html
+
+    page = comparison_html(c, cmp.summarize(c))
+    assert "<th>worse_planner_limited</th>" in page and "<th>planner_limited</th>" in page
+    # a comparison.csv written before the column: recomputed from its ceiling
+    assert list(cmp.planner_limited(c.drop(columns="planner_limited"))) == list(c["planner_limited"])
+
+
 # ------------------------------------------------------------------------------------------ run diff
 def _comparison_run(root, verdicts: dict[tuple[int, str, int], tuple[float, str]]):
     """A run dir holding report/comparison.csv with one MountainCar `random` cell per
@@ -340,7 +369,8 @@ def test_run_diff_counts_per_table_focus_and_changed_cells(tmp_path, capsys):
     diff.main([str(old), str(new / "report" / "comparison.csv"), "--tables", "6", "9", "--methods", "persim",
                "True env + MPC", "--cells"])
     out = capsys.readouterr().out
-    assert "reproduced or better 2 / 4 -> 3 / 3 compared" in out
+    assert "reproduced or better 2 / 4 -> 3 / 3 compared; worse 2 -> 0, of them planner-limited" in out
+    assert "misses the cell too) 0 -> 0" in out  # no ceiling column in these files: nothing is flagged
     assert "3 cells changed verdict" in out  # PerSim agent 1 and 2 of Table 6, agent 1 of Table 9
     assert "Vanilla CaDM" not in out.split("cells changed verdict")[1]
 

@@ -2,8 +2,11 @@
 
 One row per (table, env, dataset, method, agent) cell (Tables 14-16 also per number of training agents):
 ``table, env, dataset, method, agent, metric, ours, ours_std, paper, paper_std, ratio, difference,
-tolerance, ours_r2, paper_r2, verdict, n_train_agents``. The extended tables' cells (3, 12-16) come from
-their long tables (:mod:`persim.reporting.extended`) and are judged by the same rules.
+tolerance, ours_r2, paper_r2, verdict, n_train_agents, ceiling, planner_limited``. The extended tables'
+cells (3, 12-16) come from their long tables (:mod:`persim.reporting.extended`) and are judged by the
+same rules. ``ceiling``: for a simulator's MPC reward cell, this run's True env + MPC for that agent
+at the same planner budget (:func:`add_ceiling`); ``planner_limited``: the cell is "worse" and so is
+its ceiling (:func:`planner_limited`), i.e. the reduced planner budget, not the simulator, decides it.
 
 Verdict rules
 -------------
@@ -72,7 +75,7 @@ _EPS = 1e-9  # relative slack so that exact boundaries (2x, 2 std) are not lost 
 KEY = ["env", "dataset", "method", "agent"]
 COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
            "ratio", "difference", "tolerance", "ours_r2", "paper_r2", "verdict"]
-ALL_COLUMNS = [*COLUMNS, "n_train_agents", "ceiling"]
+ALL_COLUMNS = [*COLUMNS, "n_train_agents", "ceiling", "planner_limited"]
 UNSEEN_TABLE = 13  # other agents than the five test agents: no True env + MPC of ours for them
 
 
@@ -303,7 +306,26 @@ def add_ceiling(cells: pd.DataFrame) -> pd.DataFrame:
                & (out["table"] != UNSEEN_TABLE)).to_numpy()
     keys = list(zip(out["env"], out["agent"]))
     out["ceiling"] = [float(ceiling.get(k, np.nan)) if p else np.nan for k, p in zip(keys, planned)]
+    out["planner_limited"] = planner_limited(out)
     return out
+
+
+def planner_limited(cells: pd.DataFrame) -> np.ndarray:
+    """Bool ``[n]``: the cell is "worse" and so is its ceiling. The ceiling (this run's True env + MPC
+    for that env and agent, at the same planner budget: what a perfect simulator scores here) lies
+    below the paper's value of the cell by more than the cell's tolerance, so no simulator could
+    have reproduced the cell at this run's budget: the planner budget decides it, not the model.
+    A worse True env + MPC cell is planner-limited by definition (no model is involved).
+    Needs columns ``method, metric, verdict, paper, tolerance, ceiling`` (False where any is absent)."""
+    if not {"method", "metric", "verdict", "paper", "tolerance", "ceiling"} <= set(cells.columns):
+        return np.zeros(len(cells), dtype=bool)
+    ceiling, paper, tol = (pd.to_numeric(cells[c], errors="coerce").to_numpy(float)
+                           for c in ("ceiling", "paper", "tolerance"))
+    with np.errstate(invalid="ignore"):
+        below = ceiling - paper < -tol * (1 + _EPS)  # the reward verdict's rule, applied to the ceiling
+    worse = cells["verdict"].to_numpy() == "worse"
+    true_env = (cells["method"] == TRUE_MPC).to_numpy() & (cells["metric"] == "reward").to_numpy()
+    return worse & (below | true_env)  # True env + MPC worse: the planner on the true dynamics itself
 
 
 def _failed(verdict: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
@@ -375,6 +397,7 @@ def _counts(sub: pd.DataFrame, table: str, kind: str) -> dict:
     counts = sub["verdict"].value_counts()
     row = {"table": table, "kind": kind, **{v: int(counts.get(v, 0)) for v in VERDICTS}}
     n_compared = sum(row[v] for v in COMPARED)
+    row["worse_planner_limited"] = int(planner_limited(sub).sum())
     row |= {"n_cells": len(sub), "n_ours": int(sub["ours"].notna().sum()), "n_compared": n_compared,
             "share_reproduced": row["reproduced"] / n_compared if n_compared else np.nan}
     return row
@@ -382,6 +405,7 @@ def _counts(sub: pd.DataFrame, table: str, kind: str) -> dict:
 
 # ------------------------------------------------------------------------------------------- markdown
 MARKS = {"reproduced": "✓", "better": "▲", "worse": "▼", "missing": "", "failed": "✗", "no paper value": "?"}
+PLANNER_LIMITED_MARK = "▽"  # worse, and so is this run's True env + MPC at the same planner budget
 
 
 def pipe_table(headers: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
@@ -415,13 +439,16 @@ def _cell(row: pd.Series) -> str:
         ours, paper = _fmt_rmse(row["ours"], row["ours_r2"]), _fmt_rmse(row["paper"], row["paper_r2"])
     else:
         ours, paper = _fmt_reward(row["ours"], row["ours_std"]), _fmt_reward(row["paper"], row["paper_std"])
-    return f"{ours} [{paper}] {MARKS[row['verdict']]}".rstrip()
+    limited = row.get("planner_limited", False)
+    mark = PLANNER_LIMITED_MARK if pd.notna(limited) and bool(limited) else MARKS[row["verdict"]]
+    return f"{ours} [{paper}] {mark}".rstrip()
 
 
 def _summary_markdown(summary: pd.DataFrame) -> str:
-    headers = ["Table", "Kind", *VERDICTS, "cells", "ours", "compared", "share reproduced"]
-    rows = [[r["table"], r["kind"], *[str(r[v]) for v in VERDICTS], str(r["n_cells"]), str(r["n_ours"]),
-             str(r["n_compared"]), _fmt_share(r["share_reproduced"])] for _, r in summary.iterrows()]
+    headers = ["Table", "Kind", *VERDICTS, "worse, planner-limited", "cells", "ours", "compared", "share reproduced"]
+    rows = [[r["table"], r["kind"], *[str(r[v]) for v in VERDICTS], str(r.get("worse_planner_limited", 0)),
+             str(r["n_cells"]), str(r["n_ours"]), str(r["n_compared"]), _fmt_share(r["share_reproduced"])]
+            for _, r in summary.iterrows()]
     return pipe_table(headers, rows)
 
 
@@ -479,6 +506,9 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
         summary = summary[summary["kind"] != "claim"]
     lines = [f"# {title}", "",
              "Cells: ours [paper] verdict. ✓ reproduced, ▲ better, ▼ worse, ? no paper value, — not produced.",
+             f"{PLANNER_LIMITED_MARK} worse, planner-limited: an MPC cell below the paper where this run's own True "
+             "env + MPC (a perfect simulator at the same planner budget, the ceiling) is below the paper's value "
+             "by more than the tolerance too: the budget decides the cell, not the simulator (counted as worse).",
              f"Rewards: reproduced if |ours − paper| ≤ {REWARD_STD_FACTOR:g} × paper std (std 0/missing: "
              f"max({100 * REWARD_FALLBACK_REL:g}% of |paper|, {REWARD_FALLBACK_ABS:g})). RMSE: reproduced if within "
              f"a factor {RMSE_FACTOR:g} of the paper's printed value (± its rounding); median R² shown, not judged.",

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from persim.reporting.compare import COMPARED, normalize_method
+from persim.reporting.compare import COMPARED, normalize_method, planner_limited
 from persim.reporting.labels import MAIN_TABLE
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
@@ -70,7 +70,16 @@ def counts(cells: pd.DataFrame) -> dict[str, float]:
     out["compared"] = sum(out[k] for k in COMPARED)
     out["good"] = sum(out[k] for k in GOOD)
     out["share"] = out["reproduced"] / out["compared"] if out["compared"] else np.nan
+    out["planner_limited"] = int(_limited(cells).sum())
     return out
+
+
+def _limited(cells: pd.DataFrame) -> np.ndarray:
+    """The comparison's ``planner_limited`` flags; recomputed from ``ceiling`` for a comparison.csv
+    written before the column existed (False where neither is there)."""
+    if "planner_limited" in cells:
+        return cells["planner_limited"].fillna(False).astype(bool).to_numpy()
+    return planner_limited(cells)
 
 
 def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.tables or args.methods:
         a, b = counts(fo), counts(fn)
         print(f"\nfocus (tables {args.tables or 'all'}, methods {args.methods or 'all'}): reproduced or better "
-              f"{a['good']} / {a['compared']} -> {b['good']} / {b['compared']} compared")
+              f"{a['good']} / {a['compared']} -> {b['good']} / {b['compared']} compared; worse {a['worse']} -> "
+              f"{b['worse']}, of them planner-limited (this run's True env + MPC misses the cell too) "
+              f"{a['planner_limited']} -> {b['planner_limited']}")
     if args.cells:
         diff = changed_cells(fo, fn)
         print(f"\n{len(diff)} cells changed verdict:")

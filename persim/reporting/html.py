@@ -32,12 +32,15 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
     """Summary first, then the paper's claims (if given), every compared cell (rows coloured by
     verdict), and the reward intervals."""
     cols = ["table", "env", "dataset", "n_train_agents", "method", "agent", "metric", "ours", "ours_std", "paper",
-            "paper_std", "ratio", "difference", "verdict"]
+            "paper_std", "ratio", "difference", "ceiling", "planner_limited", "verdict"]
     have = comparison[comparison["verdict"] != "missing"]
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
              f"</head><body><h1>{html.escape(title)}</h1>",
              "<p>Rewards: reproduced if within the paper's ± 2 std; RMSE: within a factor 2. "
-             "Cells the pipeline did not produce are counted as missing, never filled in.</p>",
+             "Cells the pipeline did not produce are counted as missing, never filled in. "
+             "ceiling: this run's True env + MPC at the same planner budget, beside each simulator's MPC cell; "
+             "planner_limited: a worse cell whose ceiling misses the paper's value too (the planner budget "
+             "decides it, not the simulator).</p>",
              "<h2>Summary</h2>", _table(summary[summary["kind"] != "claim"] if "kind" in summary else summary)]
     if claims is not None:
         parts += ["<h2>The paper's claims</h2><p>Each conclusion judged over the cells it rests on, with the "
