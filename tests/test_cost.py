@@ -112,6 +112,17 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
         assert roll[0].kernel.payload()["policy"]["algo"] == config["policies"][job.settings["env"]]["algo"]
     online = [w for j, ws in by_rule["train_policy"] for w in ws if w.kernel.kind == "online" and not w.kernel.part]
     assert {w.units for w in online} == {float(j.settings["train"]["n_steps"]) for j, _ in by_rule["train_policy"]}
+    # tables, figures and the report: one job of their family each; the t-SNE's size is its agents
+    from persim.cost.work import REPORT_FAMILIES
+    report_rules = [r for r in REPORT_FAMILIES if r in by_rule]
+    assert {"comparison", "reward_tables", "figure_tsne", "figure_trajectories"} <= set(report_rules)
+    for rule in report_rules:
+        for job, work in by_rule[rule]:
+            (rep,) = [w for w in work if w.kernel.kind == "report"]
+            p = rep.kernel.payload()
+            assert rep.units == 1 and p["family"] == REPORT_FAMILIES[rule] and p["threads"] == job.threads
+            assert (rep.kernel.env == "") == (p["family"] == "tables")
+            assert p.get("agents") == (config["agents"]["n_agents"] if rule == "figure_tsne" else None)
     # jobs that differ only in a work field or a name share one calibration
     train_keys = {(w.kernel.env, w.kernel.key) for _, ws in by_rule["train_policy_set"] for w in ws
                   if w.kernel.kind == "train"}
@@ -305,6 +316,24 @@ def test_calibration_times_the_real_code(tmp_path):
     assert mpc[""] > 0 and mpc["fixed"] >= 0
     # Snakemake's own time per job: a real (trivial) workflow, a fraction of a second per job
     assert 0 < cal.measure(SCHEDULER)[""] < 5
+
+
+def test_report_workloads_run_the_reporting_code_and_are_timed_in_a_fresh_process(tmp_path):
+    """Each report family runs the package's own table / figure code on inputs made here; the
+    calibration times one family in a fresh Python (its own imports counted, not the preload)."""
+    from persim.cost.report_work import FAMILIES, workload
+    for family in FAMILIES:
+        out = tmp_path / family
+        out.mkdir()
+        workload(family, "cartpole", 30, out)
+    assert "Reproduction vs. paper" in (tmp_path / "tables" / "comparison.md").read_text()
+    assert (tmp_path / "tsne" / "tsne.png").stat().st_size > 0
+    assert (tmp_path / "trajectories" / "trajectories.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="unknown report family 'pie'"):
+        workload("pie", "cartpole", 30, tmp_path)
+    seconds = Calibrator("cpu").measure(Kernel("report", "cartpole", json.dumps({"family": "trajectories",
+                                                                                 "threads": 1})))
+    assert 0 < seconds[""] < 60 and set(seconds) == {""}
 
 
 def test_retrained_seeds_are_their_own_jobs_with_their_own_seeds(smoke_jobs):

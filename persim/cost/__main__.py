@@ -27,7 +27,7 @@ from snakemake.cli import parse_config
 
 from persim import jobserver
 from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
-from persim.cost.estimate import H200_RATIOS, OTHER_STAGE, JobCost, job_costs, recorded_run, stage_table, wall_time
+from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, recorded_run, stage_table, wall_time
 from persim.cost.jobs import load_jobs
 from persim.cost.work import SCHEDULER, Kernel, job_work, modelled_methods, run_start
 from persim.progress import format_seconds as hms
@@ -107,8 +107,6 @@ def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], conten
                      f"  ({r['recorded_jobs']} of {r['jobs']} jobs recorded)")
         elif check:
             line += f" {'-':>10s}  (no job recorded)"
-        if r["stage"] == OTHER_STAGE:
-            line += "  [start-up only: their pandas / matplotlib seconds are not modelled]"
         print(line)
     if start_s:
         print(f"{'job server start-up (once per run)':<38s} {'':5s} {hms(start_s):>10s}"

@@ -59,6 +59,18 @@ for _ in range(20000):
         env.reset()
 print(time.perf_counter() - t)
 """
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+REPORT_JOB = """
+import sys, time, warnings
+sys.path.insert(0, {root!r})
+warnings.simplefilter("ignore")
+import {preload}
+from persim.cost.report_work import workload
+start = time.perf_counter()
+workload({family!r}, {env!r}, {agents}, {outdir!r})
+print(time.perf_counter() - start)
+"""
 STEP_BASE = {"n_steps": 30, "iterations": 1, "dyn_min_steps": 10}  # base value of each "step" field (then x3)
 MIN_RUN_S = 0.5            # a timed training run shorter than this is repeated with more work
 SCHEDULER_JOBS = (10, 60)  # sizes of the trivial workflow the scheduler kernel times
@@ -366,6 +378,20 @@ class Calibrator:
         per_step, fixed = _lockstep_fit(env, n, want,
                                         lambda: PolicyActor([policies.actor(int(a)) for a in ids], index))
         return {"": per_step, "fixed": fixed}
+
+    def report(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds of one table / figure / report job beyond its start-up: its family's workload
+        (:mod:`persim.cost.report_work`) in a fresh Python that has first imported what the job server
+        preloads (matplotlib, scikit-learn and the reporting modules are the job's own); best of 2."""
+        with tempfile.TemporaryDirectory() as tmp:
+            script = REPORT_JOB.format(root=str(Path(__file__).resolve().parents[2]),
+                                       preload=", ".join(jobserver.PRELOAD), family=payload["family"],
+                                       env=env or "mountaincar", agents=int(payload.get("agents", 1)), outdir=tmp)
+            threads = str(payload.get("threads", 1))  # as Snakemake sets them for a job of that many threads
+            env_vars = {**os.environ, **{v: threads for v in THREAD_VARS}}
+            runs = [subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
+                                   env=env_vars) for _ in range(2)]
+        return {"": min(float(r.stdout.strip().splitlines()[-1]) for r in runs)}
 
     def online(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per env step of online policy training (d3rlpy; updates included), and the set-up

@@ -22,7 +22,9 @@ Kernels (``Kernel.kind``) and their units:
 * ``dataset`` — a dataset job: one trajectory per agent under its logging policy (several d3rlpy
   policies in lock step) or uniform-random actions, written as Parquet (units: transitions; for
   ``random``: agent trajectories of the length the calibration measures);
-* ``policy_eval`` — env steps of a trained policy set (BCQ, CQL, MOReL) acting in the true env.
+* ``policy_eval`` — env steps of a trained policy set (BCQ, CQL, MOReL) acting in the true env;
+* ``report`` — a table, figure or report job's pandas / matplotlib / scikit-learn work beyond its
+  start-up, per family of :data:`REPORT_FAMILIES` (units: jobs; :mod:`persim.cost.report_work`).
 
 Where an episode may end before its cap (MountainCar's goal, CartPole's fall), MPC episodes count
 the paper's mean length of that method's episodes, a logging policy's dataset trajectories the
@@ -30,8 +32,8 @@ paper's Table 5 mean length of that dataset (:mod:`persim.cost.lengths`), ``rand
 mean length the calibration measures, and a policy set's evaluation the paper's mean length of that
 method's episodes (:func:`~persim.cost.lengths.length_fraction`). Every kernel's
 key holds the torch threads of the job that runs it: a kernel is timed at its job's thread count.
-Not modelled (start-up only): figures, tables and the report (1-3 s of pandas / matplotlib each),
-the factor map of ``unseen_simulator``; set-up that grows with the dataset (reading Parquet, building
+Not modelled (start-up only): the factor map of ``unseen_simulator``, the agent tables; the report
+families' work does not grow with a run's size (except the t-SNE's agents); set-up that grows with the dataset (reading Parquet, building
 d3rlpy's buffer) is timed on the calibration's small dataset only.
 """
 from __future__ import annotations
@@ -279,6 +281,19 @@ def _test_rollouts(job: Job, config: Config) -> list[Work]:
                         policy_net(config["policies"][s["env"]]), job.threads)
 
 
+REPORT_FAMILIES = {"figure_tsne": "tsne", "figure_trajectories": "trajectories",
+                   **{rule: "tables" for rule in ("comparison", "reward_tables", "prediction_tables", "table5",
+                                                  "policy_returns", "table3", "scarcity_tables", "unseen_tables")}}
+
+
+def _report(job: Job, config: Config) -> list[Work]:
+    """One job of a report family (:data:`REPORT_FAMILIES`); the t-SNE's cost grows with its agents."""
+    family = REPORT_FAMILIES[job.rule]
+    env = "" if family == "tables" else job.settings.get("env") or job.wildcards["env"]
+    size = {"agents": n_agents(job, config)} if family == "tsne" else {}
+    return [Work(Kernel("report", env, _key(family=family, threads=job.threads, **size)), 1.0)]
+
+
 RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
     "train_policy": _online,
     "train_simulator": _train, "train_simulator_seed": _train, "scarcity_train_simulator": _train,
@@ -291,13 +306,14 @@ RULE_WORK: dict[str, Callable[[Job, Config], list[Work]]] = {
     "scarcity_eval_policy_reward": _policy_eval,
     "dataset": _dataset, "scarcity_dataset": _dataset,
     "test_rollouts": _test_rollouts, "test_rollouts_unseen": _test_rollouts,
+    **{rule: _report for rule in REPORT_FAMILIES},
 }
 
 
 def job_work(job: Job, config: Config, served: bool | None = None) -> list[Work]:
     """The job's work: its start-up (``served``: see :func:`overhead_kernel`) plus, for the rules in
-    :data:`RULE_WORK`, what its settings ask for. Every other rule (tables, figures, agent tables,
-    prediction scores) costs its start-up and a few seconds of pandas, which the overhead kernel covers."""
+    :data:`RULE_WORK`, what its settings ask for. Every other rule (agent tables, the target ``all``)
+    costs its start-up, which the overhead kernel covers."""
     fn = RULE_WORK.get(job.rule)
     return [Work(overhead_kernel(served), 1.0)] + (fn(job, config) if fn else [])
 
