@@ -321,7 +321,9 @@ def test_worse_mpc_cells_whose_ceiling_misses_too_are_planner_limited(paper):
     assert cell("pure", "BCQ-P", 3)["verdict"] == "worse" and not cell("pure", "BCQ-P", 3)["planner_limited"]
     summary = cmp.summarize(c).set_index("table")
     assert summary.loc["9", "worse"] == 4 and summary.loc["9", "worse_planner_limited"] == 2
-    md = cmp.to_markdown(c)
+    claim_row = pd.DataFrame([{"table": "claim (i)", "kind": "claim"}])  # NaN counts: the columns turn float
+    md = cmp.to_markdown(c, pd.concat([cmp.summarize(c), claim_row], ignore_index=True))
+    assert "| 9 | reward | 2 | 0 | 4 | 179 | 0 | 0 | 2 | 185 | 6 | 6 | 33.3% |" in md  # counts print as integers
     assert "-370.0 ± 1.0 [-189.4 ± 6.4] ▽" in md and "-400.0 ± 1.0 [-210.6 ± 4.3] ▼" in md
     from persim.reporting.html import comparison_html
 

@@ -446,8 +446,9 @@ def _cell(row: pd.Series) -> str:
 
 def _summary_markdown(summary: pd.DataFrame) -> str:
     headers = ["Table", "Kind", *VERDICTS, "worse, planner-limited", "cells", "ours", "compared", "share reproduced"]
-    rows = [[r["table"], r["kind"], *[str(r[v]) for v in VERDICTS], str(r.get("worse_planner_limited", 0)),
-             str(r["n_cells"]), str(r["n_ours"]), str(r["n_compared"]), _fmt_share(r["share_reproduced"])]
+    count = lambda x: "—" if pd.isna(x) else str(int(x))  # noqa: E731 - claim rows make the columns float
+    rows = [[r["table"], r["kind"], *[count(r[v]) for v in VERDICTS], count(r.get("worse_planner_limited", 0)),
+             count(r["n_cells"]), count(r["n_ours"]), count(r["n_compared"]), _fmt_share(r["share_reproduced"])]
             for _, r in summary.iterrows()]
     return pipe_table(headers, rows)
 
