@@ -118,11 +118,15 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
     assert {"comparison", "reward_tables", "figure_tsne", "figure_trajectories"} <= set(report_rules)
     for rule in report_rules:
         for job, work in by_rule[rule]:
-            (rep,) = [w for w in work if w.kernel.kind == "report"]
-            p = rep.kernel.payload()
-            assert rep.units == 1 and p["family"] == REPORT_FAMILIES[rule] and p["threads"] == job.threads
-            assert (rep.kernel.env == "") == (p["family"] == "tables")
+            rep = {w.kernel.part: w for w in work if w.kernel.kind == "report"}
+            p = rep[""].kernel.payload()
+            assert p["family"] == REPORT_FAMILIES[rule] and p["threads"] == job.threads
+            if p["family"] in ("tables", "comparison"):  # per input file (its upstream jobs) and per job
+                assert rep[""].units == len(job.deps) > 0 and rep["fixed"].units == 1 and rep[""].kernel.env == ""
+            else:
+                assert set(rep) == {""} and rep[""].units == 1 and rep[""].kernel.env == job.wildcards["env"]
             assert p.get("agents") == (config["agents"]["n_agents"] if rule == "figure_tsne" else None)
+            assert p.get("n_boot") == (job.settings["n_boot"] if rule == "comparison" else None)
     # jobs that differ only in a work field or a name share one calibration
     train_keys = {(w.kernel.env, w.kernel.key) for _, ws in by_rule["train_policy_set"] for w in ws
                   if w.kernel.kind == "train"}
@@ -325,15 +329,17 @@ def test_report_workloads_run_the_reporting_code_and_are_timed_in_a_fresh_proces
     for family in FAMILIES:
         out = tmp_path / family
         out.mkdir()
-        workload(family, "cartpole", 30, out)
+        workload(family, "cartpole", 30, out, n_boot=50)
+    assert len(list((tmp_path / "tables").glob("reward_*.csv"))) == 30  # its inputs, made up
     assert "Reproduction vs. paper" in (tmp_path / "tables" / "comparison.md").read_text()
+    assert "Reward interval estimates" in (tmp_path / "comparison" / "comparison.html").read_text()
+    assert "Reward interval estimates" not in (tmp_path / "tables" / "comparison.html").read_text()
     assert (tmp_path / "tsne" / "tsne.png").stat().st_size > 0
     assert (tmp_path / "trajectories" / "trajectories.png").stat().st_size > 0
     with pytest.raises(ValueError, match="unknown report family 'pie'"):
         workload("pie", "cartpole", 30, tmp_path)
-    seconds = Calibrator("cpu").measure(Kernel("report", "cartpole", json.dumps({"family": "trajectories",
-                                                                                 "threads": 1})))
-    assert 0 < seconds[""] < 60 and set(seconds) == {""}
+    seconds = Calibrator("cpu").measure(Kernel("report", "", json.dumps({"family": "tables", "threads": 1})))
+    assert 0 < seconds[""] < 1 and 0 < seconds["fixed"] < 60  # per input file, per job
 
 
 def test_retrained_seeds_are_their_own_jobs_with_their_own_seeds(smoke_jobs):

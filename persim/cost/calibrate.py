@@ -61,14 +61,18 @@ print(time.perf_counter() - t)
 """
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+REPORT_INPUTS = (10, 100)  # input files a table family is timed with
 REPORT_JOB = """
 import sys, time, warnings
+from pathlib import Path
 sys.path.insert(0, {root!r})
 warnings.simplefilter("ignore")
 import {preload}
-from persim.cost.report_work import workload
+from persim.cost.report_work import workload, write_inputs
+if {family!r} in ("tables", "comparison"):
+    write_inputs({env!r}, {size}, Path({outdir!r}))  # the run's result files: there before the job starts
 start = time.perf_counter()
-workload({family!r}, {env!r}, {agents}, {outdir!r})
+workload({family!r}, {env!r}, {size}, {outdir!r}, n_boot={n_boot})
 print(time.perf_counter() - start)
 """
 STEP_BASE = {"n_steps": 30, "iterations": 1, "dyn_min_steps": 10}  # base value of each "step" field (then x3)
@@ -382,16 +386,29 @@ class Calibrator:
     def report(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds of one table / figure / report job beyond its start-up: its family's workload
         (:mod:`persim.cost.report_work`) in a fresh Python that has first imported what the job server
-        preloads (matplotlib, scikit-learn and the reporting modules are the job's own); best of 2."""
-        with tempfile.TemporaryDirectory() as tmp:
-            script = REPORT_JOB.format(root=str(Path(__file__).resolve().parents[2]),
-                                       preload=", ".join(jobserver.PRELOAD), family=payload["family"],
-                                       env=env or "mountaincar", agents=int(payload.get("agents", 1)), outdir=tmp)
-            threads = str(payload.get("threads", 1))  # as Snakemake sets them for a job of that many threads
-            env_vars = {**os.environ, **{v: threads for v in THREAD_VARS}}
-            runs = [subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True,
-                                   env=env_vars) for _ in range(2)]
-        return {"": min(float(r.stdout.strip().splitlines()[-1]) for r in runs)}
+        preloads (matplotlib, scikit-learn and the reporting modules are the job's own), at the job's
+        thread variables; best of 2. Table families are timed at two input counts: seconds per input
+        file (``""``) and per job (``fixed``); figures per job (``""``)."""
+        family = payload["family"]
+
+        def run(size: int) -> float:
+            with tempfile.TemporaryDirectory() as tmp:
+                script = REPORT_JOB.format(root=str(Path(__file__).resolve().parents[2]),
+                                           preload=", ".join(jobserver.PRELOAD), family=family,
+                                           env=env or "mountaincar", size=size, outdir=tmp,
+                                           n_boot=int(payload.get("n_boot", 0)))
+                threads = str(payload.get("threads", 1))  # as Snakemake sets them for a job of that many threads
+                env_vars = {**os.environ, **{v: threads for v in THREAD_VARS}}
+                return min(float(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                                                text=True, env=env_vars).stdout.strip().splitlines()[-1])
+                           for _ in range(2))
+
+        if family not in ("tables", "comparison"):
+            return {"": run(int(payload.get("agents", 1)))}
+        small, large = REPORT_INPUTS
+        t_small, t_large = run(small), run(large)
+        per = max(0.0, (t_large - t_small) / (large - small))
+        return {"": per, "fixed": max(0.0, t_small - per * small)}
 
     def online(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per env step of online policy training (d3rlpy; updates included), and the set-up

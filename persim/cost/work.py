@@ -281,15 +281,21 @@ def _test_rollouts(job: Job, config: Config) -> list[Work]:
                         policy_net(config["policies"][s["env"]]), job.threads)
 
 
-REPORT_FAMILIES = {"figure_tsne": "tsne", "figure_trajectories": "trajectories",
-                   **{rule: "tables" for rule in ("comparison", "reward_tables", "prediction_tables", "table5",
-                                                  "policy_returns", "table3", "scarcity_tables", "unseen_tables")}}
+REPORT_FAMILIES = {"figure_tsne": "tsne", "figure_trajectories": "trajectories", "comparison": "comparison",
+                   **{rule: "tables" for rule in ("reward_tables", "prediction_tables", "table5", "policy_returns",
+                                                  "table3", "scarcity_tables", "unseen_tables")}}
 
 
 def _report(job: Job, config: Config) -> list[Work]:
-    """One job of a report family (:data:`REPORT_FAMILIES`); the t-SNE's cost grows with its agents."""
+    """One job of a report family (:data:`REPORT_FAMILIES`). A table job reads one result file per
+    upstream job (units: its dependencies, plus its ``fixed`` part); the comparison adds its bootstrap
+    (``n_boot``); the t-SNE's cost grows with its agents; the trajectories figure is one unit."""
     family = REPORT_FAMILIES[job.rule]
-    env = "" if family == "tables" else job.settings.get("env") or job.wildcards["env"]
+    if family in ("tables", "comparison"):
+        size = {"n_boot": int(job.settings.get("n_boot", 0))} if family == "comparison" else {}
+        kernel = Kernel("report", "", _key(family=family, threads=job.threads, **size))
+        return [Work(kernel, float(len(job.deps))), Work(kernel.fixed(), 1.0)]
+    env = job.settings.get("env") or job.wildcards["env"]
     size = {"agents": n_agents(job, config)} if family == "tsne" else {}
     return [Work(Kernel("report", env, _key(family=family, threads=job.threads, **size)), 1.0)]
 
