@@ -24,7 +24,8 @@ Kernels (``Kernel.kind``) and their units:
   ``random``: agent trajectories of the length the calibration measures);
 * ``policy_eval`` — env steps of a trained policy set (BCQ, CQL, MOReL) acting in the true env;
 * ``report`` — a table, figure or report job's pandas / matplotlib / scikit-learn work beyond its
-  start-up, per family of :data:`REPORT_FAMILIES` (units: jobs; :mod:`persim.cost.report_work`).
+  start-up, per family of :data:`REPORT_FAMILIES` (:mod:`persim.cost.report_work`; units: a table
+  job's input files plus its ``fixed`` part, a figure job's jobs).
 
 Where an episode may end before its cap (MountainCar's goal, CartPole's fall), MPC episodes count
 the paper's mean length of that method's episodes, a logging policy's dataset trajectories the
@@ -32,9 +33,9 @@ paper's Table 5 mean length of that dataset (:mod:`persim.cost.lengths`), ``rand
 mean length the calibration measures, and a policy set's evaluation the paper's mean length of that
 method's episodes (:func:`~persim.cost.lengths.length_fraction`). Every kernel's
 key holds the torch threads of the job that runs it: a kernel is timed at its job's thread count.
-Not modelled (start-up only): the factor map of ``unseen_simulator``, the agent tables; the report
-families' work does not grow with a run's size (except the t-SNE's agents); set-up that grows with the dataset (reading Parquet, building
-d3rlpy's buffer) is timed on the calibration's small dataset only.
+Not modelled (start-up only): the factor map of ``unseen_simulator``, the agent tables. Set-up that
+grows with the dataset (reading Parquet, building d3rlpy's buffer) is timed on the calibration's small
+dataset only.
 """
 from __future__ import annotations
 
