@@ -31,6 +31,7 @@ import torch
 
 from persim import jobserver
 from persim.benchmark import mlp_policy
+from persim.cost.report_work import TABLE_FAMILIES
 from persim.cost.work import Kernel
 from persim.data.rollout import PolicyActor, rollout
 from persim.data.schema import load_dataset, write_dataset
@@ -68,8 +69,8 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 warnings.simplefilter("ignore")
 import {preload}
-from persim.cost.report_work import workload, write_inputs
-if {family!r} in ("tables", "comparison"):
+from persim.cost.report_work import TABLE_FAMILIES, workload, write_inputs
+if {family!r} in TABLE_FAMILIES:
     write_inputs({env!r}, {size}, Path({outdir!r}))  # the run's result files: there before the job starts
 start = time.perf_counter()
 workload({family!r}, {env!r}, {size}, {outdir!r}, n_boot={n_boot})
@@ -403,7 +404,7 @@ class Calibrator:
                                                 text=True, env=env_vars).stdout.strip().splitlines()[-1])
                            for _ in range(2))
 
-        if family not in ("tables", "comparison"):
+        if family not in TABLE_FAMILIES:
             return {"": run(int(payload.get("agents", 1)))}
         small, large = REPORT_INPUTS
         t_small, t_large = run(small), run(large)

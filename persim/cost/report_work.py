@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FAMILIES = ("tables", "comparison", "tsne", "trajectories")
+TABLE_FAMILIES = ("tables", "comparison")  # timed per input file and per job; the figures per job
+FAMILIES = (*TABLE_FAMILIES, "tsne", "trajectories")
 FACTOR_RANK = 5      # columns of the synthetic agent factors (MountainCar 3, CartPole 5 in the paper)
 CURVES, STEPS = 3, 90  # curves and steps of the trajectories figure (the paper's Figure 4)
 
@@ -33,7 +34,7 @@ def workload(family: str, env: str, size: int, outdir: str | Path, seed: int = 0
     """Run one job's worth of ``family``'s work for ``env``, writing its outputs under ``outdir``.
     ``size``: input files of a table job, the t-SNE's agents (unused for the trajectories)."""
     outdir = Path(outdir)
-    if family in ("tables", "comparison"):
+    if family in TABLE_FAMILIES:
         _tables(env, size, outdir, seed, n_boot if family == "comparison" else 0)
     elif family == "tsne":
         _tsne(env, size, outdir, seed)

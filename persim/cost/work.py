@@ -47,6 +47,7 @@ from typing import Any, Callable, Mapping
 from persim import jobserver
 from persim.cost.jobs import Job
 from persim.cost.lengths import dataset_length_fraction, length_fraction
+from persim.cost.report_work import TABLE_FAMILIES
 from persim.envs import get_spec
 from persim.envs.agents import N_TEST_AGENTS
 from persim.methods import METHODS, get_method
@@ -292,7 +293,7 @@ def _report(job: Job, config: Config) -> list[Work]:
     upstream job (units: its dependencies, plus its ``fixed`` part); the comparison adds its bootstrap
     (``n_boot``); the t-SNE's cost grows with its agents; the trajectories figure is one unit."""
     family = REPORT_FAMILIES[job.rule]
-    if family in ("tables", "comparison"):
+    if family in TABLE_FAMILIES:
         size = {"n_boot": int(job.settings.get("n_boot", 0))} if family == "comparison" else {}
         kernel = Kernel("report", "", _key(family=family, threads=job.threads, **size))
         return [Work(kernel, float(len(job.deps))), Work(kernel.fixed(), 1.0)]

@@ -328,6 +328,14 @@ def planner_limited(cells: pd.DataFrame) -> np.ndarray:
     return worse & (below | true_env)  # True env + MPC worse: the planner on the true dynamics itself
 
 
+def planner_limited_flags(cells: pd.DataFrame) -> np.ndarray:
+    """The ``planner_limited`` column of ``cells`` as bool ``[n]``; recomputed (:func:`planner_limited`)
+    for cells without it, e.g. a ``comparison.csv`` written before the column existed."""
+    if "planner_limited" in cells:
+        return cells["planner_limited"].fillna(False).astype(bool).to_numpy()
+    return planner_limited(cells)
+
+
 def _failed(verdict: np.ndarray, cells: pd.DataFrame) -> np.ndarray:
     """``verdict`` with "failed" where our result row exists but holds no finite value."""
     verdict = np.asarray(verdict, dtype=object).copy()
@@ -397,7 +405,7 @@ def _counts(sub: pd.DataFrame, table: str, kind: str) -> dict:
     counts = sub["verdict"].value_counts()
     row = {"table": table, "kind": kind, **{v: int(counts.get(v, 0)) for v in VERDICTS}}
     n_compared = sum(row[v] for v in COMPARED)
-    row["worse_planner_limited"] = int(planner_limited(sub).sum())
+    row["worse_planner_limited"] = int(planner_limited_flags(sub).sum())
     row |= {"n_cells": len(sub), "n_ours": int(sub["ours"].notna().sum()), "n_compared": n_compared,
             "share_reproduced": row["reproduced"] / n_compared if n_compared else np.nan}
     return row

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from persim.reporting.compare import COMPARED, normalize_method, planner_limited
+from persim.reporting.compare import COMPARED, normalize_method, planner_limited_flags
 from persim.reporting.labels import MAIN_TABLE
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
@@ -70,16 +70,8 @@ def counts(cells: pd.DataFrame) -> dict[str, float]:
     out["compared"] = sum(out[k] for k in COMPARED)
     out["good"] = sum(out[k] for k in GOOD)
     out["share"] = out["reproduced"] / out["compared"] if out["compared"] else np.nan
-    out["planner_limited"] = int(_limited(cells).sum())
+    out["planner_limited"] = int(planner_limited_flags(cells).sum())
     return out
-
-
-def _limited(cells: pd.DataFrame) -> np.ndarray:
-    """The comparison's ``planner_limited`` flags; recomputed from ``ceiling`` for a comparison.csv
-    written before the column existed (False where neither is there)."""
-    if "planner_limited" in cells:
-        return cells["planner_limited"].fillna(False).astype(bool).to_numpy()
-    return planner_limited(cells)
 
 
 def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
