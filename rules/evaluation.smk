@@ -99,6 +99,28 @@ rule eval_reward_true_env:
         "../scripts/eval_reward.py"
 
 
+rule eval_reward_true_env_reference:
+    input:
+        agents=agents_path("{env}"),
+    output:
+        f"{OUT}/{{env}}/true_mpc_reference/reward.csv",
+    params:
+        settings=true_mpc_reference_settings,
+        code=code("eval_reward.py"),
+    log:
+        f"{OUT}/logs/{{env}}/true_mpc_reference/reward.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/true_mpc_reference/reward.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=600,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/eval_reward.py"
+
+
 rule rewards:
     input:
         targets_rewards(),

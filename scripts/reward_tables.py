@@ -1,6 +1,8 @@
 """Rule `reward_tables`: Tables 2 and 9-11 (CSV + LaTeX) from the per-cell reward results."""
 import _bootstrap  # noqa: F401  (this checkout's persim first on sys.path)
 
+from functools import partial
+
 import pandas as pd
 
 from persim.reporting.outputs import write_result_tables
@@ -11,5 +13,6 @@ from persim.workflow import rule_run
 with rule_run(snakemake) as run:  # noqa: F821
     frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in snakemake.input.results]  # noqa: F821
     long = reward_long(pd.concat(frames, ignore_index=True))
-    write_result_tables(long, snakemake.output, reward_latex, 2, table2_latex,  # noqa: F821
+    render = partial(reward_latex, note=snakemake.params.scale_note)  # noqa: F821
+    write_result_tables(long, snakemake.output, render, 2, table2_latex,  # noqa: F821
                         snakemake.params.n_agents, run.provenance())  # noqa: F821

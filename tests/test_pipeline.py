@@ -98,6 +98,14 @@ def test_smoke_run_produces_every_output(smoke_run):
     true_env = reward[reward["method"] == "True env+MPC"]
     assert len(true_env) == 3 * 5 and true_env["ours"].notna().all()  # HalfCheetah via MuJoCo state copies
     assert "True env+MPC" in (out / "tables/table10_cartpole.tex").read_text()
+    # MountainCar's True env + MPC once more at the reference budget (smoke: 20 x 5), beside the paper's
+    reference = reward[reward["method"] == "True env+MPC (reference budget)"]
+    assert set(reference["env"]) == {"mountaincar"} and len(reference) == 5 and reference["ours"].notna().all()
+    assert (reference["paper"].to_numpy() == true_env[true_env["env"] == "mountaincar"]["paper"].to_numpy()).all()
+    ref_prov = json.loads((out / "mountaincar/true_mpc_reference/reward.csv.meta.json").read_text())
+    assert (ref_prov["settings"]["mpc"]["n_candidates"], ref_prov["settings"]["mpc"]["horizon"]) == (20, 5)
+    tex9 = (out / "tables/table9_mountaincar.tex").read_text()
+    assert "True env+MPC (reference budget)" in tex9 and "reference budget MountainCar 20 x 5" in tex9
     policy_rows = pd.read_csv(out / "cartpole/pure/cql_a/reward.csv")
     assert list(policy_rows["n_episodes"].unique()) == [2] and (policy_rows["n_seeds"] == 2).all()
     table2 = pd.read_csv(out / "tables/table2.csv", keep_default_na=False, na_values=[""])
@@ -129,6 +137,8 @@ def test_smoke_run_produces_every_output(smoke_run):
     # extended tables whose paper value exists in the smoke run's settings (Tables 14-16: N = 25 only)
     extended = 3 * 6 * 5 + 1 * 4 * 5 + 1 * 5 * 5 + 3 * 4 * 5  # Tables 12-13: random data, p = 1.0 and 0.1
     assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5 + extended
+    reference_row = summary[summary["table"] == "True env+MPC, reference budget"].iloc[0]
+    assert reference_row["n_cells"] == reference_row["n_compared"] == 5  # counted apart from Table 9
     assert set(summary["table"].astype(str)) >= {str(t) for t in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)}
     assert "Reproduction vs. paper" in (out / "report/comparison.html").read_text()
     claims = pd.read_csv(out / "report/claims.csv").set_index("claim")

@@ -333,6 +333,50 @@ def test_worse_mpc_cells_whose_ceiling_misses_too_are_planner_limited(paper):
     assert list(cmp.planner_limited(c.drop(columns="planner_limited"))) == list(c["planner_limited"])
 
 
+def test_true_env_at_the_reference_budget_is_judged_against_the_papers_true_env(paper):
+    """A True env + MPC row at the reference budget (config `evaluation.reward.reference_mpc`) is set
+    beside the paper's True env + MPC cells, gets its own summary row, counts in no table's row, is
+    never the ceiling of the MPC rows nor a Table 2 cell, and is a row of the env's LaTeX table."""
+    from persim.reporting.labels import TRUE_MPC_REFERENCE
+    from persim.reporting.reward_tables import reward_latex, reward_long
+
+    reward = pd.DataFrame({"env": ["mountaincar"] * 4, "dataset": [""] * 3 + ["pure"],
+                           "method": ["true_mpc", TRUE_MPC_REFERENCE, TRUE_MPC_REFERENCE, "persim"],
+                           "agent": [4, 4, 5, 4], "reward": [-290.0, -205.0, -300.0, -370.0],
+                           "reward_std": [1.0] * 4})
+    c = cmp.compare(None, reward, paper)
+    ref = c[c["method"] == TRUE_MPC_REFERENCE].set_index("agent")
+    assert set(ref["table"]) == {9} and list(ref.index) == [1, 2, 3, 4, 5]  # the paper's five True env cells
+    assert ref.loc[4, "paper"] == -182.9 and ref.loc[4, "verdict"] == "reproduced"  # |-205 + 182.9| <= 2 x 22.9
+    assert ref.loc[5, "verdict"] == "worse" and not ref.loc[5, "planner_limited"]  # at the paper's budget: no excuse
+    assert ref.loc[1, "verdict"] == "missing"
+    persim = c[(c["table"] == 9) & (c["method"] == "PerSim") & (c["agent"] == 4) & (c["dataset"] == "pure")].iloc[0]
+    assert persim["ceiling"] == -290.0  # the ceiling stays the run's own budget
+    assert not ((c["table"] == 2) & (c["method"] == TRUE_MPC_REFERENCE)).any()
+    summary = cmp.summarize(c).set_index("table")
+    assert summary.loc["9", "n_cells"] == 185  # the paper's cells of Table 9 only
+    assert summary.loc["9", "n_ours"] == 2
+    row = summary.loc[cmp.REFERENCE_SUMMARY]
+    assert (row["reproduced"], row["worse"], row["missing"], row["n_cells"]) == (1, 1, 3, 5)
+    assert summary.loc["overall", "n_ours"] == 2
+    assert f"{TRUE_MPC_REFERENCE}: the same planner" in cmp.to_markdown(c)
+    from persim.reporting.claims import judge_claims
+
+    ii = judge_claims(c).set_index("claim").loc["ii"]  # PerSim's agent 4 against the run's True env only
+    assert (ii["n_units"], ii["ours_holds"], ii["verdict"]) == (1, 1, "holds")
+    assert f"{TRUE_MPC_REFERENCE}: the same planner" not in cmp.to_markdown(cmp.compare(None, reward.iloc[[0, 3]], paper))
+
+    long = reward_long(reward.assign(method=["True env+MPC", TRUE_MPC_REFERENCE, TRUE_MPC_REFERENCE, "PerSim"]),
+                       paper)
+    ref_long = long[long["method"] == TRUE_MPC_REFERENCE].set_index("agent")
+    assert ref_long.loc[4, ["ours", "paper"]].tolist() == [-205.0, -182.9]
+    tex = reward_latex(long, "mountaincar", note="MPC budget: MountainCar 100 x 25.")
+    assert (f"— & {TRUE_MPC_REFERENCE} & — [-54.0 ± 4.1] & — [-72.4 ± 7.8] & — [-110.8 ± 23.8] & "
+            "-205.0 ± 1.0 [-182.9 ± 22.9] & -300.0 ± 1.0 [-197.5 ± 20.7] \\\\") in tex
+    assert "MPC budget: MountainCar 100 x 25." in tex
+    assert TRUE_MPC_REFERENCE not in reward_latex(long[long["method"] != TRUE_MPC_REFERENCE], "mountaincar")
+
+
 # ------------------------------------------------------------------------------------------ run diff
 def _comparison_run(root, verdicts: dict[tuple[int, str, int], tuple[float, str]]):
     """A run dir holding report/comparison.csv with one MountainCar `random` cell per

@@ -49,8 +49,9 @@ from persim.reporting.labels import (
     REWARD_METHODS,
     REWARD_TABLES,
     TRUE_MPC,
+    TRUE_MPC_REFERENCE,
 )
-from persim.reporting.paper import load_paper_tables
+from persim.reporting.paper import load_paper_tables, with_reference_rows
 from persim.reporting.selection import SELECTED_AGENTS
 
 log = logging.getLogger("persim")
@@ -60,7 +61,8 @@ TABLE_ORDER = (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 N_TRAIN_AGENTS = 500
 
 DATASET_LABELS = {**DATASET_LABELS, "": "—"}  # "" = no dataset (True env+MPC)
-METHODS = (*REWARD_METHODS, TRUE_MPC)
+METHODS = (*REWARD_METHODS, TRUE_MPC, TRUE_MPC_REFERENCE)
+REFERENCE_SUMMARY = "True env+MPC, reference budget"  # its summary row: its cells repeat the paper's True env+MPC
 DATASETS = ("pure", "random", "pure_eps20", "pure_eps40", "")
 
 VERDICTS = ("reproduced", "better", "worse", "missing", "failed", "no paper value")
@@ -86,6 +88,7 @@ def _key(text) -> str:
 
 _METHOD_ALIASES = {_key(m): m for m in METHODS} | {_key(name): label for name, label in METHOD_LABELS.items()} | {
     "petscadm": "PE-TS CaDM", "truempc": TRUE_MPC, "trueenv": TRUE_MPC, "truemodelmpc": TRUE_MPC,
+    _key(TRUE_MPC_REFERENCE): TRUE_MPC_REFERENCE,
 }
 _DATASET_ALIASES = {
     "pure": "pure", "random": "random",
@@ -277,8 +280,10 @@ def compare(
     pred["difference"], pred["tolerance"] = np.nan, np.nan
     pred["verdict"] = _failed(rmse_verdicts(pred["ours"], pred["paper"], rmse_decimals), pred)
 
-    empty_r = pd.DataFrame(columns=KEY + ["ours", "ours_std"])
-    rew = _merge(ours_reward(reward) if reward is not None else empty_r, paper_reward(paper))
+    ours_r = ours_reward(reward) if reward is not None else pd.DataFrame(columns=KEY + ["ours", "ours_std"])
+    # a True env + MPC row at the reference budget is judged against the paper's True env + MPC
+    reference_envs = ours_r.loc[ours_r["method"] == TRUE_MPC_REFERENCE, "env"]
+    rew = _merge(ours_r, paper_reward(with_reference_rows(paper, reference_envs)))
     rew["table"], rew["metric"] = rew["env"].map(REWARD_TABLES), "reward"
     rew["ratio"], rew["difference"] = np.nan, rew["ours"] - rew["paper"]
     rew["ours_r2"], rew["paper_r2"] = np.nan, np.nan
@@ -353,8 +358,10 @@ def _merge(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
 
 
 def main_table_rows(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The cells of Tables 1 (prediction) and 2 (reward): appendix rows for the agents the main text shows."""
-    appendix = comparison[comparison["table"].isin([*PREDICTION_TABLES.values(), *REWARD_TABLES.values()])]
+    """The cells of Tables 1 (prediction) and 2 (reward): appendix rows for the agents the main text shows
+    (the paper's cells only: not the True env + MPC row at a reference budget)."""
+    appendix = comparison[comparison["table"].isin([*PREDICTION_TABLES.values(), *REWARD_TABLES.values()])
+                          & (comparison["method"] != TRUE_MPC_REFERENCE)]
     shown = np.array([a in MAIN_TABLE_AGENTS[e] for e, a in zip(appendix["env"], appendix["agent"])], dtype=bool)
     rows = appendix[shown].copy()
     rows["table"] = np.where(rows["metric"] == "rmse", MAIN_TABLE["prediction"], MAIN_TABLE["reward"])
@@ -380,20 +387,32 @@ def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> p
     """Per table, plus an "overall" row over Tables 3 and 6-16 (Tables 1-2 repeat cells of 6-11):
     ``table, kind, <count per verdict>, n_cells, n_ours, n_compared, share_reproduced`` where
     ``n_compared`` counts cells with both our and the paper's value and ``share_reproduced`` is
-    reproduced / n_compared (NaN when nothing was compared). With ``claims``
+    reproduced / n_compared (NaN when nothing was compared). The cells of a True env + MPC row at
+    the reference budget judge the paper's True env + MPC cells a second time: they have their own
+    row (``REFERENCE_SUMMARY``) after "overall" and count in no other. With ``claims``
     (:func:`persim.reporting.claims.judge_claims`) one row per claim follows (kind ``claim``)."""
+    paper_cells, reference = split_reference(comparison)
     rows = []
-    for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
-        sub = comparison[comparison["table"] == table]
+    for table in [t for t in TABLE_ORDER if t in set(paper_cells["table"])]:
+        sub = paper_cells[paper_cells["table"] == table]
         rows.append(_counts(sub, str(table), _kind(sub)))
-    appendix = comparison[~comparison["table"].isin(MAIN_TABLE.values())]
+    appendix = paper_cells[~paper_cells["table"].isin(MAIN_TABLE.values())]
     rows.append(_counts(appendix, "overall", "all"))
+    if len(reference):
+        rows.append(_counts(reference, REFERENCE_SUMMARY, "reward"))
     out = pd.DataFrame(rows)
     if claims is not None:
         from persim.reporting.claims import claim_summary_rows
 
         out = pd.concat([out, claim_summary_rows(claims)], ignore_index=True)
     return out
+
+
+def split_reference(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``cells`` as (the paper's cells, the cells of the True env + MPC row at the reference budget),
+    which judge the paper's True env + MPC cells a second time and so count apart."""
+    reference = (cells["method"] == TRUE_MPC_REFERENCE).to_numpy()
+    return cells[~reference], cells[reference]
 
 
 def _kind(sub: pd.DataFrame) -> str:
@@ -522,7 +541,11 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
              f"max({100 * REWARD_FALLBACK_REL:g}% of |paper|, {REWARD_FALLBACK_ABS:g})). RMSE: reproduced if within "
              f"a factor {RMSE_FACTOR:g} of the paper's printed value (± its rounding); median R² shown, not judged.",
              "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 3 and 6-16 "
-             "(Tables 1-2 repeat cells of Tables 6-11).", "",
+             "(Tables 1-2 repeat cells of Tables 6-11).",
+             *([f"{TRUE_MPC_REFERENCE}: the same planner on the true dynamics at the run's reference budget "
+                "(config `evaluation.reward.reference_mpc`, e.g. the paper's), judged against the paper's True "
+                f"env+MPC; its cells count in the summary row '{REFERENCE_SUMMARY}' only."]
+               if (comparison["method"] == TRUE_MPC_REFERENCE).any() else []), "",
              "## Summary", "", _summary_markdown(summary), ""]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]

@@ -10,7 +10,8 @@ run and how many were reproduced, better and worse (:data:`~persim.reporting.com
 then the same counts over the cells selected by ``--tables`` / ``--methods`` (e.g. the PerSim and
 True env + MPC cells of Tables 6, 7, 9, 10); with ``--cells``, every selected cell whose verdict
 changed, with both runs' values beside the paper's. Tables 1-2 repeat cells of Tables 6-11 and are
-left out of the overall row, as in ``comparison_summary.csv``.
+left out of the overall row, as in ``comparison_summary.csv``; so are the cells of a True env + MPC
+row at a reference budget (row ``reference``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from persim.reporting.compare import COMPARED, normalize_method, planner_limited_flags
+from persim.reporting.compare import COMPARED, normalize_method, planner_limited_flags, split_reference
 from persim.reporting.labels import MAIN_TABLE
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
@@ -78,12 +79,16 @@ def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """One row per table of either run, then ``overall`` (without Tables 1-2): each count of
     :func:`counts` for both runs (columns ``<count>_old``, ``<count>_new``)."""
     main = {str(t) for t in MAIN_TABLE.values()}
+    (old, old_ref), (new, new_ref) = split_reference(old), split_reference(new)
     tables = sorted(set(old["table"]) | set(new["table"]), key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
     rows = []
     for table in [*tables, "overall"]:
         pick = (lambda f: f[~f["table"].isin(main)]) if table == "overall" else (lambda f, t=table: f[f["table"] == t])
         a, b = counts(pick(old)), counts(pick(new))
         rows.append({"table": table, **{f"{k}_old": a[k] for k in a}, **{f"{k}_new": b[k] for k in b}})
+    if len(old_ref) or len(new_ref):  # the reference-budget row judges the paper's True env + MPC again
+        a, b = counts(old_ref), counts(new_ref)
+        rows.append({"table": "reference", **{f"{k}_old": a[k] for k in a}, **{f"{k}_new": b[k] for k in b}})
     return pd.DataFrame(rows)
 
 

@@ -21,3 +21,15 @@ def load_paper_tables(path: str | None = None) -> pd.DataFrame:
         raise ValueError(f"{path}: missing columns {missing}")
     frame["agent"] = frame["agent"].astype("Int64")
     return frame
+
+
+def with_reference_rows(paper: pd.DataFrame, envs) -> pd.DataFrame:
+    """``paper`` plus, for each env of ``envs``, a copy of its True env + MPC reward cells (Tables 9-11)
+    under the label of the True env + MPC row at the reference budget: the paper planned at the budget
+    that row uses (``evaluation.reward.reference_mpc``), so its cells are the paper's True env + MPC."""
+    from persim.reporting.labels import REWARD_TABLES, TRUE_MPC, TRUE_MPC_REFERENCE
+
+    envs = set(envs)
+    rows = paper[paper["table"].isin(list(REWARD_TABLES.values())) & (paper["method"] == TRUE_MPC)
+                 & paper["env"].isin(envs) & (paper["metric"] == "reward")]
+    return pd.concat([paper, rows.assign(method=TRUE_MPC_REFERENCE)], ignore_index=True) if len(rows) else paper

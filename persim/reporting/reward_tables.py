@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-from persim.reporting.labels import DATASET_LABELS, ENV_LABELS, REWARD_METHODS, REWARD_TABLES, TRUE_MPC
+from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, REWARD_METHODS, REWARD_TABLES, TRUE_MPC,
+                                     TRUE_MPC_REFERENCE)
 from persim.reporting.latex import to_booktabs
-from persim.reporting.paper import load_paper_tables
+from persim.reporting.paper import load_paper_tables, with_reference_rows
 
 
 def reward_long(results: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Long form: table, env, dataset ('' for True env+MPC), method, agent, ours, ours_std, paper, paper_std."""
+    """Long form: table, env, dataset ('' for True env+MPC), method, agent, ours, ours_std, paper, paper_std.
+
+    A True env + MPC row at the reference budget (in ``results`` for some envs) is set beside the
+    paper's True env + MPC cells of its env."""
     paper = load_paper_tables() if paper is None else paper
+    paper = with_reference_rows(paper, results.loc[results["method"] == TRUE_MPC_REFERENCE, "env"])
     ref = paper[paper["table"].isin(REWARD_TABLES.values()) & (paper["metric"] == "reward")]
     ref = ref[["table", "env", "dataset", "method", "agent", "mean", "std"]].rename(
         columns={"mean": "paper", "std": "paper_std"})
@@ -33,11 +38,13 @@ def _fmt(mean, std) -> str:
     return f"{mean:.1f} ± {0.0 if pd.isna(std) else std:.1f}"
 
 
-def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None) -> str:
-    """Paper-shaped table: rows dataset x method plus True env+MPC; cells 'ours [paper]'."""
+def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note: str = "") -> str:
+    """Paper-shaped table: rows dataset x method plus True env+MPC (and, where run, True env+MPC at
+    the reference budget); cells 'ours [paper]'. ``note``: the run's scale, appended to the caption."""
     sub = long[long["env"] == env]
     rows = []
-    blocks = [(ds, m) for ds in DATASET_LABELS for m in REWARD_METHODS] + [("", TRUE_MPC)]
+    reference = [("", TRUE_MPC_REFERENCE)] if (sub["method"] == TRUE_MPC_REFERENCE).any() else []
+    blocks = [(ds, m) for ds in DATASET_LABELS for m in REWARD_METHODS] + [("", TRUE_MPC)] + reference
     for ds, method in blocks:
         cells = sub[(sub["dataset"] == ds) & (sub["method"] == method)]
         row = {"Data": DATASET_LABELS.get(ds, "—"), "Method": method}
@@ -50,5 +57,8 @@ def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None) -> s
     table = REWARD_TABLES[env]
     scale = f" ({n_agents} training agents)" if n_agents else ""
     caption = (f"Table {table}: {ENV_LABELS[env]} reward, mean ± std over seeds; ours{scale}, the paper's value "
-               "in brackets; — = not produced.")
+               "in brackets; — = not produced."
+               + (f" {TRUE_MPC_REFERENCE}: the same planner on the true dynamics at the reference budget, beside "
+                  "the paper's True env+MPC." if reference else "")
+               + (f" {note}" if note else ""))
     return to_booktabs(pd.DataFrame(rows), caption, f"tab:table{table}")
