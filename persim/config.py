@@ -142,29 +142,16 @@ def mpc_settings(config: dict[str, Any], env: str) -> dict[str, Any]:
     return {**mpc[kind], **mpc.get("env", {}).get(env, {})}
 
 
-def reference_mpc_settings(config: dict[str, Any], env: str) -> dict[str, Any] | None:
-    """The planner settings of ``env``'s True env + MPC row at the reference budget
-    (:data:`persim.methods.TRUE_MPC_REFERENCE_LABEL`): :func:`mpc_settings` updated with
-    ``evaluation.reward.reference_mpc.<env>``; None where the run has no such row for ``env``."""
-    override = (config["evaluation"]["reward"].get("reference_mpc") or {}).get(env)
-    return None if override is None else {**mpc_settings(config, env), **override}
-
-
-def _budget(env: str, mpc: dict[str, Any]) -> str:
-    """``"MountainCar 100 x 25"`` (candidates x horizon, x CEM iterations for continuous actions)."""
+def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
+    """``"MPC budget: MountainCar 100 x 25, ..."``: candidates x horizon (x CEM iterations) per env."""
     from persim.envs import get_spec
 
-    its = f" x {mpc['cem_iterations']} CEM it." if not get_spec(env).discrete else ""
-    return f"{get_spec(env).label} {mpc['n_candidates']} x {mpc['horizon']}{its}"
+    def one(env: str) -> str:
+        m = mpc_settings(config, env)
+        its = f" x {m['cem_iterations']} CEM it." if not get_spec(env).discrete else ""
+        return f"{get_spec(env).label} {m['n_candidates']} x {m['horizon']}{its}"
 
-
-def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
-    """``"MPC budget: MountainCar 100 x 25, ..."``: candidates x horizon (x CEM iterations) per env and
-    the paper's, followed by the reference budget of the envs that have a True env + MPC row at one."""
-    note = ("MPC budget (candidates x horizon): " + ", ".join(_budget(e, mpc_settings(config, e)) for e in envs)
-            + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
-    reference = [_budget(e, m) for e in envs if (m := reference_mpc_settings(config, e)) is not None]
-    return note + (f"; True env + MPC also at the reference budget {', '.join(reference)}" if reference else "")
+    return "MPC budget (candidates x horizon): " + ", ".join(one(e) for e in envs)
 
 
 def build_dataclass(factory, settings: dict[str, Any], key: str, fields_of: type | None = None, **extra: Any):

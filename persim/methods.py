@@ -108,9 +108,6 @@ POLICY_METHODS: dict[str, str] = {m.name: m.label for m in REGISTRY if m.kind ==
 METHOD_LABELS: dict[str, str] = {m.name: m.label for m in REGISTRY}
 AUGMENTED_METHODS: dict[str, str] = {m.name: m.label for m in REGISTRY if m.synthetic_from}  # Table 3
 TRUE_MPC_LABEL = "True env+MPC"  # the reference row planned on the true dynamics (no learned model)
-# The same planner on the true dynamics at a run's reference budget (config
-# `evaluation.reward.reference_mpc`, e.g. the paper's 1000 x 50 in a profile whose MPC rows plan at less)
-TRUE_MPC_REFERENCE_LABEL = "True env+MPC (reference budget)"
 
 
 def get_method(name: str) -> MethodSpec:

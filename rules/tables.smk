@@ -89,7 +89,7 @@ rule reward_tables:
         table2_tex=f"{OUT}/tables/table2.tex",
     params:
         n_agents=config["agents"]["n_agents"],
-        scale_note=scale_note(),
+        scale_note=scale_note() + reference_budget_note(config, ENVS),
         code=code("reward_tables.py"),
     log:
         f"{OUT}/logs/tables/reward_tables.log",

@@ -13,6 +13,7 @@ from persim.workflow import rule_run
 with rule_run(snakemake) as run:  # noqa: F821
     frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in snakemake.input.results]  # noqa: F821
     long = reward_long(pd.concat(frames, ignore_index=True))
-    render = partial(reward_latex, note=snakemake.params.scale_note)  # noqa: F821
-    write_result_tables(long, snakemake.output, render, 2, table2_latex,  # noqa: F821
+    note = snakemake.params.scale_note  # noqa: F821
+    write_result_tables(long, snakemake.output, partial(reward_latex, note=note), 2,  # noqa: F821
+                        partial(table2_latex, note=note),
                         snakemake.params.n_agents, run.provenance())  # noqa: F821

@@ -65,15 +65,16 @@ def test_per_env_planner_budget_overrides_the_action_kind():
 def test_reference_budget_adds_a_true_env_row_at_the_papers_budget():
     """evaluation.reward.reference_mpc.<env> plans a second True env + MPC row at that budget (on top
     of the env's settings); envs without it have none; the captions' budget note names it."""
-    from persim.config import check_config, mpc_budget_note, reference_mpc_settings
+    from persim.config import check_config
+    from persim.reference_budget import reference_budget_note, reference_mpc_settings
 
     quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
     ref = reference_mpc_settings(quick, "mountaincar")
     assert (ref["n_candidates"], ref["horizon"], ref["warm_start"]) == (1000, 50, True)  # the paper's planner
     assert reference_mpc_settings(quick, "halfcheetah") is None
-    assert reference_mpc_settings(load_config(REPO / "config/config.yaml"), "mountaincar") is None
-    note = mpc_budget_note(quick, ["mountaincar", "cartpole", "halfcheetah"])
-    assert "MountainCar 100 x 25" in note
-    assert note.endswith("True env + MPC also at the reference budget MountainCar 1000 x 50, CartPole 1000 x 50")
+    paper = load_config(REPO / "config/config.yaml")
+    assert reference_mpc_settings(paper, "mountaincar") is None and reference_budget_note(paper, ["mountaincar"]) == ""
+    assert reference_budget_note(quick, ["mountaincar", "cartpole", "halfcheetah"]) == (
+        " True env+MPC (reference budget) plans at MountainCar 1000 x 50, CartPole 1000 x 50 (candidates x horizon).")
     with pytest.raises(ConfigError, match="reference_mpc.mountaincar.candidates"):
         check_config(merge(quick, {"evaluation": {"reward": {"reference_mpc": {"mountaincar": {"candidates": 5}}}}}))

@@ -370,10 +370,14 @@ def test_true_env_at_the_reference_budget_is_judged_against_the_papers_true_env(
                        paper)
     ref_long = long[long["method"] == TRUE_MPC_REFERENCE].set_index("agent")
     assert ref_long.loc[4, ["ours", "paper"]].tolist() == [-205.0, -182.9]
-    tex = reward_latex(long, "mountaincar", note="MPC budget: MountainCar 100 x 25.")
+    tex = reward_latex(long, "mountaincar", n_agents=100, note="This run: 100 training agents; MPC budget 100 x 25.")
     assert (f"— & {TRUE_MPC_REFERENCE} & — [-54.0 ± 4.1] & — [-72.4 ± 7.8] & — [-110.8 ± 23.8] & "
             "-205.0 ± 1.0 [-182.9 ± 22.9] & -300.0 ± 1.0 [-197.5 ± 20.7] \\\\") in tex
-    assert "MPC budget: MountainCar 100 x 25." in tex
+    assert "This run: 100 training agents; MPC budget 100 x 25." in tex and "(100 training agents)" not in tex
+    assert "not the ceiling of the MPC rows" in tex
+    from persim.reporting.html import comparison_html
+
+    assert "not the ceiling of the MPC rows" in comparison_html(c, summary.reset_index())
     assert TRUE_MPC_REFERENCE not in reward_latex(long[long["method"] != TRUE_MPC_REFERENCE], "mountaincar")
 
 
@@ -419,6 +423,23 @@ def test_run_diff_counts_per_table_focus_and_changed_cells(tmp_path, capsys):
     assert "misses the cell too) 0 -> 0" in out  # no ceiling column in these files: nothing is flagged
     assert "3 cells changed verdict" in out  # PerSim agent 1 and 2 of Table 6, agent 1 of Table 9
     assert "Vanilla CaDM" not in out.split("cells changed verdict")[1]
+
+
+def test_run_diff_counts_the_reference_budget_apart(tmp_path, capsys):
+    """True env + MPC at a reference budget has its own row in the diff and is out of the focus unless
+    --methods names it (it judges the paper's True env + MPC cells a second time)."""
+    from persim.reporting import diff
+
+    cells = {(9, "True env+MPC", 4): (-290.0, "worse"), (9, "True env+MPC (reference budget)", 4): (-205.0, "reproduced")}
+    old, new = _comparison_run(tmp_path / "old", cells), _comparison_run(tmp_path / "new", cells)
+    rows = diff.per_table(diff.load_comparison(old), diff.load_comparison(new)).set_index("table")
+    assert list(rows.index) == ["9", "overall", "reference budget"]
+    assert rows.loc["9", "compared_new"] == rows.loc["overall", "compared_new"] == 1
+    assert rows.loc["reference budget", ["compared_new", "reproduced_new"]].tolist() == [1, 1]
+    diff.main([str(old), str(new), "--tables", "9"])
+    assert "reproduced or better 0 / 1 -> 0 / 1 compared" in capsys.readouterr().out
+    diff.main([str(old), str(new), "--methods", "True env+MPC (reference budget)"])
+    assert "reproduced or better 1 / 1 -> 1 / 1 compared" in capsys.readouterr().out
 
 
 def test_run_diff_names_a_bad_input(tmp_path):

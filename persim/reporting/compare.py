@@ -48,6 +48,7 @@ from persim.reporting.labels import (
     PREDICTION_TABLES,
     REWARD_METHODS,
     REWARD_TABLES,
+    REFERENCE_NOTE,
     TRUE_MPC,
     TRUE_MPC_REFERENCE,
 )
@@ -62,7 +63,7 @@ N_TRAIN_AGENTS = 500
 
 DATASET_LABELS = {**DATASET_LABELS, "": "—"}  # "" = no dataset (True env+MPC)
 METHODS = (*REWARD_METHODS, TRUE_MPC, TRUE_MPC_REFERENCE)
-REFERENCE_SUMMARY = "True env+MPC, reference budget"  # its summary row: its cells repeat the paper's True env+MPC
+REFERENCE_SUMMARY = "reference budget"  # the summary row of True env+MPC at the reference budget
 DATASETS = ("pure", "random", "pure_eps20", "pure_eps40", "")
 
 VERDICTS = ("reproduced", "better", "worse", "missing", "failed", "no paper value")
@@ -88,7 +89,6 @@ def _key(text) -> str:
 
 _METHOD_ALIASES = {_key(m): m for m in METHODS} | {_key(name): label for name, label in METHOD_LABELS.items()} | {
     "petscadm": "PE-TS CaDM", "truempc": TRUE_MPC, "trueenv": TRUE_MPC, "truemodelmpc": TRUE_MPC,
-    _key(TRUE_MPC_REFERENCE): TRUE_MPC_REFERENCE,
 }
 _DATASET_ALIASES = {
     "pure": "pure", "random": "random",
@@ -542,10 +542,8 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
              f"a factor {RMSE_FACTOR:g} of the paper's printed value (± its rounding); median R² shown, not judged.",
              "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 3 and 6-16 "
              "(Tables 1-2 repeat cells of Tables 6-11).",
-             *([f"{TRUE_MPC_REFERENCE}: the same planner on the true dynamics at the run's reference budget "
-                "(config `evaluation.reward.reference_mpc`, e.g. the paper's), judged against the paper's True "
-                f"env+MPC; its cells count in the summary row '{REFERENCE_SUMMARY}' only."]
-               if (comparison["method"] == TRUE_MPC_REFERENCE).any() else []), "",
+             *([f"{REFERENCE_NOTE} Its cells count in the summary row '{REFERENCE_SUMMARY}' only."]
+               if len(split_reference(comparison)[1]) else []), "",
              "## Summary", "", _summary_markdown(summary), ""]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]

@@ -11,7 +11,8 @@ then the same counts over the cells selected by ``--tables`` / ``--methods`` (e.
 True env + MPC cells of Tables 6, 7, 9, 10); with ``--cells``, every selected cell whose verdict
 changed, with both runs' values beside the paper's. Tables 1-2 repeat cells of Tables 6-11 and are
 left out of the overall row, as in ``comparison_summary.csv``; so are the cells of a True env + MPC
-row at a reference budget (row ``reference``).
+row at a reference budget (their own row, ``reference budget``, and out of the focus unless
+``--methods`` names that row).
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from persim.reporting.compare import COMPARED, normalize_method, planner_limited_flags, split_reference
-from persim.reporting.labels import MAIN_TABLE
+from persim.reporting.compare import (COMPARED, REFERENCE_SUMMARY, normalize_method, planner_limited_flags,
+                                      split_reference)
+from persim.reporting.labels import MAIN_TABLE, TRUE_MPC_REFERENCE
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
 NEEDED = [*CELL[:-1], "ours", "paper", "verdict"]
@@ -53,13 +55,17 @@ def load_comparison(path: str | Path) -> pd.DataFrame:
 def select(cells: pd.DataFrame, tables: Sequence[str] | None = None,
            methods: Sequence[str] | None = None) -> pd.DataFrame:
     """The cells of ``tables`` (table numbers) and ``methods`` (the paper's labels, or any spelling the
-    comparison accepts, e.g. ``persim`` for ``PerSim``); None keeps all."""
+    comparison accepts, e.g. ``persim`` for ``PerSim``); None keeps all. The cells of True env + MPC at
+    a reference budget judge the paper's True env + MPC cells a second time: kept only where
+    ``methods`` names that row."""
     keep = np.ones(len(cells), dtype=bool)
     if tables:
         keep &= cells["table"].isin([str(t) for t in tables]).to_numpy()
+    wanted = {normalize_method(m) for m in methods or ()}
     if methods:
-        wanted = {normalize_method(m) for m in methods}
         keep &= cells["method"].isin(wanted).to_numpy()
+    if TRUE_MPC_REFERENCE not in wanted:
+        keep &= (cells["method"] != TRUE_MPC_REFERENCE).to_numpy()
     return cells[keep]
 
 
@@ -81,14 +87,16 @@ def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     main = {str(t) for t in MAIN_TABLE.values()}
     (old, old_ref), (new, new_ref) = split_reference(old), split_reference(new)
     tables = sorted(set(old["table"]) | set(new["table"]), key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
-    rows = []
+    pairs = []
     for table in [*tables, "overall"]:
         pick = (lambda f: f[~f["table"].isin(main)]) if table == "overall" else (lambda f, t=table: f[f["table"] == t])
-        a, b = counts(pick(old)), counts(pick(new))
-        rows.append({"table": table, **{f"{k}_old": a[k] for k in a}, **{f"{k}_new": b[k] for k in b}})
+        pairs.append((table, pick(old), pick(new)))
     if len(old_ref) or len(new_ref):  # the reference-budget row judges the paper's True env + MPC again
-        a, b = counts(old_ref), counts(new_ref)
-        rows.append({"table": "reference", **{f"{k}_old": a[k] for k in a}, **{f"{k}_new": b[k] for k in b}})
+        pairs.append((REFERENCE_SUMMARY, old_ref, new_ref))
+    rows = []
+    for table, a, b in pairs:
+        a, b = counts(a), counts(b)
+        rows.append({"table": table, **{f"{k}_old": a[k] for k in a}, **{f"{k}_new": b[k] for k in b}})
     return pd.DataFrame(rows)
 
 
@@ -110,10 +118,10 @@ def _share(x: float) -> str:
 
 def format_table(rows: pd.DataFrame) -> str:
     """Fixed-width text of :func:`per_table`'s rows."""
-    head = f"{'table':<8} {'compared':>14} {'reproduced':>14} {'share':>16} {'better':>14} {'worse':>14} {'repr. or better':>16}"
+    head = f"{'table':<16} {'compared':>14} {'reproduced':>14} {'share':>16} {'better':>14} {'worse':>14} {'repr. or better':>16}"
     lines = [head]
     for _, r in rows.iterrows():
-        lines.append(f"{r['table']:<8} {_arrow(r, 'compared'):>14} {_arrow(r, 'reproduced'):>14} "
+        lines.append(f"{r['table']:<16} {_arrow(r, 'compared'):>14} {_arrow(r, 'reproduced'):>14} "
                      f"{_share(r['share_old'])} -> {_share(r['share_new'])} {_arrow(r, 'better'):>14} "
                      f"{_arrow(r, 'worse'):>14} {_arrow(r, 'good'):>16}")
     return "\n".join(lines)

@@ -1,9 +1,12 @@
 """The paper's published numbers (Tables 3, 5-16), shipped with the package as data."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 
 import pandas as pd
+
+from persim.reporting.labels import REWARD_TABLES, TRUE_MPC, TRUE_MPC_REFERENCE
 
 PAPER_COLUMNS = ["table", "env", "dataset", "n_train_agents", "method", "agent", "covariates", "metric", "mean", "std"]
 
@@ -23,12 +26,11 @@ def load_paper_tables(path: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def with_reference_rows(paper: pd.DataFrame, envs) -> pd.DataFrame:
-    """``paper`` plus, for each env of ``envs``, a copy of its True env + MPC reward cells (Tables 9-11)
-    under the label of the True env + MPC row at the reference budget: the paper planned at the budget
-    that row uses (``evaluation.reward.reference_mpc``), so its cells are the paper's True env + MPC."""
-    from persim.reporting.labels import REWARD_TABLES, TRUE_MPC, TRUE_MPC_REFERENCE
-
+def with_reference_rows(paper: pd.DataFrame, envs: Iterable[str]) -> pd.DataFrame:
+    """``paper`` (:data:`PAPER_COLUMNS`, one row per published number) plus, for each env of ``envs``,
+    a copy of its True env + MPC reward cells (Tables 9-11, one per test agent) labelled
+    :data:`~persim.reporting.labels.TRUE_MPC_REFERENCE`: that row plans at the reference budget
+    (:mod:`persim.reference_budget`), so the paper's True env + MPC is what it is judged against."""
     envs = set(envs)
     rows = paper[paper["table"].isin(list(REWARD_TABLES.values())) & (paper["method"] == TRUE_MPC)
                  & paper["env"].isin(envs) & (paper["metric"] == "reward")]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, REWARD_METHODS, REWARD_TABLES, TRUE_MPC,
-                                     TRUE_MPC_REFERENCE)
+from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, REFERENCE_NOTE, REWARD_METHODS, REWARD_TABLES,
+                                     TRUE_MPC, TRUE_MPC_REFERENCE)
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 
@@ -40,7 +40,8 @@ def _fmt(mean, std) -> str:
 
 def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note: str = "") -> str:
     """Paper-shaped table: rows dataset x method plus True env+MPC (and, where run, True env+MPC at
-    the reference budget); cells 'ours [paper]'. ``note``: the run's scale, appended to the caption."""
+    the reference budget); cells 'ours [paper]'. ``note``: the run's scale, which then stands in the
+    caption instead of ``n_agents``."""
     sub = long[long["env"] == env]
     rows = []
     reference = [("", TRUE_MPC_REFERENCE)] if (sub["method"] == TRUE_MPC_REFERENCE).any() else []
@@ -55,10 +56,8 @@ def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note
             row[f"Agent {k}"] = f"{o} [{p}]"
         rows.append(row)
     table = REWARD_TABLES[env]
-    scale = f" ({n_agents} training agents)" if n_agents else ""
+    scale = f" ({n_agents} training agents)" if n_agents and not note else ""
     caption = (f"Table {table}: {ENV_LABELS[env]} reward, mean ± std over seeds; ours{scale}, the paper's value "
-               "in brackets; — = not produced."
-               + (f" {TRUE_MPC_REFERENCE}: the same planner on the true dynamics at the reference budget, beside "
-                  "the paper's True env+MPC." if reference else "")
+               "in brackets; — = not produced." + (f" {REFERENCE_NOTE}" if reference else "")
                + (f" {note}" if note else ""))
     return to_booktabs(pd.DataFrame(rows), caption, f"tab:table{table}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from persim.reporting.labels import DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, REWARD_METHODS, TRUE_MPC
+from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, REWARD_METHODS, TRUE_MPC,
+                                     TRUE_MPC_REFERENCE)
 from persim.reporting.latex import to_booktabs
 
 # Table 1/2 headers: MountainCar gravity x100 0.01/0.025/0.035 -> agents 1, 4, 5; CartPole
@@ -19,8 +20,9 @@ SELECTED_AGENTS: dict[str, tuple[int, ...]] = {"mountaincar": (1, 4, 5), "cartpo
 
 
 def select(long: pd.DataFrame, table: int) -> pd.DataFrame:
-    """Rows of a Tables 6-11 long frame that Table ``table`` (1 or 2) shows, relabelled ``table``."""
-    long = long.assign(dataset=long["dataset"].fillna("").astype(str))
+    """Rows of a Tables 6-11 long frame that Table ``table`` (1 or 2) shows, relabelled ``table`` (the
+    paper's rows only: not True env+MPC at a reference budget)."""
+    long = long[long["method"] != TRUE_MPC_REFERENCE].assign(dataset=long["dataset"].fillna("").astype(str))
     keep = pd.Series(False, index=long.index)
     for env, agents in SELECTED_AGENTS.items():
         keep |= (long["env"] == env) & long["agent"].isin(agents)
@@ -57,8 +59,9 @@ def table1_latex(long: pd.DataFrame, n_agents: int | None = None) -> str:
     return to_booktabs(pd.DataFrame(rows), caption, "tab:table1")
 
 
-def table2_latex(long: pd.DataFrame, n_agents: int | None = None) -> str:
-    """Table 2: average reward mean ± std, ours [paper], datasets x methods (+ True env+MPC) x 9 agents."""
+def table2_latex(long: pd.DataFrame, n_agents: int | None = None, note: str = "") -> str:
+    """Table 2: average reward mean ± std, ours [paper], datasets x methods (+ True env+MPC) x 9 agents;
+    ``note``: the run's scale, which then stands in the caption instead of ``n_agents``."""
     def cell(sub: pd.DataFrame, mean: str, std: str) -> str:
         if sub.empty or pd.isna(sub[mean].iloc[0]):
             return "—"
@@ -74,7 +77,7 @@ def table2_latex(long: pd.DataFrame, n_agents: int | None = None) -> str:
                        & (long["agent"] == k)]
             row[_header(env, k)] = f"{cell(sub, 'ours', 'ours_std')} [{cell(sub, 'paper', 'paper_std')}]"
         rows.append(row)
-    scale = f" ({n_agents} training agents)" if n_agents else ""
+    scale = f" ({n_agents} training agents)" if n_agents and not note else ""
     caption = (f"Table 2: average reward, mean ± std over seeds; ours{scale}, the paper's appendix value in "
-               "brackets; agents as in the paper's Table 2; — = not produced.")
+               "brackets; agents as in the paper's Table 2; — = not produced." + (f" {note}" if note else ""))
     return to_booktabs(pd.DataFrame(rows), caption, "tab:table2")
