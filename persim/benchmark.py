@@ -1,6 +1,7 @@
 """Speed benchmark of the pipeline's heavy kernels: prints what it measures in this run (not a test).
 
     python -m persim.benchmark [--device cpu|cuda] [--threads 1 2] [--repeats 5] [--epochs 2] [--json FILE]
+                               [--compile default|max-autotune]
 
 For each thread count (CPU; one pass on CUDA) it measures, in the same process:
 
@@ -12,6 +13,10 @@ For each thread count (CPU; one pass on CUDA) it measures, in the same process:
 * the full prediction evaluation of one test agent as the pipeline runs it: 200 true-env rollouts of 60
   steps under an MLP policy (2 x 256, the size of the test policies), then the simulator's open-loop
   predictions and the RMSE / R² (``evaluate_prediction``), timed as a whole and in its two parts.
+
+With ``--compile MODE``, each discrete PerSim MPC step is timed a second time with its step function
+through ``torch.compile`` (the planner around it eager), at the eager step's FLOP count: whether
+compilation gets the thin folded step past the eager ceiling (the README's benchmark notes).
 
 Once, after the thread counts (CPU work that does not depend on them):
 
@@ -150,14 +155,35 @@ def planner_for(env: str, n_members: int) -> RandomShooting | CEM:
                generator=gen)
 
 
-def mpc_call(env: str, sim, device: str, context=None) -> Callable[[], object]:
-    """One planner call for one episode on ``sim``'s planning step."""
+def mpc_call(env: str, sim, device: str, context=None, compile_mode: str | None = None) -> Callable[[], object]:
+    """One planner call for one episode on ``sim``'s planning step; with ``compile_mode`` ("default",
+    "max-autotune" ...) the step function goes through ``torch.compile`` (one graph per horizon step,
+    compiled on the first call; the planner around it stays eager)."""
     planner = planner_for(env, sim.planning_members)
     planner.reset(1)
     step = sim.planning_step(torch.zeros(1, dtype=torch.int64), planner.cfg.n_candidates, context,
                              torch.Generator(device=device).manual_seed(0))
+    if compile_mode is not None:
+        mode = "max-autotune-no-cudagraphs" if compile_mode == "max-autotune" else compile_mode
+        step = torch.compile(step, mode=mode, dynamic=False)
     states = torch.zeros(1, SPECS[env].obs_dim, device=device)
     return lambda: planner.act(step, states)
+
+
+def compiled_mpc_measures(env: str, sim, device: str, mode: str,
+                          measure: Callable[..., object], flops: float) -> None:
+    """Time PerSim's MPC step on ``env`` with its step function compiled (``mpc_call``'s
+    ``compile_mode``), with the eager step's FLOP count (compiled kernels hide theirs); the first
+    call's compilation is printed apart. A compiler error is printed, not raised."""
+    call = mpc_call(env, sim, device, compile_mode=mode)
+    try:
+        start = time.perf_counter()
+        call()
+        print(f"  (torch.compile {mode}: first call incl. compilation {time.perf_counter() - start:.1f} s)")
+    except Exception as err:  # noqa: BLE001 - no C++ compiler, an inductor bug ...: say so and go on
+        print(f"  torch.compile {mode} failed on {env}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
+        return
+    measure(f"MPC step PerSim {env}, step compiled ({mode})", call, flops=flops)
 
 
 def cadm_sim(device: str) -> tuple[CaDMSimulator, torch.Tensor]:
@@ -265,8 +291,10 @@ def replay_sampling(n: int = 10_000, batch: int = 128, repeats: int = 200) -> di
     return out
 
 
-def run(device: str, threads: int, repeats: int, epochs: int) -> tuple[list[Measure], dict]:
-    """All kernels at one thread count; returns the measures and the prediction-evaluation times."""
+def run(device: str, threads: int, repeats: int, epochs: int,
+        compile_mode: str | None = None) -> tuple[list[Measure], dict]:
+    """All kernels at one thread count; returns the measures and the prediction-evaluation times. With
+    ``compile_mode`` the discrete PerSim MPC steps are timed once more with the step compiled."""
     torch.set_num_threads(threads)
     peak = matmul_peak(device)
     print(f"\n[{device}, {threads} thread(s)] float32 matmul peak measured now: {peak / 1e9:.1f} GFLOP/s")
@@ -283,6 +311,8 @@ def run(device: str, threads: int, repeats: int, epochs: int) -> tuple[list[Meas
         sim = persim_sim(env, device)
         what = "RS 5x1000x50" if SPECS[env].discrete else "CEM 200x30 x5 it."
         measure(f"MPC step PerSim {env} ({what})", mpc_call(env, sim, device))
+        if compile_mode and SPECS[env].discrete:
+            compiled_mpc_measures(env, sim, device, compile_mode, measure, measures[-1].flops)
     cadm, ctx = cadm_sim(device)
     measure("MPC step PE-TS CaDM mountaincar (5x20 p., 1000x50)", mpc_call("mountaincar", cadm, device, ctx))
     full, small, scale = training_epoch(device)
@@ -302,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (after one warm-up)")
     ap.add_argument("--epochs", type=int, default=2, help="timed training epochs")
     ap.add_argument("--json", help="also write the measures to this JSON file")
+    ap.add_argument("--compile", choices=["default", "max-autotune"],
+                    help="also time the discrete PerSim MPC steps with their step function through torch.compile "
+                         "in this mode (needs a C++ compiler on the CPU; compilation ~10-60 s per step shape)")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda but torch sees no CUDA device")
@@ -311,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{os.cpu_count()} CPUs{gpu}; load average before: {os.getloadavg()[0]:.2f}")
     records = []
     for n in threads:
-        measures, pred = run(args.device, n, args.repeats, args.epochs)
+        measures, pred = run(args.device, n, args.repeats, args.epochs, args.compile)
         records += [{**asdict(m), "gflops_per_s": m.gflops} for m in measures]
         records.append({"kernel": "prediction evaluation mountaincar (one agent)", "device": args.device,
                         "threads": n, **pred})

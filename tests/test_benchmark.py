@@ -9,3 +9,21 @@ def test_replay_sampling_times_both_samplers_on_a_wrapped_fifo_buffer():
     times = replay_sampling(n=200, batch=16, repeats=3)
     assert set(times) == {"d3rlpy_ms", "batched_ms"}
     assert all(math.isfinite(t) and t > 0 for t in times.values())
+
+
+def test_a_compiled_planning_step_plans_as_the_eager_one():
+    """``mpc_call(compile_mode=...)`` (the benchmark's --compile) plans with the step through
+    torch.compile: the same first action and scores as the eager step on a small PerSim model."""
+    import torch
+
+    from persim.benchmark import mpc_call
+    from persim.models import PerSimConfig, PerSimNet, PerSimSimulator
+    from persim.envs.specs import SPECS
+
+    spec = SPECS["mountaincar"]
+    torch.manual_seed(0)
+    cfg = PerSimConfig(n_members=2, rank=3, state_hidden=[16], action_hidden=[])
+    sim = PerSimSimulator(PerSimNet(4, spec.obs_dim, spec.n_actions, spec.action_dim, cfg), cfg, {"env": "mountaincar"})
+    torch.set_num_threads(1)
+    eager, compiled = mpc_call("mountaincar", sim, "cpu")(), mpc_call("mountaincar", sim, "cpu", compile_mode="default")()
+    assert torch.equal(torch.as_tensor(eager), torch.as_tensor(compiled))
