@@ -296,8 +296,11 @@ def true_mpc_settings(wildcards):
 
 def true_mpc_reference_settings(wildcards):
     """The True env + MPC row at the reference budget (``evaluation.reward.reference_mpc``)."""
-    return {**true_mpc_settings(wildcards), "mpc": reference_mpc_settings(config, wildcards.env),
-            "method_label": TRUE_MPC_REFERENCE}
+    mpc = reference_mpc_settings(config, wildcards.env)
+    if mpc is None:
+        raise ValueError(f"{OUT}/{wildcards.env}/true_mpc_reference/reward.csv: config key "
+                         f"'evaluation.reward.reference_mpc.{wildcards.env}' is not set (no reference budget)")
+    return {**true_mpc_settings(wildcards), "mpc": mpc, "method_label": TRUE_MPC_REFERENCE}
 
 
 # ---- training any registered method ------------------------------------------------------

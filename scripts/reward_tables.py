@@ -13,7 +13,11 @@ from persim.workflow import rule_run
 with rule_run(snakemake) as run:  # noqa: F821
     frames = [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in snakemake.input.results]  # noqa: F821
     long = reward_long(pd.concat(frames, ignore_index=True))
-    note = snakemake.params.scale_note  # noqa: F821
-    write_result_tables(long, snakemake.output, partial(reward_latex, note=note), 2,  # noqa: F821
-                        partial(table2_latex, note=note),
+    scale, reference = snakemake.params.scale_note, snakemake.params.reference_notes  # noqa: F821
+
+    def env_table(frame: pd.DataFrame, env: str, n_agents: int) -> str:
+        """An env's table; its caption names the reference budget where the env has that row."""
+        return reward_latex(frame, env, n_agents, note=scale + reference.get(env, ""))
+
+    write_result_tables(long, snakemake.output, env_table, 2, partial(table2_latex, note=scale),  # noqa: F821
                         snakemake.params.n_agents, run.provenance())  # noqa: F821

@@ -350,6 +350,10 @@ def test_true_env_at_the_reference_budget_is_judged_against_the_papers_true_env(
     assert ref.loc[4, "paper"] == -182.9 and ref.loc[4, "verdict"] == "reproduced"  # |-205 + 182.9| <= 2 x 22.9
     assert ref.loc[5, "verdict"] == "worse" and not ref.loc[5, "planner_limited"]  # at the paper's budget: no excuse
     assert ref.loc[1, "verdict"] == "missing"
+    respelled = paper.assign(method=paper["method"].replace({"True env+MPC": "true_mpc"}),
+                             env=paper["env"].replace({"mountaincar": "MountainCar-v0"}))
+    again = cmp.compare(None, reward, respelled)  # any spelling compare accepts: the same paper cells
+    assert again.loc[again["method"] == TRUE_MPC_REFERENCE, "paper"].tolist() == ref["paper"].tolist()
     persim = c[(c["table"] == 9) & (c["method"] == "PerSim") & (c["agent"] == 4) & (c["dataset"] == "pure")].iloc[0]
     assert persim["ceiling"] == -290.0  # the ceiling stays the run's own budget
     assert not ((c["table"] == 2) & (c["method"] == TRUE_MPC_REFERENCE)).any()

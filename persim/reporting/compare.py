@@ -283,7 +283,7 @@ def compare(
     ours_r = ours_reward(reward) if reward is not None else pd.DataFrame(columns=KEY + ["ours", "ours_std"])
     # a True env + MPC row at the reference budget is judged against the paper's True env + MPC
     reference_envs = ours_r.loc[ours_r["method"] == TRUE_MPC_REFERENCE, "env"]
-    rew = _merge(ours_r, paper_reward(with_reference_rows(paper, reference_envs)))
+    rew = _merge(ours_r, with_reference_rows(paper_reward(paper), reference_envs))
     rew["table"], rew["metric"] = rew["env"].map(REWARD_TABLES), "reward"
     rew["ratio"], rew["difference"] = np.nan, rew["ours"] - rew["paper"]
     rew["ours_r2"], rew["paper_r2"] = np.nan, np.nan

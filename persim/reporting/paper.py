@@ -27,11 +27,15 @@ def load_paper_tables(path: str | None = None) -> pd.DataFrame:
 
 
 def with_reference_rows(paper: pd.DataFrame, envs: Iterable[str]) -> pd.DataFrame:
-    """``paper`` (:data:`PAPER_COLUMNS`, one row per published number) plus, for each env of ``envs``,
-    a copy of its True env + MPC reward cells (Tables 9-11, one per test agent) labelled
+    """``paper`` (one row per published number, with columns ``env`` and ``method`` in the paper's
+    spelling, and ``table`` / ``metric`` where present) plus, for each env of ``envs``, a copy of its
+    True env + MPC reward cells (Tables 9-11, one per test agent) labelled
     :data:`~persim.reporting.labels.TRUE_MPC_REFERENCE`: that row plans at the reference budget
     (:mod:`persim.reference_budget`), so the paper's True env + MPC is what it is judged against."""
-    envs = set(envs)
-    rows = paper[paper["table"].isin(list(REWARD_TABLES.values())) & (paper["method"] == TRUE_MPC)
-                 & paper["env"].isin(envs) & (paper["metric"] == "reward")]
+    keep = (paper["method"] == TRUE_MPC) & paper["env"].isin(set(envs))
+    if "table" in paper:
+        keep &= paper["table"].isin(list(REWARD_TABLES.values()))
+    if "metric" in paper:
+        keep &= paper["metric"] == "reward"
+    rows = paper[keep]
     return pd.concat([paper, rows.assign(method=TRUE_MPC_REFERENCE)], ignore_index=True) if len(rows) else paper
