@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from persim.reporting.labels import PREDICTION_TABLES, REWARD_TABLES, TRUE_MPC, TRUE_MPC_REFERENCE
+from persim.reporting.labels import PREDICTION_TABLES, REWARD_TABLES, TRUE_MPC, is_reference
 
 HOLDS, PARTLY = 0.9, 0.5
 R2_THRESHOLD = 0.9
@@ -155,7 +155,7 @@ def judge_claims(cells: pd.DataFrame, factor_r2: pd.DataFrame | None = None) -> 
     claims rest on the paper's cells: a True env + MPC row at a reference budget is left out."""
     if "n_train_agents" not in cells:
         cells = cells.assign(n_train_agents=500)
-    cells = cells[cells["method"] != TRUE_MPC_REFERENCE]
+    cells = cells[~is_reference(cells)]
     rows = [claim_i(cells), claim_ii(cells), claim_iii(cells), claim_iv(factor_r2), claim_v(cells), claim_vi(cells),
             claim_vii(cells)]
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -51,6 +51,7 @@ from persim.reporting.labels import (
     REFERENCE_NOTE,
     TRUE_MPC,
     TRUE_MPC_REFERENCE,
+    is_reference,
 )
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 from persim.reporting.selection import SELECTED_AGENTS
@@ -282,7 +283,7 @@ def compare(
 
     ours_r = ours_reward(reward) if reward is not None else pd.DataFrame(columns=KEY + ["ours", "ours_std"])
     # a True env + MPC row at the reference budget is judged against the paper's True env + MPC
-    reference_envs = ours_r.loc[ours_r["method"] == TRUE_MPC_REFERENCE, "env"]
+    reference_envs = ours_r.loc[is_reference(ours_r), "env"]
     rew = _merge(ours_r, with_reference_rows(paper_reward(paper), reference_envs))
     rew["table"], rew["metric"] = rew["env"].map(REWARD_TABLES), "reward"
     rew["ratio"], rew["difference"] = np.nan, rew["ours"] - rew["paper"]
@@ -360,8 +361,8 @@ def _merge(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
 def main_table_rows(comparison: pd.DataFrame) -> pd.DataFrame:
     """The cells of Tables 1 (prediction) and 2 (reward): appendix rows for the agents the main text shows
     (the paper's cells only: not the True env + MPC row at a reference budget)."""
-    appendix = comparison[comparison["table"].isin([*PREDICTION_TABLES.values(), *REWARD_TABLES.values()])
-                          & (comparison["method"] != TRUE_MPC_REFERENCE)]
+    paper_cells = split_reference(comparison)[0]
+    appendix = paper_cells[paper_cells["table"].isin([*PREDICTION_TABLES.values(), *REWARD_TABLES.values()])]
     shown = np.array([a in MAIN_TABLE_AGENTS[e] for e, a in zip(appendix["env"], appendix["agent"])], dtype=bool)
     rows = appendix[shown].copy()
     rows["table"] = np.where(rows["metric"] == "rmse", MAIN_TABLE["prediction"], MAIN_TABLE["reward"])
@@ -411,7 +412,7 @@ def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> p
 def split_reference(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``cells`` as (the paper's cells, the cells of the True env + MPC row at the reference budget),
     which judge the paper's True env + MPC cells a second time and so count apart."""
-    reference = (cells["method"] == TRUE_MPC_REFERENCE).to_numpy()
+    reference = is_reference(cells)
     return cells[~reference], cells[reference]
 
 
@@ -543,7 +544,7 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
              "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 3 and 6-16 "
              "(Tables 1-2 repeat cells of Tables 6-11).",
              *([f"{REFERENCE_NOTE} Its cells count in the summary row '{REFERENCE_SUMMARY}' only."]
-               if len(split_reference(comparison)[1]) else []), "",
+               if is_reference(comparison).any() else []), "",
              "## Summary", "", _summary_markdown(summary), ""]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from persim.reporting.compare import (COMPARED, REFERENCE_SUMMARY, normalize_method, planner_limited_flags,
                                       split_reference)
-from persim.reporting.labels import MAIN_TABLE, TRUE_MPC_REFERENCE
+from persim.reporting.labels import MAIN_TABLE, TRUE_MPC_REFERENCE, is_reference
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
 NEEDED = [*CELL[:-1], "ours", "paper", "verdict"]
@@ -65,7 +65,7 @@ def select(cells: pd.DataFrame, tables: Sequence[str] | None = None,
     if methods:
         keep &= cells["method"].isin(wanted).to_numpy()
     if TRUE_MPC_REFERENCE not in wanted:
-        keep &= (cells["method"] != TRUE_MPC_REFERENCE).to_numpy()
+        keep &= ~is_reference(cells)
     return cells[keep]
 
 

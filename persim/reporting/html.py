@@ -5,7 +5,7 @@ import html
 
 import pandas as pd
 
-from persim.reporting.labels import REFERENCE_NOTE, TRUE_MPC_REFERENCE
+from persim.reporting.labels import REFERENCE_NOTE, is_reference
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:110em} table{border-collapse:collapse;"
          "font-size:90%;margin-bottom:1.5em} td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}"
@@ -43,7 +43,7 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
              "ceiling: this run's True env + MPC at the same planner budget, beside each simulator's MPC cell; "
              "planner_limited: a worse cell whose ceiling misses the paper's value too (the planner budget "
              "decides it, not the simulator)."
-             + (f" {html.escape(REFERENCE_NOTE)}" if (comparison["method"] == TRUE_MPC_REFERENCE).any() else "")
+             + (f" {html.escape(REFERENCE_NOTE)}" if is_reference(comparison).any() else "")
              + "</p>",
              "<h2>Summary</h2>", _table(summary[summary["kind"] != "claim"] if "kind" in summary else summary)]
     if claims is not None:

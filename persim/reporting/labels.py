@@ -4,6 +4,9 @@ Method labels come from the registry (:mod:`persim.methods`), env labels from th
 """
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from persim.envs.specs import SPECS
 from persim.methods import POLICY, SIMULATOR, TRUE_MPC_LABEL, labels
 
@@ -21,3 +24,10 @@ TRUE_MPC_REFERENCE = "True env+MPC (reference budget)"
 REFERENCE_NOTE = (f"{TRUE_MPC_REFERENCE}: the same planner on the true dynamics at the run's reference budget "
                   "(config evaluation.reward.reference_mpc, e.g. the paper's), judged against the paper's True "
                   "env+MPC; not the ceiling of the MPC rows, which plan at the run's budget.")
+
+
+def is_reference(frame: pd.DataFrame) -> np.ndarray:
+    """Bool ``[n]``: the rows of ``frame`` (any frame with a ``method`` column) that belong to the True
+    env + MPC row at the reference budget, which repeats the paper's True env + MPC cells and so is
+    kept out of Table 2, the claims and every count of the paper's cells."""
+    return (frame["method"] == TRUE_MPC_REFERENCE).to_numpy()

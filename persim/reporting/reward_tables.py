@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, REFERENCE_NOTE, REWARD_METHODS, REWARD_TABLES,
-                                     TRUE_MPC, TRUE_MPC_REFERENCE)
+                                     TRUE_MPC, TRUE_MPC_REFERENCE, is_reference)
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 
@@ -18,7 +18,7 @@ def reward_long(results: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.
     A True env + MPC row at the reference budget (in ``results`` for some envs) is set beside the
     paper's True env + MPC cells of its env."""
     paper = load_paper_tables() if paper is None else paper
-    paper = with_reference_rows(paper, results.loc[results["method"] == TRUE_MPC_REFERENCE, "env"])
+    paper = with_reference_rows(paper, results.loc[is_reference(results), "env"])
     ref = paper[paper["table"].isin(REWARD_TABLES.values()) & (paper["metric"] == "reward")]
     ref = ref[["table", "env", "dataset", "method", "agent", "mean", "std"]].rename(
         columns={"mean": "paper", "std": "paper_std"})
@@ -44,7 +44,7 @@ def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note
     caption instead of ``n_agents``."""
     sub = long[long["env"] == env]
     rows = []
-    reference = [("", TRUE_MPC_REFERENCE)] if (sub["method"] == TRUE_MPC_REFERENCE).any() else []
+    reference = [("", TRUE_MPC_REFERENCE)] if is_reference(sub).any() else []
     blocks = [(ds, m) for ds in DATASET_LABELS for m in REWARD_METHODS] + [("", TRUE_MPC)] + reference
     for ds, method in blocks:
         cells = sub[(sub["dataset"] == ds) & (sub["method"] == method)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, REWARD_METHODS, TRUE_MPC,
-                                     TRUE_MPC_REFERENCE)
+                                     is_reference)
 from persim.reporting.latex import to_booktabs
 
 # Table 1/2 headers: MountainCar gravity x100 0.01/0.025/0.035 -> agents 1, 4, 5; CartPole
@@ -22,7 +22,7 @@ SELECTED_AGENTS: dict[str, tuple[int, ...]] = {"mountaincar": (1, 4, 5), "cartpo
 def select(long: pd.DataFrame, table: int) -> pd.DataFrame:
     """Rows of a Tables 6-11 long frame that Table ``table`` (1 or 2) shows, relabelled ``table`` (the
     paper's rows only: not True env+MPC at a reference budget)."""
-    long = long[long["method"] != TRUE_MPC_REFERENCE].assign(dataset=long["dataset"].fillna("").astype(str))
+    long = long[~is_reference(long)].assign(dataset=long["dataset"].fillna("").astype(str))
     keep = pd.Series(False, index=long.index)
     for env, agents in SELECTED_AGENTS.items():
         keep |= (long["env"] == env) & long["agent"].isin(agents)
