@@ -10,7 +10,8 @@ import pytest
 from conftest import REPO
 from persim.cost.__main__ import main as cost_main
 from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id, mpc_steps
-from persim.cost.estimate import job_costs, recorded_run, stage_of, stage_table, wall_time
+from persim.cost.estimate import (JobCost, job_costs, job_group, largest_groups, recorded_run, stage_of, stage_table,
+                                  wall_time)
 from persim.cost.jobs import load_jobs
 from persim.cost.lengths import dataset_length_fraction, length_fraction
 from persim.cost.schedule import Task, critical_path, makespan
@@ -31,6 +32,25 @@ def smoke_jobs():
         return load_jobs([SMOKE])
     finally:
         os.chdir(cwd)
+
+
+def test_largest_groups_sum_every_dataset_and_trial_of_a_kind():
+    from persim.cost.jobs import Job
+
+    def cost(rule, seconds, **wildcards):
+        return JobCost(Job(0, rule, wildcards, {}, 1, None), seconds, seconds, False, stage_of(rule))
+
+    costs = [cost("eval_reward", 30, env="mountaincar", behaviour="pure", method="cadm_pets"),
+             cost("eval_reward", 20, env="mountaincar", behaviour="random", method="cadm_pets"),
+             cost("eval_reward", 40, env="mountaincar", behaviour="pure", method="persim"),
+             cost("train_policy_set", 8, env="cartpole", behaviour="pure", pmethod="bcq_a"),
+             cost("report", 2)]
+    assert job_group(costs[3].job) == "train_policy_set cartpole bcq_a" and job_group(costs[4].job) == "report"
+    rows = largest_groups(costs, n=3)
+    assert [(r["group"], r["jobs"], r["estimate_s"]) for r in rows] == [
+        ("eval_reward mountaincar cadm_pets", 2, 50), ("eval_reward mountaincar persim", 1, 40),
+        ("train_policy_set cartpole bcq_a", 1, 8)]
+    assert rows[0]["share"] == pytest.approx(50 / 100)
 
 
 def test_makespan_follows_dependencies_cores_and_gpus():
@@ -273,6 +293,9 @@ def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_pat
     assert "0.50 s per job" in out
     est = json.loads(out_json.read_text())
     assert est["wall_s"] > 0 and est["contention"] == 1.25 and est["gpu_wall_s"] <= est["wall_s"]
+    groups = est["largest_groups"]  # printed and in the JSON, largest first
+    assert "largest job groups" in out and groups and groups[0]["group"] in out
+    assert [g["estimate_s"] for g in groups] == sorted((g["estimate_s"] for g in groups), reverse=True)
     # the start-up the estimate assumes is printed, and chosen by flag: served forks cost what their kernel says
     for flag, start_up, said in (("--no-job-server", 4.0, "a fresh Python per job"),
                                  ("--job-server", 0.2, "forks of the warm job server")):

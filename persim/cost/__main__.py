@@ -27,7 +27,8 @@ from snakemake.cli import parse_config
 
 from persim import jobserver
 from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
-from persim.cost.estimate import H200_RATIOS, JobCost, job_costs, recorded_run, stage_table, wall_time
+from persim.cost.estimate import (H200_RATIOS, JobCost, job_costs, largest_groups, recorded_run, stage_table,
+                                  wall_time)
 from persim.cost.jobs import load_jobs
 from persim.cost.work import SCHEDULER, Kernel, job_work, modelled_methods, run_start
 from persim.progress import format_seconds as hms
@@ -50,6 +51,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                          "PERSIM_JOB_SERVER says; --no-job-server: every job a fresh Python, as on Slurm)")
     ap.add_argument("--json", help="also write the estimate to this JSON file")
     ap.add_argument("--snakefile", default="Snakefile")
+    ap.add_argument("--top", type=int, default=12, help="how many of the largest job groups to list")
     return ap.parse_args(argv)
 
 
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], contention: float,
             start_s: float = 0.0) -> dict:
-    """Print the stage table, the wall times and the largest rules; return them as a dict.
+    """Print the stage table, the wall times, the largest rules and job groups; return them as a dict.
     ``start_s``: seconds paid once per run (the job server's start-up), in no stage."""
     check = args.check is not None
     rows = stage_table(costs, check, moved=(config["outdir"], args.check) if args.check else None)
@@ -138,6 +140,11 @@ def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], conten
     for c in costs:
         top[c.job.rule] += c.seconds
     print("largest rules by job time: " + ", ".join(f"{r} {hms(s)}" for r, s in top.most_common(6)))
+    out["largest_groups"] = groups = largest_groups(costs, args.top)
+    print(f"\nlargest job groups (rule, env, method; every dataset / N / trial summed):\n"
+          f"{'group':<52s} {'jobs':>5s} {'estimate':>10s} {'share':>6s}")
+    for g in groups:
+        print(f"{g['group']:<52s} {g['jobs']:5d} {hms(g['estimate_s']):>10s} {100 * g['share']:5.1f}%")
     return out
 
 
