@@ -318,10 +318,12 @@ def test_calibration_times_the_real_code(tmp_path):
     assert roll[""] > 0 and roll["fixed"] > 0  # the fixed part loads the saved policy
     # a dataset job under 2 saved policies: an untrained CartPole policy falls within ~10 steps, so both
     # caps are timed within the shortest episode; uniform-random trajectories cost per agent
+    # 50 agents, as a profile's dataset job is timed (its 100-500 agents capped at MAX_EPISODES): with 6,
+    # the two timed runs differed by a few dozen transitions and a busy machine's noise could hide them
     data = cal.measure(Kernel("dataset", "cartpole", json.dumps(
-        {"episodes": 6, "policies": 2, "policy": small, "episode_steps": 200, "threads": 1})))
+        {"episodes": 50, "policies": 2, "policy": small, "episode_steps": 200, "threads": 1})))
     rand = cal.measure(Kernel("dataset", "cartpole", json.dumps(
-        {"episodes": 6, "policies": 0, "policy": None, "episode_steps": 200, "threads": 1})))
+        {"episodes": 50, "policies": 0, "policy": None, "episode_steps": 200, "threads": 1})))
     assert 0 < data[""] < 0.01 and data["fixed"] > 0
     assert rand[""] > data[""] and rand["fixed"] > 0  # an agent's ~20 steps cost more than one step
     from persim.cost.work import train_key

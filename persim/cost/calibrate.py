@@ -103,8 +103,8 @@ def machine_id(device: str) -> str:
 
 # A kind's calibration procedure changed: its cached figures no longer count (kinds absent: 1).
 # mpc 2: timed past the first steps and past a context simulator's history. contention 2: medians of 3.
-# overhead 2: the server start-up. rollout 2: a d3rlpy policy (was an MLP).
-METHOD_VERSION = {"mpc": 2, "contention": 2, "overhead": 2, "rollout": 2}
+# overhead 2: the server start-up. rollout 2: a d3rlpy policy (was an MLP). dataset 2: short cap 1, best of 5.
+METHOD_VERSION = {"mpc": 2, "contention": 2, "overhead": 2, "rollout": 2, "dataset": 2}
 
 
 def kernel_id(kernel: Kernel) -> str:
@@ -355,12 +355,14 @@ class Calibrator:
                     return _timed(body)
 
             # both caps within the shortest episode (an untrained CartPole policy falls within ~10
-            # steps): otherwise the two runs would write about the same transitions
+            # steps): otherwise the two runs would write about the same transitions. The short cap is
+            # one step, so the two runs differ by as many transitions as the episodes allow (with caps
+            # 2 and 8 on 6 agents, 36 transitions, a busy machine's noise could outweigh them)
             shortest = int(job(min(cap, 40))[1].groupby("agent_id").size().min())  # also the warm-up
             long = max(2, shortest)
-            short = max(1, long // 4)
-            (t_a, frame_a), (t_b, frame_b) = (min((job(steps) for _ in range(3)), key=lambda r: r[0])
-                                              for steps in (short, long))  # best of 3: a busy machine's noise
+            short = 1
+            (t_a, frame_a), (t_b, frame_b) = (min((job(steps) for _ in range(5)), key=lambda r: r[0])
+                                              for steps in (short, long))  # best of 5: a busy machine's noise
         rows_a, rows_b = len(frame_a), len(frame_b)
         per_row = max(0.0, (t_b - t_a) / max(rows_b - rows_a, 1))
         fixed = max(0.0, t_a - per_row * rows_a) * want / n
