@@ -51,6 +51,8 @@ def test_largest_groups_sum_every_dataset_and_trial_of_a_kind():
         ("eval_reward mountaincar cadm_pets", 2, 50), ("eval_reward mountaincar persim", 1, 40),
         ("train_policy_set cartpole bcq_a", 1, 8)]
     assert rows[0]["share"] == pytest.approx(50 / 100)
+    by_rule = largest_groups(costs, n=2, key=lambda job: job.rule)  # the CLI's "largest rules"
+    assert [(r["group"], r["estimate_s"]) for r in by_rule] == [("eval_reward", 90), ("train_policy_set", 8)]
 
 
 def test_makespan_follows_dependencies_cores_and_gpus():

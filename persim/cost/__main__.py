@@ -16,7 +16,6 @@ files recorded beside the estimate of the same jobs.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import sys
@@ -136,10 +135,8 @@ def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], conten
                   "PerSim / PE-TS CaDM planning only; everything else counted at CPU speed")
         print(f"estimated wall time on {args.cores} cores + {args.gpus} GPU(s): {hms(gwall)}  ({source})")
         out["gpus"], out["gpu_wall_s"] = args.gpus, gwall
-    top = collections.Counter()
-    for c in costs:
-        top[c.job.rule] += c.seconds
-    print("largest rules by job time: " + ", ".join(f"{r} {hms(s)}" for r, s in top.most_common(6)))
+    rules = largest_groups(costs, 6, key=lambda job: job.rule)
+    print("largest rules by job time: " + ", ".join(f"{r['group']} {hms(r['estimate_s'])}" for r in rules))
     out["largest_groups"] = groups = largest_groups(costs, args.top)
     print(f"\nlargest job groups (rule, env, method; every dataset / N / trial summed):\n"
           f"{'group':<52s} {'jobs':>5s} {'estimate':>10s} {'share':>6s}")

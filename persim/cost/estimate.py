@@ -155,8 +155,6 @@ def stage_table(costs: Sequence[JobCost], check: bool = False,
     return rows
 
 
-
-
 def job_group(job: Job) -> str:
     """A job's group for :func:`largest_groups`: its rule, env and method (or policy method), e.g.
     ``"eval_reward mountaincar cadm_pets"``; wildcards that only repeat the work (dataset, N, trial,
@@ -166,13 +164,15 @@ def job_group(job: Job) -> str:
     return " ".join(p for p in parts if p)
 
 
-def largest_groups(costs: Sequence[JobCost], n: int = 10) -> list[dict[str, Any]]:
-    """The ``n`` job groups (:func:`job_group`) with the most estimated job-seconds, largest first:
-    ``[{"group", "jobs", "estimate_s", "share"}]`` (``share``: of the total job time)."""
+def largest_groups(costs: Sequence[JobCost], n: int = 10,
+                   key: Callable[[Job], str] = job_group) -> list[dict[str, Any]]:
+    """The ``n`` job groups (``key``: :func:`job_group`, or e.g. the rule) with the most estimated
+    job-seconds, largest first: ``[{"group", "jobs", "estimate_s", "share"}]`` (``share``: of the
+    total job time)."""
     total = sum(c.seconds for c in costs) or 1.0
     groups: dict[str, list[JobCost]] = {}
     for c in costs:
-        groups.setdefault(job_group(c.job), []).append(c)
+        groups.setdefault(key(c.job), []).append(c)
     rows = [{"group": g, "jobs": len(cs), "estimate_s": sum(c.seconds for c in cs)} for g, cs in groups.items()]
     rows.sort(key=lambda r: (-r["estimate_s"], r["group"]))
     return [{**r, "share": r["estimate_s"] / total} for r in rows[:n]]
