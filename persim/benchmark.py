@@ -9,6 +9,9 @@ For each thread count (CPU; one pass on CUDA) it measures, in the same process:
 * one MPC planner call (one episode) on each paper-size simulator: PerSim MountainCar / CartPole
   (random shooting, M = 5 members x 1000 candidates x horizon 50), PerSim HalfCheetah (CEM 200 x 30,
   5 iterations), PE-TS CaDM MountainCar (5 members x 20 particles, 1000 x 50 in the evaluation's budget);
+  the discrete PerSim steps run as the pipeline runs them (the fused C kernel of
+  :mod:`persim.models.native_step` where it builds) and again in the torch form, both at the torch
+  form's FLOP count (the flop counter sees matrix products only, not the kernel's arithmetic);
 * one PerSim training epoch at the paper's MountainCar size (247k transitions, batch 512, M = 5);
 * the full prediction evaluation of one test agent as the pipeline runs it: 200 true-env rollouts of 60
   steps under an MLP policy (2 x 256, the size of the test policies), then the simulator's open-loop
@@ -50,7 +53,7 @@ from persim.baselines.cadm import CaDMConfig, CaDMNet, CaDMSimulator
 from persim.data.schema import OfflineDataset
 from persim.envs.specs import SPECS
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
-from persim.models import PerSimConfig, PerSimNet, PerSimSimulator, train_persim
+from persim.models import PerSimConfig, PerSimNet, PerSimSimulator, native_step, train_persim
 from persim.planning import CEM, MPCConfig, RandomShooting, reward_fn
 
 PAPER_MODEL = {  # App. E: rank, encoders, batch size
@@ -315,10 +318,21 @@ def run(device: str, threads: int, repeats: int, epochs: int,
     for env in ("mountaincar", "cartpole", "halfcheetah"):
         sim = persim_sim(env, device)
         what = "RS 5x1000x50" if SPECS[env].discrete else "CEM 200x30 x5 it."
-        measure(f"MPC step PerSim {env} ({what})", mpc_call(env, sim, device))
-        if compile_mode and SPECS[env].discrete:  # after a failure, the other steps are not tried
-            compile_mode = compile_mode if compiled_mpc_measures(env, sim, device, COMPILE_MODES[compile_mode],
-                                                                 measure, measures[-1].flops) else None
+        if not SPECS[env].discrete:
+            measure(f"MPC step PerSim {env} ({what})", mpc_call(env, sim, device))
+            continue
+        with native_step.switched(False):  # the torch form: the FLOP count and the reference time
+            torch_call = mpc_call(env, sim, device)
+        flops = count_flops(torch_call)
+        fused = native_step.usable(device, SPECS[env].obs_dim, SPECS[env].n_actions)
+        measure(f"MPC step PerSim {env} ({what}{', C kernel' if fused else ''})", mpc_call(env, sim, device),
+                flops=flops)
+        if fused:
+            measure(f"MPC step PerSim {env}, torch form", torch_call, flops=flops)
+        if compile_mode:  # after a failure, the other steps are not tried
+            with native_step.switched(False):
+                compile_mode = compile_mode if compiled_mpc_measures(env, sim, device, COMPILE_MODES[compile_mode],
+                                                                     measure, flops) else None
     cadm, ctx = cadm_sim(device)
     measure("MPC step PE-TS CaDM mountaincar (5x20 p., 1000x50)", mpc_call("mountaincar", cadm, device, ctx))
     full, small, scale = training_epoch(device)
@@ -349,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     gpu = f", GPU {torch.cuda.get_device_name(args.device)}" if args.device.startswith("cuda") else ""
     print(f"persim.benchmark: torch {torch.__version__}, python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs{gpu}; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"discrete PerSim planning step: {native_step.describe()}")
     records = []
     for n in threads:
         measures, pred = run(args.device, n, args.repeats, args.epochs, args.compile)

@@ -88,9 +88,12 @@ def closure(entries: list[str | Path], root: Path = ROOT) -> list[Path]:
 
 
 def code_hash(entries: list[str | Path], root: Path = ROOT) -> str:
-    """16 hex digits of the sources in :func:`closure` (paths relative to the package, then bytes)."""
+    """16 hex digits of the sources in :func:`closure` and of their native companions (``x.c`` beside
+    ``x.py``, the C source the module builds and runs), paths relative to the package, then bytes."""
     h = hashlib.sha256()
-    for path in closure(entries, root):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
+    for module in closure(entries, root):
+        for path in (module, module.with_suffix(".c")):
+            if path.is_file():
+                h.update(str(path.relative_to(root)).encode())
+                h.update(path.read_bytes())
     return h.hexdigest()[:16]

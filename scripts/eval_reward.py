@@ -11,6 +11,7 @@ from persim.device import resolve_device
 from persim.envs import get_spec
 from persim.evaluation.reward import plan_rewards, reward_episodes, reward_row
 from persim.methods import load_simulator
+from persim.models import native_step
 from persim.provenance import write_sidecar
 from persim.workflow import rule_run
 
@@ -22,6 +23,7 @@ with rule_run(snakemake) as run:  # noqa: F821
     models = [] if s["method"] == "true_mpc" else snakemake.input.model  # noqa: F821
     models = [models] if isinstance(models, str) else list(models)  # one for every seed, or one per seed
     sims = [load_simulator(s["method"], m, device) for m in models]
+    run.logger.info("discrete PerSim planning step: %s", native_step.describe())
     # every test agent x seed x episode in one lock-step batch (one per seed with a simulator per seed)
     plan = reward_episodes(agents, spec, s["seed"], s["n_seeds"], s["n_episodes"])
     returns = plan_rewards(s["env"], plan, sims, s["mpc"], s["seed"], s["max_episode_steps"], device,
@@ -33,4 +35,4 @@ with rule_run(snakemake) as run:  # noqa: F821
                             s["n_episodes"])
         rows.append(reward_row(s, row, spec, seed_returns))
     pd.DataFrame(rows).to_csv(snakemake.output[0], index=False)  # noqa: F821
-    write_sidecar(snakemake.output[0], run.provenance(device))  # noqa: F821
+    write_sidecar(snakemake.output[0], run.provenance(device, planning_step=native_step.describe()))  # noqa: F821

@@ -245,6 +245,12 @@ def test_code_hash_follows_the_imports(tmp_path):
                                                           .read_text())
     changed = {k for k in jobs if after[k] != hashes()[k]}
     assert changed == {k for k in jobs if k[0] in ("eval_prediction.py", "test_rollouts.py")}
+    # the C kernel PerSim's planning builds is part of the code of every job that imports its module
+    before = hashes()
+    (copy / "persim/models/native_step.c").write_text((copy / "persim/models/native_step.c").read_text() + "\n")
+    changed = {k for k in jobs if before[k] != hashes()[k]}
+    assert ("train_method.py", "persim") in changed and ("eval_prediction.py", "persim") in changed
+    assert ("table5.py", None) not in changed  # imports no model
 
 
 def test_method_names_live_only_in_the_registry_config_and_own_module():

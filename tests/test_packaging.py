@@ -23,3 +23,11 @@ def test_paper_tables_copy_is_shipped():
     assert set(paper["table"]) >= {3, 5, 6, 7, 8, 9, 10, 11}
     row = paper.query("table == 5 and env == 'mountaincar' and dataset == 'pure' and agent == 1")
     assert row["mean"].item() == -48.0
+
+
+def test_non_python_sources_are_package_data():
+    """A non-editable install carries the paper's numbers and the planner's C kernel."""
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["persim"]
+    shipped = {p for pattern in data for p in (REPO / "persim").glob(pattern)}
+    assert REPO / "persim/models/native_step.c" in shipped
+    assert REPO / "persim/reporting/data/paper_tables.csv" in shipped

@@ -104,7 +104,8 @@ def machine_id(device: str) -> str:
 # A kind's calibration procedure changed: its cached figures no longer count (kinds absent: 1).
 # mpc 2: timed past the first steps and past a context simulator's history. contention 2: medians of 3.
 # overhead 2: the server start-up. rollout 2: a d3rlpy policy (was an MLP). dataset 2: short cap 1, best of 5.
-METHOD_VERSION = {"mpc": 2, "contention": 2, "overhead": 2, "rollout": 2, "dataset": 2}
+# mpc 3: PerSim's discrete step on the fused C kernel (persim.models.native_step).
+METHOD_VERSION = {"mpc": 3, "contention": 2, "overhead": 2, "rollout": 2, "dataset": 2}
 
 
 def kernel_id(kernel: Kernel) -> str:
