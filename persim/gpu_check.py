@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVICE_RULES = ("train_policy", "rank_cv", "train_simulator", "train_policy_set", "eval_reward",
-                  "eval_reward_true_env", "eval_reward_true_env_reference")  # jobs whose torch work follows config `device`
+DEVICE_RULES = ("train_policy", "rank_cv", "train_simulator", "train_policy_set", "eval_reward", "eval_reward_reference",
+                "eval_reward_true_env", "eval_reward_true_env_reference")  # jobs whose torch work follows config `device`
 
 
 def run_stage(name: str, cmd: list[str], out: Path, timeout: int) -> tuple[bool, float]:

@@ -16,8 +16,8 @@ from argparse import Namespace
 
 from persim.methods import (METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, TRUE_MPC_LABEL, check_method_settings,
                             get_method, table3_methods)
-from persim.reference_budget import reference_budget_note, reference_mpc_settings
-from persim.reporting.labels import TRUE_MPC_REFERENCE
+from persim.reference_budget import reference_budget_note, reference_methods, reference_mpc_settings
+from persim.reporting.labels import TRUE_MPC_REFERENCE, reference_label
 from persim.reporting.labels import PREDICTION_TABLES as PREDICTION_TABLE
 from persim.reporting.labels import REWARD_TABLES as REWARD_TABLE
 from persim.seeding import derive_seed
@@ -140,6 +140,8 @@ def targets_rewards():
     learned = [method_path(e, b, m, "reward.csv") for e in ENVS for b in BEHAVIOURS for m in SIMULATORS + POLICIES]
     true_env = [f"{OUT}/{e}/true_mpc/reward.csv" for e in ENVS if e in config["evaluation"]["reward"]["true_env_mpc"]]
     reference = [f"{OUT}/{e}/true_mpc_reference/reward.csv" for e in ENVS if reference_mpc_settings(config, e)]
+    reference += [method_path(e, b, m, "reward_reference.csv") for e in ENVS for b in BEHAVIOURS
+                  for m in reference_methods(config, e)]
     return learned + true_env + reference
 
 
@@ -301,6 +303,18 @@ def true_mpc_reference_settings(wildcards):
         raise ValueError(f"{OUT}/{wildcards.env}/true_mpc_reference/reward.csv: config key "
                          f"'evaluation.reward.reference_mpc.{wildcards.env}' is not set (no reference budget)")
     return {**true_mpc_settings(wildcards), "mpc": mpc, "method_label": TRUE_MPC_REFERENCE}
+
+
+def reward_reference_settings(wildcards):
+    """A simulator's MPC row at the reference budget (``evaluation.reward.reference_methods``): the
+    settings of its row at the run's budget but the planner's, the label "<method> (reference budget)"."""
+    if wildcards.method not in reference_methods(config, wildcards.env):
+        raise ValueError(f"{method_path(wildcards.env, wildcards.behaviour, wildcards.method, 'reward_reference.csv')}: "
+                         f"'{wildcards.method}' is not in config key 'evaluation.reward.reference_methods' for "
+                         f"{wildcards.env} (or 'evaluation.reward.reference_mpc.{wildcards.env}' is not set)")
+    settings = reward_settings(wildcards)
+    return {**settings, "mpc": reference_mpc_settings(config, wildcards.env),
+            "method_label": reference_label(settings["method_label"])}
 
 
 # ---- training any registered method ------------------------------------------------------

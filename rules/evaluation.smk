@@ -77,6 +77,29 @@ rule eval_reward:
         "../scripts/eval_reward.py"
 
 
+rule eval_reward_reference:
+    input:
+        model=seed_models,
+        agents=agents_path("{env}"),
+    output:
+        method_path("{env}", "{behaviour}", "{method}", "reward_reference.csv"),
+    params:
+        settings=reward_reference_settings,
+        code=lambda w: code("eval_reward.py", w.method),
+    log:
+        f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/reward_reference.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{env}}/{{behaviour}}/{{method}}/reward_reference.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=600,
+    conda:
+        ENV_FILE
+    script:
+        "../scripts/eval_reward.py"
+
+
 rule eval_reward_true_env:
     input:
         agents=agents_path("{env}"),

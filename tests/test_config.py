@@ -66,7 +66,7 @@ def test_reference_budget_adds_a_true_env_row_at_the_papers_budget():
     """evaluation.reward.reference_mpc.<env> plans a second True env + MPC row at that budget (on top
     of the env's settings); envs without it have none; the captions' budget note names it."""
     from persim.config import check_config
-    from persim.reference_budget import reference_budget_note, reference_mpc_settings
+    from persim.reference_budget import reference_budget_note, reference_methods, reference_mpc_settings
 
     quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
     ref = reference_mpc_settings(quick, "mountaincar")
@@ -75,6 +75,13 @@ def test_reference_budget_adds_a_true_env_row_at_the_papers_budget():
     paper = load_config(REPO / "config/config.yaml")
     assert reference_mpc_settings(paper, "mountaincar") is None and reference_budget_note(paper, ["mountaincar"]) == ""
     assert reference_budget_note(quick, ["mountaincar", "cartpole", "halfcheetah"]) == (
-        " True env+MPC (reference budget) plans at MountainCar 1000 x 50, CartPole 1000 x 50 (candidates x horizon).")
+        " The rows marked 'reference budget' (True env+MPC, PerSim) plan at MountainCar 1000 x 50, CartPole 1000 x 50"
+        " (candidates x horizon).")
+    # PerSim plans there too, where the env has a reference budget; a method the run lacks is named
+    assert reference_methods(quick, "mountaincar") == ["persim"] and reference_methods(quick, "halfcheetah") == []
+    assert reference_methods(paper, "mountaincar") == []
+    bad = merge(quick, {"evaluation": {"reward": {"reference_methods": ["persim", "bcq_p"]}}})
+    with pytest.raises(ValueError, match=r"evaluation.reward.reference_methods.*\['bcq_p'\]"):
+        reference_methods(bad, "mountaincar")
     with pytest.raises(ConfigError, match="reference_mpc.mountaincar.candidates"):
         check_config(merge(quick, {"evaluation": {"reward": {"reference_mpc": {"mountaincar": {"candidates": 5}}}}}))

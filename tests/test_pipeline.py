@@ -107,7 +107,18 @@ def test_smoke_run_produces_every_output(smoke_run):
     ref_prov = json.loads((out / "mountaincar/true_mpc_reference/reward.csv.meta.json").read_text())
     assert (ref_prov["settings"]["mpc"]["n_candidates"], ref_prov["settings"]["mpc"]["horizon"]) == (20, 5)
     tex9 = (out / "tables/table9_mountaincar.tex").read_text()
-    assert "True env+MPC (reference budget) plans at MountainCar 20 x 5 (candidates x horizon)." in tex9
+    assert ("The rows marked 'reference budget' (True env+MPC, PerSim) plan at MountainCar 20 x 5 (candidates x "
+            "horizon).") in tex9
+    # PerSim once more at the reference budget on every MountainCar dataset, beside the paper's PerSim
+    persim_ref = reward[reward["method"] == "PerSim (reference budget)"]
+    assert set(persim_ref["env"]) == {"mountaincar"} and set(persim_ref["dataset"]) == set(BEHAVIOURS)
+    assert len(persim_ref) == 5 * len(BEHAVIOURS) and persim_ref["ours"].notna().all()
+    persim = reward[(reward["method"] == "PerSim") & (reward["env"] == "mountaincar")]
+    paired = persim_ref.merge(persim, on=["dataset", "agent"], suffixes=("", "_main"))
+    assert len(paired) == len(persim_ref) and (paired["paper"] == paired["paper_main"]).all()
+    persim_prov = json.loads((out / "mountaincar/random/persim/reward_reference.csv.meta.json").read_text())
+    assert (persim_prov["settings"]["mpc"]["n_candidates"], persim_prov["settings"]["mpc"]["horizon"]) == (20, 5)
+    assert persim_prov["settings"]["method_label"] == "PerSim (reference budget)"
     for other in ("table14.tex", "table10_cartpole.tex", "table2.tex"):  # no such row there: not in the caption
         assert "reference budget" not in (out / "tables" / other).read_text(), other
     policy_rows = pd.read_csv(out / "cartpole/pure/cql_a/reward.csv")

@@ -299,7 +299,7 @@ def test_mpc_rows_carry_this_runs_true_env_ceiling(paper):
     assert np.isnan(row(9, "pure", "BCQ-P", 4)["ceiling"])  # a policy, not a planner
     assert np.isnan(row(9, "random", "PE-TS CaDM", 1)["ceiling"])  # no True env + MPC of ours for agent 1
     md = cmp.to_markdown(c)
-    assert "Ceiling of the MPC rows (this run's True env + MPC, same planner budget): agent 4 -290.0." in md
+    assert "Ceiling of the MPC rows at this run's planner budget (this run's True env + MPC there): agent 4 -290.0." in md
 
 
 def test_worse_mpc_cells_whose_ceiling_misses_too_are_planner_limited(paper):
@@ -363,12 +363,12 @@ def test_true_env_at_the_reference_budget_is_judged_against_the_papers_true_env(
     row = summary.loc[cmp.REFERENCE_SUMMARY]
     assert (row["reproduced"], row["worse"], row["missing"], row["n_cells"]) == (1, 1, 3, 5)
     assert summary.loc["overall", "n_ours"] == 2
-    assert f"{TRUE_MPC_REFERENCE}: the same planner" in cmp.to_markdown(c)
+    assert "Rows marked 'reference budget': the same method planned once more" in cmp.to_markdown(c)
     from persim.reporting.claims import judge_claims
 
     ii = judge_claims(c).set_index("claim").loc["ii"]  # PerSim's agent 4 against the run's True env only
     assert (ii["n_units"], ii["ours_holds"], ii["verdict"]) == (1, 1, "holds")
-    assert f"{TRUE_MPC_REFERENCE}: the same planner" not in cmp.to_markdown(cmp.compare(None, reward.iloc[[0, 3]], paper))
+    assert "Rows marked 'reference budget'" not in cmp.to_markdown(cmp.compare(None, reward.iloc[[0, 3]], paper))
 
     long = reward_long(reward.assign(method=["True env+MPC", TRUE_MPC_REFERENCE, TRUE_MPC_REFERENCE, "PerSim"]),
                        paper)
@@ -378,11 +378,60 @@ def test_true_env_at_the_reference_budget_is_judged_against_the_papers_true_env(
     assert (f"— & {TRUE_MPC_REFERENCE} & — [-54.0 ± 4.1] & — [-72.4 ± 7.8] & — [-110.8 ± 23.8] & "
             "-205.0 ± 1.0 [-182.9 ± 22.9] & -300.0 ± 1.0 [-197.5 ± 20.7] \\\\") in tex
     assert "This run: 100 training agents; MPC budget 100 x 25." in tex and "(100 training agents)" not in tex
-    assert "not the ceiling of the MPC rows" in tex
+    assert "True env+MPC (reference budget) is the ceiling of those rows" in tex
     from persim.reporting.html import comparison_html
 
-    assert "not the ceiling of the MPC rows" in comparison_html(c, summary.reset_index())
+    assert "True env+MPC (reference budget) is the ceiling of those rows" in comparison_html(c, summary.reset_index())
     assert TRUE_MPC_REFERENCE not in reward_latex(long[long["method"] != TRUE_MPC_REFERENCE], "mountaincar")
+
+
+def test_a_simulator_at_the_reference_budget_is_judged_against_its_own_paper_cells(paper):
+    """A simulator's row at the reference budget (config `evaluation.reward.reference_methods`), e.g.
+    "PerSim (reference budget)", is judged against the paper's PerSim cells of its dataset, has True
+    env + MPC at the reference budget as its ceiling, follows its method in the LaTeX table, and counts
+    only in the reference-budget summary row; the run diff keeps it only where it is named."""
+    from persim.reporting.diff import select
+    from persim.reporting.labels import TRUE_MPC_REFERENCE, base_label, is_reference, reference_label
+    from persim.reporting.reward_tables import reward_latex, reward_long
+
+    persim_ref = reference_label("PerSim")
+    assert persim_ref == "PerSim (reference budget)" and base_label(persim_ref) == "PerSim"
+    assert base_label("PerSim") == "PerSim" and base_label(TRUE_MPC_REFERENCE) == "True env+MPC"
+    reward = pd.DataFrame({"env": ["mountaincar"] * 6, "dataset": ["", "", "", "random", "random", "random"],
+                           "method": ["true_mpc", TRUE_MPC_REFERENCE, TRUE_MPC_REFERENCE, "persim", persim_ref,
+                                      persim_ref],
+                           "agent": [4, 4, 5, 4, 4, 5], "reward": [-290.0, -199.0, -201.0, -293.0, -190.0, -260.0],
+                           "reward_std": [1.0] * 6})
+    assert is_reference(reward).tolist() == [False, True, True, False, True, True]
+    c = cmp.compare(None, reward, paper)
+    ref = c[(c["method"] == persim_ref) & (c["table"] == 9)].set_index(["dataset", "agent"])
+    others = ref[ref.index.get_level_values(0) != "random"]
+    assert len(ref) == 20 and (others["verdict"] == "missing").all()  # the paper's 4 x 5 PerSim cells
+    assert ref.loc[("random", 4), "paper"] == -186.6  # the paper's PerSim, random, agent 4
+    assert ref.loc[("random", 4), "verdict"] == "reproduced"  # |-190 + 186.6| <= 2 x 4.25
+    assert ref.loc[("random", 4), "ceiling"] == -199.0  # True env + MPC at the same (reference) budget
+    assert ref.loc[("random", 5), "verdict"] == "worse" and not ref.loc[("random", 5), "planner_limited"]
+    main = c[(c["method"] == "PerSim") & (c["table"] == 9) & (c["dataset"] == "random") & (c["agent"] == 4)].iloc[0]
+    assert main["ceiling"] == -290.0 and main["planner_limited"]  # the run's own budget: its own ceiling
+    assert not (c["table"].isin([1, 2]) & (c["method"] == persim_ref)).any()
+    summary = cmp.summarize(c).set_index("table")
+    assert summary.loc["9", "n_ours"] == 2  # True env + MPC and PerSim at the run's budget
+    row = summary.loc[cmp.REFERENCE_SUMMARY]  # 5 True env cells + 20 PerSim cells
+    assert (row["n_cells"], row["n_ours"], row["reproduced"], row["worse"]) == (25, 4, 3, 1)
+    md = cmp.to_markdown(c)
+    assert "Ceiling of the MPC rows at the reference budget (this run's True env + MPC there): agent 4 -199.0" in md
+
+    long = reward_long(reward.assign(method=["True env+MPC", TRUE_MPC_REFERENCE, TRUE_MPC_REFERENCE, "PerSim",
+                                             persim_ref, persim_ref]), paper)
+    tex = reward_latex(long, "mountaincar")
+    body = [line.split(" & ")[1] for line in tex.splitlines() if line.startswith("Random & ")]
+    assert body.index(persim_ref) == body.index("PerSim") + 1  # right below its method
+    pure = next(line for line in tex.splitlines() if line.startswith("Pure & PerSim (reference budget)"))
+    assert pure.count("— [") == 5  # not planned there: the paper's cells beside "—"
+
+    cells = c.assign(table=c["table"].astype(str))
+    assert persim_ref not in set(select(cells)["method"]) and persim_ref not in set(select(cells, ["9"], ["PerSim"])["method"])
+    assert set(select(cells, ["9"], ["PerSim", persim_ref])["method"]) == {"PerSim", persim_ref}
 
 
 # ------------------------------------------------------------------------------------------ run diff

@@ -20,7 +20,8 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (  # stage -> rule names ("x_"
     ("datasets + test rollouts", ("dataset", "test_rollouts", "agents")),
     ("simulator training + rank CV", ("train_simulator", "train_simulator_seed", "rank_cv")),
     ("policy-set training (BCQ/CQL/MOReL)", ("train_policy_set",)),
-    ("MPC reward evaluation", ("eval_reward", "eval_reward_true_env", "eval_reward_true_env_reference")),
+    ("MPC reward evaluation", ("eval_reward", "eval_reward_reference", "eval_reward_true_env",
+                               "eval_reward_true_env_reference")),
     ("policy reward evaluation", ("eval_policy_reward", "eval_policy_rewards")),
     ("prediction evaluation", ("eval_prediction",)),
 )

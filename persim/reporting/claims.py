@@ -152,7 +152,7 @@ def claim_vii(cells: pd.DataFrame) -> dict:
 
 def judge_claims(cells: pd.DataFrame, factor_r2: pd.DataFrame | None = None) -> pd.DataFrame:
     """The claims table (``COLUMNS``) from the comparison cells and the agent-factor regressions. The
-    claims rest on the paper's cells: a True env + MPC row at a reference budget is left out."""
+    claims rest on the paper's cells: the rows at a reference budget are left out."""
     if "n_train_agents" not in cells:
         cells = cells.assign(n_train_agents=500)
     cells = cells[~is_reference(cells)]

@@ -51,7 +51,9 @@ from persim.reporting.labels import (
     REFERENCE_NOTE,
     TRUE_MPC,
     TRUE_MPC_REFERENCE,
+    base_label,
     is_reference,
+    reference_label,
 )
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 from persim.reporting.selection import SELECTED_AGENTS
@@ -63,8 +65,8 @@ TABLE_ORDER = (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 N_TRAIN_AGENTS = 500
 
 DATASET_LABELS = {**DATASET_LABELS, "": "—"}  # "" = no dataset (True env+MPC)
-METHODS = (*REWARD_METHODS, TRUE_MPC, TRUE_MPC_REFERENCE)
-REFERENCE_SUMMARY = "reference budget"  # the summary row of True env+MPC at the reference budget
+METHODS = tuple(label for m in (*REWARD_METHODS, TRUE_MPC) for label in (m, reference_label(m)))  # row order
+REFERENCE_SUMMARY = "reference budget"  # the summary row of the rows planned at the reference budget
 DATASETS = ("pure", "random", "pure_eps20", "pure_eps40", "")
 
 VERDICTS = ("reproduced", "better", "worse", "missing", "failed", "no paper value")
@@ -282,9 +284,9 @@ def compare(
     pred["verdict"] = _failed(rmse_verdicts(pred["ours"], pred["paper"], rmse_decimals), pred)
 
     ours_r = ours_reward(reward) if reward is not None else pd.DataFrame(columns=KEY + ["ours", "ours_std"])
-    # a True env + MPC row at the reference budget is judged against the paper's True env + MPC
-    reference_envs = ours_r.loc[is_reference(ours_r), "env"]
-    rew = _merge(ours_r, with_reference_rows(paper_reward(paper), reference_envs))
+    # a row at the reference budget is judged against the paper's cells of its method
+    reference = ours_r.loc[is_reference(ours_r), ["env", "method"]]
+    rew = _merge(ours_r, with_reference_rows(paper_reward(paper), reference))
     rew["table"], rew["metric"] = rew["env"].map(REWARD_TABLES), "reward"
     rew["ratio"], rew["difference"] = np.nan, rew["ours"] - rew["paper"]
     rew["ours_r2"], rew["paper_r2"] = np.nan, np.nan
@@ -304,14 +306,17 @@ def compare(
 def add_ceiling(cells: pd.DataFrame) -> pd.DataFrame:
     """``cells`` with column ``ceiling``: for every reward cell of a method that plans with MPC on a
     simulator, this run's True env + MPC for the same env and test agent, at the same planner budget
-    (what a perfect simulator would score here); NaN elsewhere, and for the unseen agents of Table 13."""
+    (what a perfect simulator would score here): True env+MPC (reference budget) for a simulator's row
+    at the reference budget; NaN elsewhere, and for the unseen agents of Table 13."""
     out = cells.copy()
-    true = out[(out["method"] == TRUE_MPC) & (out["metric"] == "reward") & out["table"].isin(REWARD_TABLES.values())]
-    ceiling = true.dropna(subset=["ours"]).drop_duplicates(["env", "agent"]).set_index(["env", "agent"])["ours"]
-    planned = (out["method"].isin(PREDICTION_METHODS) & (out["metric"] == "reward")  # the simulators
+    main = out["table"].isin(REWARD_TABLES.values()) & (out["metric"] == "reward")
+    ceilings = {label: out[main & (out["method"] == label)].dropna(subset=["ours"]).drop_duplicates(["env", "agent"])
+                .set_index(["env", "agent"])["ours"] for label in (TRUE_MPC, TRUE_MPC_REFERENCE)}
+    planned = (out["method"].map(base_label).isin(PREDICTION_METHODS) & (out["metric"] == "reward")  # the simulators
                & (out["table"] != UNSEEN_TABLE)).to_numpy()
+    ceiling_of = np.where(is_reference(out), TRUE_MPC_REFERENCE, TRUE_MPC)
     keys = list(zip(out["env"], out["agent"]))
-    out["ceiling"] = [float(ceiling.get(k, np.nan)) if p else np.nan for k, p in zip(keys, planned)]
+    out["ceiling"] = [float(ceilings[c].get(k, np.nan)) if p else np.nan for k, p, c in zip(keys, planned, ceiling_of)]
     out["planner_limited"] = planner_limited(out)
     return out
 
@@ -496,13 +501,25 @@ def _env_section(sub: pd.DataFrame, env: str) -> list[str]:
         rows.append([DATASET_LABELS.get(ds, ds), label, *[by_agent.get(a, "—") for a in agents]])
     lines = [f"### {ENV_LABELS[env]}", ""]
     lines += [pipe_table(headers, rows), ""] if rows else ["No cells produced.", ""]
-    ceiling = sub.dropna(subset=["ceiling"]).drop_duplicates("agent") if "ceiling" in sub else sub.iloc[:0]
-    if len(ceiling):
-        lines += ["Ceiling of the MPC rows (this run's True env + MPC, same planner budget): " + ", ".join(
-            f"agent {int(r['agent'])} {r['ceiling']:.1f}" for _, r in ceiling.sort_values("agent").iterrows()) + ".", ""]
+    lines += _ceiling_lines(sub)
     if absent:
         lines += ["Not produced (all cells missing): " + "; ".join(
             _absent_label(sub, m, dss) for m, dss in absent.items()) + ".", ""]
+    return lines
+
+
+def _ceiling_lines(sub: pd.DataFrame) -> list[str]:
+    """The ceilings of an env's MPC rows: this run's True env + MPC per agent, at the run's budget and
+    (where run) at the reference budget."""
+    if "ceiling" not in sub:
+        return []
+    lines = []
+    for reference, budget in ((False, "this run's planner budget"), (True, "the reference budget")):
+        rows = sub[is_reference(sub) == reference].dropna(subset=["ceiling"]).drop_duplicates("agent")
+        if len(rows):
+            lines += [f"Ceiling of the MPC rows at {budget} (this run's True env + MPC there): "
+                      + ", ".join(f"agent {int(r['agent'])} {r['ceiling']:.1f}"
+                                  for _, r in rows.sort_values("agent").iterrows()) + ".", ""]
     return lines
 
 
@@ -543,7 +560,7 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
              f"a factor {RMSE_FACTOR:g} of the paper's printed value (± its rounding); median R² shown, not judged.",
              "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 3 and 6-16 "
              "(Tables 1-2 repeat cells of Tables 6-11).",
-             *([f"{REFERENCE_NOTE} Its cells count in the summary row '{REFERENCE_SUMMARY}' only."]
+             *([f"{REFERENCE_NOTE} Their cells count in the summary row '{REFERENCE_SUMMARY}' only."]
                if is_reference(comparison).any() else []), "",
              "## Summary", "", _summary_markdown(summary), ""]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:

@@ -10,9 +10,9 @@ run and how many were reproduced, better and worse (:data:`~persim.reporting.com
 then the same counts over the cells selected by ``--tables`` / ``--methods`` (e.g. the PerSim and
 True env + MPC cells of Tables 6, 7, 9, 10); with ``--cells``, every selected cell whose verdict
 changed, with both runs' values beside the paper's. Tables 1-2 repeat cells of Tables 6-11 and are
-left out of the overall row, as in ``comparison_summary.csv``; so are the cells of a True env + MPC
-row at a reference budget (their own row, ``reference budget``, and out of the focus unless
-``--methods`` names that row).
+left out of the overall row, as in ``comparison_summary.csv``; so are the cells of the rows planned at a
+reference budget (their own row, ``reference budget``, and out of the focus unless
+``--methods`` names such a row, e.g. "PerSim (reference budget)").
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import pandas as pd
 
 from persim.reporting.compare import (COMPARED, REFERENCE_SUMMARY, normalize_method, planner_limited_flags,
                                       split_reference)
-from persim.reporting.labels import MAIN_TABLE, TRUE_MPC_REFERENCE, is_reference
+from persim.reporting.labels import MAIN_TABLE, is_reference
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
 NEEDED = [*CELL[:-1], "ours", "paper", "verdict"]
@@ -55,16 +55,16 @@ def load_comparison(path: str | Path) -> pd.DataFrame:
 def select(cells: pd.DataFrame, tables: Sequence[str] | None = None,
            methods: Sequence[str] | None = None) -> pd.DataFrame:
     """The cells of ``tables`` (table numbers) and ``methods`` (the paper's labels, or any spelling the
-    comparison accepts, e.g. ``persim`` for ``PerSim``); None keeps all. The cells of True env + MPC at
-    a reference budget judge the paper's True env + MPC cells a second time: kept only where
-    ``methods`` names that row."""
+    comparison accepts, e.g. ``persim`` for ``PerSim``); None keeps all. The cells of a row at the
+    reference budget (e.g. "PerSim (reference budget)") judge the paper's cells of their method a second
+    time: kept only where ``methods`` names that row."""
     keep = np.ones(len(cells), dtype=bool)
     if tables:
         keep &= cells["table"].isin([str(t) for t in tables]).to_numpy()
     wanted = {normalize_method(m) for m in methods or ()}
     if methods:
         keep &= cells["method"].isin(wanted).to_numpy()
-    if TRUE_MPC_REFERENCE not in wanted:
+    if not methods:
         keep &= ~is_reference(cells)
     return cells[keep]
 
@@ -91,7 +91,7 @@ def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     for table in [*tables, "overall"]:
         pick = (lambda f: f[~f["table"].isin(main)]) if table == "overall" else (lambda f, t=table: f[f["table"] == t])
         pairs.append((table, pick(old), pick(new)))
-    if len(old_ref) or len(new_ref):  # the reference-budget row judges the paper's True env + MPC again
+    if len(old_ref) or len(new_ref):  # rows at the reference budget judge the paper's cells again
         pairs.append((REFERENCE_SUMMARY, old_ref, new_ref))
     rows = []
     for table, a, b in pairs:

@@ -6,7 +6,7 @@ from importlib import resources
 
 import pandas as pd
 
-from persim.reporting.labels import REWARD_TABLES, TRUE_MPC, TRUE_MPC_REFERENCE
+from persim.reporting.labels import REWARD_TABLES, base_label
 
 PAPER_COLUMNS = ["table", "env", "dataset", "n_train_agents", "method", "agent", "covariates", "metric", "mean", "std"]
 
@@ -26,16 +26,20 @@ def load_paper_tables(path: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def with_reference_rows(paper: pd.DataFrame, envs: Iterable[str]) -> pd.DataFrame:
+def with_reference_rows(paper: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     """``paper`` (one row per published number, with columns ``env`` and ``method`` in the paper's
-    spelling, and ``table`` / ``metric`` where present) plus, for each env of ``envs``, a copy of its
-    True env + MPC reward cells (Tables 9-11, one per test agent) labelled
-    :data:`~persim.reporting.labels.TRUE_MPC_REFERENCE`: that row plans at the reference budget
-    (:mod:`persim.reference_budget`), so the paper's True env + MPC is what it is judged against."""
-    keep = (paper["method"] == TRUE_MPC) & paper["env"].isin(set(envs))
+    spelling, and ``table`` / ``metric`` where present) plus, for every (env, label) pair of
+    ``reference`` (the ``env`` and ``method`` columns of our rows at the reference budget, e.g.
+    ``"PerSim (reference budget)"``), a copy of the paper's reward cells (Tables 9-11) of the method
+    it names, under that label: a row at the reference budget (:mod:`persim.reference_budget`) is
+    judged against the paper's cells of its method."""
+    pairs = reference[["env", "method"]].drop_duplicates()
+    keep = pd.Series(True, index=paper.index)
     if "table" in paper:
         keep &= paper["table"].isin(list(REWARD_TABLES.values()))
     if "metric" in paper:
         keep &= paper["metric"] == "reward"
-    rows = paper[keep]
-    return pd.concat([paper, rows.assign(method=TRUE_MPC_REFERENCE)], ignore_index=True) if len(rows) else paper
+    copies = [paper[keep & (paper["env"] == env) & (paper["method"] == base_label(label))].assign(method=label)
+              for env, label in pairs.itertuples(index=False)]
+    copies = [c for c in copies if len(c)]
+    return pd.concat([paper, *copies], ignore_index=True) if copies else paper

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, REFERENCE_NOTE, REWARD_METHODS, REWARD_TABLES,
-                                     TRUE_MPC, TRUE_MPC_REFERENCE, is_reference)
+                                     TRUE_MPC, is_reference, reference_label)
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 
@@ -15,10 +15,10 @@ from persim.reporting.paper import load_paper_tables, with_reference_rows
 def reward_long(results: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
     """Long form: table, env, dataset ('' for True env+MPC), method, agent, ours, ours_std, paper, paper_std.
 
-    A True env + MPC row at the reference budget (in ``results`` for some envs) is set beside the
-    paper's True env + MPC cells of its env."""
+    A row at the reference budget (e.g. "PerSim (reference budget)", in ``results`` for some envs) is
+    set beside the paper's cells of its method."""
     paper = load_paper_tables() if paper is None else paper
-    paper = with_reference_rows(paper, results.loc[is_reference(results), "env"])
+    paper = with_reference_rows(paper, results.loc[is_reference(results), ["env", "method"]])
     ref = paper[paper["table"].isin(REWARD_TABLES.values()) & (paper["metric"] == "reward")]
     ref = ref[["table", "env", "dataset", "method", "agent", "mean", "std"]].rename(
         columns={"mean": "paper", "std": "paper_std"})
@@ -39,13 +39,16 @@ def _fmt(mean, std) -> str:
 
 
 def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note: str = "") -> str:
-    """Paper-shaped table: rows dataset x method plus True env+MPC (and, where run, True env+MPC at
-    the reference budget); cells 'ours [paper]'. ``note``: the run's scale, which then stands in the
+    """Paper-shaped table: rows dataset x method plus True env+MPC, each followed (where run) by its row
+    at the reference budget; cells 'ours [paper]'. ``note``: the run's scale, which then stands in the
     caption instead of ``n_agents``."""
     sub = long[long["env"] == env]
     rows = []
-    reference = [("", TRUE_MPC_REFERENCE)] if is_reference(sub).any() else []
-    blocks = [(ds, m) for ds in DATASET_LABELS for m in REWARD_METHODS] + [("", TRUE_MPC)] + reference
+    present = set(zip(sub["dataset"], sub["method"]))
+    reference = is_reference(sub).any()
+    blocks = []
+    for ds, method in [(ds, m) for ds in DATASET_LABELS for m in REWARD_METHODS] + [("", TRUE_MPC)]:
+        blocks += [(ds, method)] + ([(ds, reference_label(method))] if (ds, reference_label(method)) in present else [])
     for ds, method in blocks:
         cells = sub[(sub["dataset"] == ds) & (sub["method"] == method)]
         row = {"Data": DATASET_LABELS.get(ds, "—"), "Method": method}

@@ -21,7 +21,7 @@ SELECTED_AGENTS: dict[str, tuple[int, ...]] = {"mountaincar": (1, 4, 5), "cartpo
 
 def select(long: pd.DataFrame, table: int) -> pd.DataFrame:
     """Rows of a Tables 6-11 long frame that Table ``table`` (1 or 2) shows, relabelled ``table`` (the
-    paper's rows only: not True env+MPC at a reference budget)."""
+    paper's rows only: not the rows at a reference budget)."""
     long = long[~is_reference(long)].assign(dataset=long["dataset"].fillna("").astype(str))
     keep = pd.Series(False, index=long.index)
     for env, agents in SELECTED_AGENTS.items():
