@@ -142,6 +142,40 @@ def mpc_settings(config: dict[str, Any], env: str) -> dict[str, Any]:
     return {**mpc[kind], **mpc.get("env", {}).get(env, {})}
 
 
+def mpc_episodes(config: dict[str, Any], method: str, env: str) -> int:
+    """MPC episodes per seed of simulator ``method`` on ``env`` in the reward evaluations (Tables 9-16):
+    ``evaluation.reward.method_episodes.<method>.<env>`` where set (more episodes where a method's
+    planning is cheap: a less noisy mean), else ``evaluation.reward.n_episodes``."""
+    r = config["evaluation"]["reward"]
+    return int((r.get("method_episodes") or {}).get(method, {}).get(env, r["n_episodes"]))
+
+
+def check_method_episodes(config: dict[str, Any]) -> None:
+    """Raise ConfigError naming ``evaluation.reward.method_episodes.<method>`` for a method that is not a
+    registered simulator (only simulators plan with MPC)."""
+    from persim.methods import SIMULATOR_METHODS
+
+    for method in config["evaluation"]["reward"].get("method_episodes") or {}:
+        if method not in SIMULATOR_METHODS:
+            raise ConfigError(f"config key 'evaluation.reward.method_episodes.{method}': not a simulator method "
+                              f"(simulators: {sorted(SIMULATOR_METHODS)})")
+
+
+def mpc_episodes_note(config: dict[str, Any], envs: list[str]) -> str:
+    """``" (PerSim: 10 on MountainCar, CartPole)"``: the methods with their own MPC episodes per seed
+    (:func:`mpc_episodes`) on ``envs``; "" when none."""
+    from persim.envs import get_spec
+    from persim.methods import SIMULATOR_METHODS
+
+    parts = []
+    for method, per_env in (config["evaluation"]["reward"].get("method_episodes") or {}).items():
+        by_count: dict[int, list[str]] = {}
+        for env in [e for e in envs if e in per_env]:
+            by_count.setdefault(int(per_env[env]), []).append(get_spec(env).label)
+        parts += [f"{SIMULATOR_METHODS.get(method, method)}: {n} on {', '.join(labels)}" for n, labels in by_count.items()]
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
     """``"MPC budget: MountainCar 100 x 25, ..."``: candidates x horizon (x CEM iterations) per env."""
     from persim.envs import get_spec

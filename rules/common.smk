@@ -8,7 +8,8 @@ sys.path.insert(0, workflow.basedir)  # parse with this checkout's persim, as th
 from snakemake.utils import validate
 
 from persim.codehash import code_hash
-from persim.config import check_config, mpc_budget_note, mpc_settings
+from persim.config import (check_config, check_method_episodes, mpc_budget_note, mpc_episodes, mpc_episodes_note,
+                           mpc_settings)
 from persim.envs import ENV_NAMES, get_spec
 from persim.jobserver import stop as stop_job_server
 from persim.policies.targets import paper_target
@@ -38,6 +39,7 @@ POLICIES = config["methods"]["policies"]
 
 # every method's settings built into its config dataclass now: a bad key stops `snakemake -n`
 check_method_settings(config, ENVS, SIMULATORS + POLICIES)
+check_method_episodes(config)
 
 
 wildcard_constraints:
@@ -99,7 +101,8 @@ def scale_note(dataset=None):
     n = config["agents"]["n_agents"]
     r = config["evaluation"]["reward"]
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
-            f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes / {r['policy_episodes']} policy episodes per agent"
+            f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes{mpc_episodes_note(config, ENVS)} / "
+            f"{r['policy_episodes']} policy episodes per agent"
             + (f" (True env + MPC: {r['true_env_episodes']} episodes per seed)" if r.get("true_env_episodes") else "")
             + ("; every seed plans on its own retrained simulator (the authors' trials)" if retrain_per_seed()
                else "; one simulator per dataset for every seed (the authors retrain it per seed)")
@@ -287,7 +290,8 @@ def terminal_reward(env):
 
 def reward_settings(wildcards):
     return {**_reward_common(wildcards.env), "dataset": wildcards.behaviour, "method": wildcards.method,
-            "method_label": SIMULATOR_METHODS[wildcards.method]}
+            "method_label": SIMULATOR_METHODS[wildcards.method],
+            "n_episodes": mpc_episodes(config, wildcards.method, wildcards.env)}
 
 
 def true_mpc_settings(wildcards):
@@ -307,14 +311,16 @@ def true_mpc_reference_settings(wildcards):
 
 def reward_reference_settings(wildcards):
     """A simulator's MPC row at the reference budget (``evaluation.reward.reference_methods``): the
-    settings of its row at the run's budget but the planner's, the label "<method> (reference budget)"."""
+    settings of its row at the run's budget but the planner's, ``n_episodes`` (not ``method_episodes``)
+    and the label "<method> (reference budget)"."""
     if wildcards.method not in reference_methods(config, wildcards.env):
         raise ValueError(f"{method_path(wildcards.env, wildcards.behaviour, wildcards.method, 'reward_reference.csv')}: "
                          f"'{wildcards.method}' is not in config key 'evaluation.reward.reference_methods' for "
                          f"{wildcards.env} (or 'evaluation.reward.reference_mpc.{wildcards.env}' is not set)")
-    settings = reward_settings(wildcards)
+    settings = reward_settings(wildcards)  # n_episodes: the run's (method_episodes would cost ~5x here)
     return {**settings, "mpc": reference_mpc_settings(config, wildcards.env),
-            "method_label": reference_label(settings["method_label"])}
+            "method_label": reference_label(settings["method_label"]),
+            "n_episodes": config["evaluation"]["reward"]["n_episodes"]}
 
 
 # ---- training any registered method ------------------------------------------------------

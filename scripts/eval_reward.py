@@ -11,7 +11,6 @@ from persim.device import resolve_device
 from persim.envs import get_spec
 from persim.evaluation.reward import plan_rewards, reward_episodes, reward_row
 from persim.methods import load_simulator
-from persim.models import native_step
 from persim.provenance import write_sidecar
 from persim.workflow import rule_run
 
@@ -23,7 +22,10 @@ with rule_run(snakemake) as run:  # noqa: F821
     models = [] if s["method"] == "true_mpc" else snakemake.input.model  # noqa: F821
     models = [models] if isinstance(models, str) else list(models)  # one for every seed, or one per seed
     sims = [load_simulator(s["method"], m, device) for m in models]
-    run.logger.info("discrete PerSim planning step: %s", native_step.describe())
+    # PerSim's planning step (the fused C kernel, or a torch form): in the log and the provenance record
+    forms = sorted({sim.planning_form() for sim in sims if hasattr(sim, "planning_form")})
+    for form in forms:
+        run.logger.info("PerSim planning step: %s", form)
     # every test agent x seed x episode in one lock-step batch (one per seed with a simulator per seed)
     plan = reward_episodes(agents, spec, s["seed"], s["n_seeds"], s["n_episodes"])
     returns = plan_rewards(s["env"], plan, sims, s["mpc"], s["seed"], s["max_episode_steps"], device,
@@ -35,4 +37,5 @@ with rule_run(snakemake) as run:  # noqa: F821
                             s["n_episodes"])
         rows.append(reward_row(s, row, spec, seed_returns))
     pd.DataFrame(rows).to_csv(snakemake.output[0], index=False)  # noqa: F821
-    write_sidecar(snakemake.output[0], run.provenance(device, planning_step=native_step.describe()))  # noqa: F821
+    facts = {"persim_planning_step": "; ".join(forms)} if forms else {}
+    write_sidecar(snakemake.output[0], run.provenance(device, **facts))  # noqa: F821

@@ -85,3 +85,24 @@ def test_reference_budget_adds_a_true_env_row_at_the_papers_budget():
         reference_methods(bad, "mountaincar")
     with pytest.raises(ConfigError, match="reference_mpc.mountaincar.candidates"):
         check_config(merge(quick, {"evaluation": {"reward": {"reference_mpc": {"mountaincar": {"candidates": 5}}}}}))
+
+
+def test_method_episodes_give_a_cheap_planner_more_episodes_per_seed():
+    """evaluation.reward.method_episodes.<method>.<env> sets that simulator's MPC episodes per seed on
+    that env (quick: PerSim 10 on MountainCar and CartPole); every other pair keeps n_episodes, the
+    captions name the exceptions, and a method that does not plan, or a bad count, names its key."""
+    from persim.config import check_config, check_method_episodes, mpc_episodes, mpc_episodes_note
+
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    n = quick["evaluation"]["reward"]["n_episodes"]
+    assert (mpc_episodes(quick, "persim", "mountaincar"), mpc_episodes(quick, "persim", "cartpole")) == (10, 10)
+    assert mpc_episodes(quick, "persim", "halfcheetah") == n and mpc_episodes(quick, "cadm_pets", "mountaincar") == n
+    assert mpc_episodes_note(quick, ["mountaincar", "cartpole", "halfcheetah"]) == " (PerSim: 10 on MountainCar, CartPole)"
+    assert mpc_episodes_note(quick, ["halfcheetah"]) == ""
+    paper = load_config(REPO / "config/config.yaml")
+    assert mpc_episodes(paper, "persim", "mountaincar") == paper["evaluation"]["reward"]["n_episodes"] == 20
+    check_method_episodes(quick)
+    with pytest.raises(ConfigError, match=r"'evaluation.reward.method_episodes.bcq_p': not a simulator method"):
+        check_method_episodes(merge(quick, {"evaluation": {"reward": {"method_episodes": {"bcq_p": {"cartpole": 5}}}}}))
+    with pytest.raises(ConfigError, match=r"method_episodes.persim.mountaincar"):
+        check_config(merge(quick, {"evaluation": {"reward": {"method_episodes": {"persim": {"mountaincar": 0}}}}}))

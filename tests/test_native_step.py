@@ -142,3 +142,17 @@ def test_build_caches_one_library_per_source(tmp_path, monkeypatch):
     stamp = path.stat().st_mtime_ns
     assert native_step.build()[0] == path and path.stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_the_simulator_names_its_planning_form():
+    """What eval_reward logs and records (provenance key ``persim_planning_step``)."""
+    sim = PerSimSimulator(_net(3, 2), PerSimConfig(rank=3, n_members=3, state_hidden=[32]), {})
+    with native_step.switched(True):
+        assert sim.planning_form().startswith("fused C kernel")
+    with native_step.switched(False):
+        assert sim.planning_form() == "folded torch form (cpu, float32; torch form (PERSIM_NATIVE=0))"
+    sim.net.double()
+    assert sim.planning_form().startswith("folded torch form (cpu, float64; fused C kernel")
+    cfg = PerSimConfig(rank=3, n_members=3, state_hidden=[16, 16])  # two hidden layers: no folded form
+    deep = PerSimNet(n_agents=9, obs_dim=2, n_actions=3, action_dim=0, cfg=cfg)
+    assert PerSimSimulator(deep, cfg, {}).planning_form() == "PerSimNet.step (torch)"

@@ -92,7 +92,8 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert "Random & Vanilla CaDM & — [" not in tex and "Random & PE-TS CaDM &" in tex
     assert "Pure-eps-20 & Vanilla CaDM & — [" in tex  # not run in the smoke profile
     reward = pd.read_csv(out / "tables/reward_long.csv", keep_default_na=False, na_values=[""])
-    learned = reward[(reward["method"] != "True env+MPC") & reward["dataset"].isin(BEHAVIOURS)]
+    learned = reward[(reward["method"] != "True env+MPC") & reward["dataset"].isin(BEHAVIOURS)
+                     & ~reward["method"].str.endswith("(reference budget)")]
     assert set(learned["method"]) == {"PerSim", "Vanilla CaDM", "PE-TS CaDM", "BCQ-P", "BCQ-A", "CQL-P", "CQL-A",
                                       "MOReL-P", "MOReL-A"}
     assert len(learned) == 3 * 2 * 5 * 9 and learned["ours"].notna().all() and learned["paper"].notna().all()
@@ -111,14 +112,23 @@ def test_smoke_run_produces_every_output(smoke_run):
             "horizon).") in tex9
     # PerSim once more at the reference budget on every MountainCar dataset, beside the paper's PerSim
     persim_ref = reward[reward["method"] == "PerSim (reference budget)"]
-    assert set(persim_ref["env"]) == {"mountaincar"} and set(persim_ref["dataset"]) == set(BEHAVIOURS)
-    assert len(persim_ref) == 5 * len(BEHAVIOURS) and persim_ref["ours"].notna().all()
+    assert set(persim_ref["env"]) == {"mountaincar"} and len(persim_ref) == 5 * 4  # the paper's PerSim cells
+    ran = persim_ref["dataset"].isin(BEHAVIOURS)
+    assert ran.sum() == 5 * len(BEHAVIOURS) and persim_ref[ran]["ours"].notna().all()
+    assert persim_ref[~ran]["ours"].isna().all()  # datasets the smoke profile does not build
     persim = reward[(reward["method"] == "PerSim") & (reward["env"] == "mountaincar")]
     paired = persim_ref.merge(persim, on=["dataset", "agent"], suffixes=("", "_main"))
     assert len(paired) == len(persim_ref) and (paired["paper"] == paired["paper_main"]).all()
     persim_prov = json.loads((out / "mountaincar/random/persim/reward_reference.csv.meta.json").read_text())
     assert (persim_prov["settings"]["mpc"]["n_candidates"], persim_prov["settings"]["mpc"]["horizon"]) == (20, 5)
     assert persim_prov["settings"]["method_label"] == "PerSim (reference budget)"
+    # PerSim plans 2 episodes per seed on MountainCar (evaluation.reward.method_episodes), every other
+    # method and its row at the reference budget the run's 1
+    episodes = {m: pd.read_csv(out / f"mountaincar/random/{m}/reward.csv")["n_episodes"].unique().tolist()
+                for m in ("persim", "cadm_vanilla")}
+    assert episodes == {"persim": [2], "cadm_vanilla": [1]}
+    assert pd.read_csv(out / "mountaincar/random/persim/reward_reference.csv")["n_episodes"].unique().tolist() == [1]
+    assert "MPC episodes (PerSim: 2 on MountainCar) / 2 policy episodes" in tex9
     for other in ("table14.tex", "table10_cartpole.tex", "table2.tex"):  # no such row there: not in the caption
         assert "reference budget" not in (out / "tables" / other).read_text(), other
     policy_rows = pd.read_csv(out / "cartpole/pure/cql_a/reward.csv")
@@ -153,7 +163,8 @@ def test_smoke_run_produces_every_output(smoke_run):
     extended = 3 * 6 * 5 + 1 * 4 * 5 + 1 * 5 * 5 + 3 * 4 * 5  # Tables 12-13: random data, p = 1.0 and 0.1
     assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5 + extended
     reference_row = summary[summary["table"] == "reference budget"].iloc[0]
-    assert reference_row["n_cells"] == reference_row["n_compared"] == 5  # counted apart from Table 9
+    # counted apart from Table 9: True env + MPC's 5 cells, PerSim's 4 x 5 (2 datasets run)
+    assert (reference_row["n_cells"], reference_row["n_compared"]) == (5 + 4 * 5, 5 + 2 * 5)
     assert set(summary["table"].astype(str)) >= {str(t) for t in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)}
     assert "Reproduction vs. paper" in (out / "report/comparison.html").read_text()
     claims = pd.read_csv(out / "report/claims.csv").set_index("claim")
@@ -195,15 +206,15 @@ def test_dataset_setting_reruns_only_its_branch(smoke_run):
     override.write_text(yaml.safe_dump({"datasets": {"epsilon": {"pure": 0.05}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     assert res.returncode == 0, res.stderr[-2000:]
-    # the dataset, and per env: PerSim, 2 CaDM, 4 BCQ/CQL, 2 MOReL trained on it and their evaluations;
-    # CartPole's data-scarcity trials use pure data too (2 trials: dataset, 3 simulators, BCQ-P)
+    # the dataset, and per env: PerSim, 2 CaDM, 4 BCQ/CQL, 2 MOReL trained on it and their evaluations
+    # (MountainCar's PerSim also at the reference budget); CartPole's data-scarcity trials use pure data too (2 trials: dataset, 3 simulators, BCQ-P)
     assert job_counts(res.stdout) == {"dataset": 3, "table5": 1, "train_simulator": 9, "train_simulator_seed": 9,
                                       "train_policy_set": 18, "eval_prediction": 9,
-                                      "eval_reward": 9, "eval_policy_rewards": 3, "prediction_tables": 1,
-                                      "reward_tables": 1, "comparison": 1, "all": 1,
+                                      "eval_reward": 9, "eval_reward_reference": 1, "eval_policy_rewards": 3,
+                                      "prediction_tables": 1, "reward_tables": 1, "comparison": 1, "all": 1,
                                       "scarcity_dataset": 2, "scarcity_train_simulator": 6,
                                       "scarcity_train_policy_set": 2, "scarcity_eval_reward": 6,
-                                      "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 84}
+                                      "scarcity_eval_policy_reward": 2, "scarcity_tables": 1, "total": 85}
     assert "pure.parquet" in res.stdout and "random.parquet" not in res.stdout.split("Job stats")[0]
 
 
@@ -229,15 +240,16 @@ def test_persim_setting_reruns_only_persim_and_its_evaluations(smoke_run):
     override.write_text(yaml.safe_dump({"persim": {"epochs": 3}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     # ... and what is built on PerSim: its synthetic data and PerSim-BCQ-5 / -CQL-5 (Table 3), PerSim(p)
-    # (Tables 12-13; smoke: random data, 2 fractions), PerSim in every data-scarcity trial (Tables 14-16)
+    # (Tables 12-13; smoke: random data, 2 fractions), PerSim in every data-scarcity trial (Tables 14-16);
+    # MountainCar's PerSim at the reference budget
     assert job_counts(res.stdout) == {"train_simulator": 6, "train_simulator_seed": 6, "eval_prediction": 6,
-                                      "eval_reward": 6,
+                                      "eval_reward": 6, "eval_reward_reference": 2,
                                       "figure_tsne": 3, "figure_trajectories": 2, "prediction_tables": 1,
                                       "reward_tables": 1, "comparison": 1, "all": 1,
                                       "synthetic_trajectories": 3, "train_policy_set": 6, "eval_policy_reward": 6,
                                       "table3": 1, "unseen_simulator": 2, "eval_prediction_unseen": 2,
                                       "eval_reward_unseen": 2, "unseen_tables": 1, "scarcity_train_simulator": 6,
-                                      "scarcity_eval_reward": 6, "scarcity_tables": 1, "total": 69}
+                                      "scarcity_eval_reward": 6, "scarcity_tables": 1, "total": 71}
 
 
 @pytest.mark.slow

@@ -53,6 +53,14 @@ def can_fold(net) -> bool:
     return bool(net.discrete) and len(_state_layers(net)) == 2
 
 
+def folded_form(net) -> str:
+    """Which form :func:`folded_step` runs for ``net`` here (for logs and provenance records)."""
+    w = _state_layers(net)[0].weight
+    if native_step.usable(w.device, net.obs_dim, net.g_w.weight.shape[1], w.dtype):
+        return native_step.describe()
+    return f"folded torch form ({w.device.type}, {str(w.dtype).removeprefix('torch.')}; {native_step.describe()})"
+
+
 @torch.no_grad()
 def folded_step(net, agents: torch.Tensor, n_rows: int, max_hidden: int = MAX_HIDDEN) -> StepFn:
     """Step function for episode-major rows: episode ``e`` (agent ``agents[e]``) owns rows

@@ -28,7 +28,7 @@ from persim.allocator import gc_paused
 from persim.data.schema import N_ACTIONS, OfflineDataset
 from persim.guards import check_loss, check_output, check_rate, check_weights, data_label
 from persim.models.ensemble import EnsembleMLP
-from persim.models.folded import can_fold, folded_step
+from persim.models.folded import can_fold, folded_form, folded_step
 from persim.models.manual_grad import loss_and_grad
 from persim.models.normalizer import Standardizer
 from persim.progress import Progress
@@ -191,6 +191,10 @@ class PerSimSimulator:
             return folded_step(self.net, agents, n_rows)
         rows = agents.repeat_interleave(n_rows)
         return lambda states, actions: self.net.step(rows, states, actions)
+
+    def planning_form(self) -> str:
+        """Which step function :meth:`planning_step` gives on this machine (for logs and provenance)."""
+        return folded_form(self.net) if can_fold(self.net) else "PerSimNet.step (torch)"
 
     def agent_factors(self) -> np.ndarray:
         """Learned agent factors u ``[M, N, r]`` (agent one-hot through g_u)."""
