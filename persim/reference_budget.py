@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from persim.config import mpc_settings
+from persim.config import ConfigError, mpc_settings
 from persim.methods import SIMULATOR_METHODS
 
 
@@ -29,18 +29,19 @@ def reference_mpc_settings(config: dict[str, Any], env: str) -> dict[str, Any] |
 def reference_methods(config: dict[str, Any], env: str) -> list[str]:
     """The simulator methods of this run (``methods.simulators``) that plan once more at ``env``'s
     reference budget: ``evaluation.reward.reference_methods`` where ``env`` has one, else none.
-    Raises ValueError naming the key for a method the run does not train."""
+    Raises ConfigError naming the key for a method the run does not train."""
     listed = list(config["evaluation"]["reward"].get("reference_methods") or [])
     unknown = [m for m in listed if m not in config["methods"]["simulators"]]
     if unknown:
-        raise ValueError(f"config key 'evaluation.reward.reference_methods': {unknown} are not simulator methods of "
+        raise ConfigError(f"config key 'evaluation.reward.reference_methods': {unknown} are not simulator methods of "
                          f"this run (methods.simulators: {config['methods']['simulators']})")
     return listed if reference_mpc_settings(config, env) is not None else []
 
 
 def reference_budget_note(config: dict[str, Any], envs: list[str]) -> str:
-    """The caption's sentence on the reference budget, e.g. ``" True env+MPC (reference budget) plans
-    at MountainCar 1000 x 50 (candidates x horizon)."``; "" when none of ``envs`` has one."""
+    """The caption's sentence on the reference budget, e.g. ``" The rows marked 'reference budget'
+    (True env+MPC, PerSim) plan at MountainCar 1000 x 50 (candidates x horizon)."``; "" when none of
+    ``envs`` has one."""
     from persim.envs import get_spec
 
     budgets = [(get_spec(e), m) for e in envs if (m := reference_mpc_settings(config, e)) is not None]
