@@ -40,16 +40,21 @@ def reference_methods(config: dict[str, Any], env: str) -> list[str]:
 
 def reference_budget_note(config: dict[str, Any], envs: list[str]) -> str:
     """The caption's sentence on the reference budget, e.g. ``" The rows marked 'reference budget'
-    (True env+MPC, PerSim) plan at MountainCar 1000 x 50 (candidates x horizon)."``; "" when none of
-    ``envs`` has one."""
+    (True env+MPC, PerSim) plan at MountainCar 1000 x 50 (candidates x horizon); PerSim there with 2
+    MPC episodes per seed."``; the last clause names the methods whose rows at the run's budget plan
+    more episodes (``evaluation.reward.method_episodes``) than their reference rows do. "" when none
+    of ``envs`` has a reference budget."""
     from persim.envs import get_spec
 
-    budgets = [(get_spec(e), m) for e in envs if (m := reference_mpc_settings(config, e)) is not None]
+    reward = config["evaluation"]["reward"]
+    budgets = [(e, m) for e in envs if (m := reference_mpc_settings(config, e)) is not None]
     if not budgets:
         return ""
-    parts = [f"{spec.label} {m['n_candidates']} x {m['horizon']}"
-             + ("" if spec.discrete else f" x {m['cem_iterations']} CEM it.") for spec, m in budgets]
-    labels = ["True env+MPC"] + [SIMULATOR_METHODS[m] for m in (config["evaluation"]["reward"].get("reference_methods")
-                                                               or [])]
-    return (f" The rows marked 'reference budget' ({', '.join(labels)}) plan at {', '.join(parts)} "
-            "(candidates x horizon).")
+    parts = [f"{get_spec(e).label} {m['n_candidates']} x {m['horizon']}"
+             + ("" if get_spec(e).discrete else f" x {m['cem_iterations']} CEM it.") for e, m in budgets]
+    methods = reward.get("reference_methods") or []
+    labels = ["True env+MPC"] + [SIMULATOR_METHODS[m] for m in methods]
+    own = [SIMULATOR_METHODS[m] for m in methods
+           if any(e in (reward.get("method_episodes") or {}).get(m, {}) for e, _ in budgets)]
+    fewer = f"; {', '.join(own)} there with {reward['n_episodes']} MPC episodes per seed" if own else ""
+    return f" The rows marked 'reference budget' ({', '.join(labels)}) plan at {', '.join(parts)} (candidates x horizon){fewer}."

@@ -1,4 +1,6 @@
 """Bad configuration stops Snakemake before any job, with an error naming the key."""
+import copy
+
 import pytest
 import yaml
 
@@ -76,7 +78,10 @@ def test_reference_budget_adds_a_true_env_row_at_the_papers_budget():
     assert reference_mpc_settings(paper, "mountaincar") is None and reference_budget_note(paper, ["mountaincar"]) == ""
     assert reference_budget_note(quick, ["mountaincar", "cartpole", "halfcheetah"]) == (
         " The rows marked 'reference budget' (True env+MPC, PerSim) plan at MountainCar 1000 x 50, CartPole 1000 x 50"
-        " (candidates x horizon).")
+        " (candidates x horizon); PerSim there with 2 MPC episodes per seed.")  # 10 in its rows at quick's budget
+    no_extra = copy.deepcopy(quick)
+    del no_extra["evaluation"]["reward"]["method_episodes"]
+    assert reference_budget_note(no_extra, ["mountaincar"]).endswith("MountainCar 1000 x 50 (candidates x horizon).")
     # PerSim plans there too, where the env has a reference budget; a method the run lacks is named
     assert reference_methods(quick, "mountaincar") == ["persim"] and reference_methods(quick, "halfcheetah") == []
     assert reference_methods(paper, "mountaincar") == []

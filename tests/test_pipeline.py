@@ -109,7 +109,7 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert (ref_prov["settings"]["mpc"]["n_candidates"], ref_prov["settings"]["mpc"]["horizon"]) == (20, 5)
     tex9 = (out / "tables/table9_mountaincar.tex").read_text()
     assert ("The rows marked 'reference budget' (True env+MPC, PerSim) plan at MountainCar 20 x 5 (candidates x "
-            "horizon).") in tex9
+            "horizon); PerSim there with 1 MPC episodes per seed.") in tex9
     # PerSim once more at the reference budget on every MountainCar dataset, beside the paper's PerSim
     persim_ref = reward[reward["method"] == "PerSim (reference budget)"]
     assert set(persim_ref["env"]) == {"mountaincar"} and len(persim_ref) == 5 * 4  # the paper's PerSim cells
