@@ -1,7 +1,6 @@
 """The paper's published numbers (Tables 3, 5-16), shipped with the package as data."""
 from __future__ import annotations
 
-from collections.abc import Iterable
 from importlib import resources
 
 import pandas as pd
