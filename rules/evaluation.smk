@@ -77,10 +77,7 @@ rule eval_reward:
         "../scripts/eval_reward.py"
 
 
-rule eval_reward_reference:
-    input:
-        model=seed_models,
-        agents=agents_path("{env}"),
+use rule eval_reward as eval_reward_reference with:
     output:
         method_path("{env}", "{behaviour}", "{method}", "reward_reference.csv"),
     params:
@@ -90,14 +87,6 @@ rule eval_reward_reference:
         f"{OUT}/logs/{{env}}/{{behaviour}}/{{method}}/reward_reference.log",
     benchmark:
         f"{OUT}/benchmarks/{{env}}/{{behaviour}}/{{method}}/reward_reference.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=600,
-    conda:
-        ENV_FILE
-    script:
-        "../scripts/eval_reward.py"
 
 
 rule eval_reward_true_env:
