@@ -165,6 +165,8 @@ def test_smoke_run_produces_every_output(smoke_run):
     reference_row = summary[summary["table"] == "reference budget"].iloc[0]
     # counted apart from Table 9: True env + MPC's 5 cells, PerSim's 4 x 5 (2 datasets run)
     assert (reference_row["n_cells"], reference_row["n_compared"]) == (5 + 4 * 5, 5 + 2 * 5)
+    theirs = summary[summary["table"] == "ours vs authors' code"].iloc[0]  # MountainCar Random, CartPole Pure: all run
+    assert (theirs["n_cells"], theirs["n_compared"]) == (20, 20)
     assert set(summary["table"].astype(str)) >= {str(t) for t in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)}
     assert "Reproduction vs. paper" in (out / "report/comparison.html").read_text()
     claims = pd.read_csv(out / "report/claims.csv").set_index("claim")

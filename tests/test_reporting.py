@@ -434,6 +434,68 @@ def test_a_simulator_at_the_reference_budget_is_judged_against_its_own_paper_cel
     assert set(select(cells, ["9"], ["PerSim", persim_ref])["method"]) == {"PerSim", persim_ref}
 
 
+def test_the_authors_stored_outputs_are_a_second_reference(paper):
+    """Where the authors' released code stored a result of its own (MountainCar Random and CartPole Pure,
+    PerSim), each such cell carries it: judged against the paper and ours judged against it; the
+    summary counts both, the Markdown and HTML pages list them."""
+    from persim.reporting.authors import AUTHORS_VS_PAPER, OURS_VS_AUTHORS, load_authors_outputs
+    from persim.reporting.html import comparison_html
+
+    authors = load_authors_outputs()
+    assert len(authors) == 20 and set(authors["agent"]) == {1, 2, 3, 4, 5}
+    assert set(zip(authors["table"], authors["dataset"])) == {(6, "random"), (7, "pure"), (9, "random"), (10, "pure")}
+    # a fact of the data: the authors' own prediction output misses their published Table 6 on every agent
+    t6 = authors[authors["table"] == 6].set_index("agent")["value"]
+    assert all(t6[a] > 2 * (_paper_value(paper, 6, "random", "PerSim", a, "rmse")[0] + 0.0005) for a in range(1, 6))
+
+    prediction = pd.DataFrame({"env": ["mountaincar"] * 3, "dataset": ["random"] * 3, "method": ["persim"] * 3,
+                               "agent": [1, 4, 5], "rmse": [t6[1] * 1.5, t6[4] / 3, t6[5] * 3], "r2_median": [0.9] * 3})
+    reward = pd.DataFrame({"env": ["cartpole"] * 2, "dataset": ["pure"] * 2, "method": ["persim", "PerSim (reference budget)"],
+                           "agent": [1, 1], "reward": [199.0, 110.2], "reward_std": [0.5, 0.5]})
+    c = cmp.compare(prediction, reward, paper)
+    stored_in = {6: "random", 10: "pure"}
+    cell = lambda t, m, a: c[(c["table"] == t) & (c["dataset"] == stored_in[t]) & (c["method"] == m)  # noqa: E731
+                             & (c["agent"] == a)].iloc[0]
+    r = cell(6, "PerSim", 1)
+    assert r["authors_code"] == t6[1] and r["verdict"] == "worse"  # 7x the paper ...
+    assert (r["authors_code_vs_paper"], r["ours_vs_authors_code"]) == ("worse", "reproduced")  # ... where theirs is
+    assert cell(6, "PerSim", 4)["ours_vs_authors_code"] == "better" and cell(6, "PerSim", 5)["ours_vs_authors_code"] == "worse"
+    assert cell(6, "PerSim", 2)["ours_vs_authors_code"] == "missing"  # theirs stored, ours not run
+    r = cell(10, "PerSim", 1)  # theirs: one episode of 110 against the paper's 199.7 ± 0.3
+    assert r["authors_code"] == 110.0 and r["authors_code_vs_paper"] == "worse" and r["ours_vs_authors_code"] == "better"
+    ref = cell(10, "PerSim (reference budget)", 1)  # a reference-budget row gets its method's stored value
+    assert ref["authors_code"] == 110.0 and ref["ours_vs_authors_code"] == "reproduced"  # |110.2 - 110| <= the cell tolerance
+    assert ref["tolerance"] == r["tolerance"]
+    assert c.loc[c["table"].isin([1, 2, 8, 11]) | (c["method"] != "PerSim") & ~c["method"].str.startswith("PerSim ("),
+                 "authors_code"].isna().all()
+    s = cmp.summarize(c).set_index("table")
+    theirs, ours = s.loc[AUTHORS_VS_PAPER], s.loc[OURS_VS_AUTHORS]  # 20 cells each, no reference-budget rows
+    assert theirs["n_cells"] == ours["n_cells"] == 20 and theirs["n_ours"] == 20 and ours["n_ours"] == 4
+    assert (ours["reproduced"], ours["better"], ours["worse"], ours["missing"]) == (1, 2, 1, 16)
+    assert theirs["worse"] >= 5 and s.loc["overall", "n_cells"] == len(c[(c["table"] >= 6) & ~c["method"].str.endswith(")")])
+    md = cmp.to_markdown(c)
+    assert md.index("## The authors' own stored outputs") < md.index("## Table 6")
+    assert "| 6 | MountainCar | Random | PerSim | 1 | 0.0040 | 0.0196 | 0.0295 | worse | reproduced |" in md
+    page = comparison_html(c, cmp.summarize(c))
+    assert "<h2>The authors' own stored outputs</h2>" in page and "ours vs authors&#x27; code" in page
+
+
+def test_a_bad_authors_outputs_file_is_named(tmp_path):
+    from persim.reporting.authors import AUTHORS_COLUMNS, load_authors_outputs
+
+    good = load_authors_outputs()
+    path = tmp_path / "authors.csv"
+    good.drop(columns=["source"]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"authors.csv: missing columns \['source'\]"):
+        load_authors_outputs(str(path))
+    good.assign(value=["x"] + list(good["value"][1:])).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="column 'value' is not numeric in row\\(s\\) \\[2\\]"):
+        load_authors_outputs(str(path))
+    pd.concat([good, good.head(1)])[AUTHORS_COLUMNS].to_csv(path, index=False)
+    with pytest.raises(ValueError, match="cells given twice"):
+        load_authors_outputs(str(path))
+
+
 # ------------------------------------------------------------------------------------------ run diff
 def _comparison_run(root, verdicts: dict[tuple[int, str, int], tuple[float, str]]):
     """A run dir holding report/comparison.csv with one MountainCar `random` cell per

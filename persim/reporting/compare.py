@@ -7,6 +7,8 @@ cells (3, 12-16) come from their long tables (:mod:`persim.reporting.extended`) 
 same rules. ``ceiling``: for a simulator's MPC reward cell, this run's True env + MPC for that agent
 at the same planner budget (:func:`add_ceiling`); ``planner_limited``: the cell is "worse" and so is
 its ceiling (:func:`planner_limited`), i.e. the reduced planner budget, not the simulator, decides it.
+Cells where the authors' released code stored a result of its own carry it as a second reference
+(``authors_code``, ``authors_code_vs_paper``, ``ours_vs_authors_code``: :mod:`persim.reporting.authors`).
 
 Verdict rules
 -------------
@@ -40,6 +42,14 @@ import numpy as np
 import pandas as pd
 
 from persim.methods import METHOD_LABELS
+from persim.reporting.authors import (
+    ADDED_COLUMNS,
+    AUTHORS_VS_PAPER,
+    OURS_VS_AUTHORS,
+    add_authors_code,
+    authors_markdown,
+    stored_cells,
+)
 from persim.reporting.labels import (
     DATASET_LABELS,
     ENV_LABELS,
@@ -81,7 +91,7 @@ _EPS = 1e-9  # relative slack so that exact boundaries (2x, 2 std) are not lost 
 KEY = ["env", "dataset", "method", "agent"]
 COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
            "ratio", "difference", "tolerance", "ours_r2", "paper_r2", "verdict"]
-ALL_COLUMNS = [*COLUMNS, "n_train_agents", "ceiling", "planner_limited"]
+ALL_COLUMNS = [*COLUMNS, "n_train_agents", "ceiling", "planner_limited", *ADDED_COLUMNS]
 UNSEEN_TABLE = 13  # other agents than the five test agents: no True env + MPC of ours for them
 
 
@@ -300,7 +310,7 @@ def compare(
         from persim.reporting.extended import compare_extended
 
         out = pd.concat([out, compare_extended(extended)], ignore_index=True)
-    return _sort(add_ceiling(out))
+    return _sort(add_authors_code(add_ceiling(out)))
 
 
 def add_ceiling(cells: pd.DataFrame) -> pd.DataFrame:
@@ -395,7 +405,9 @@ def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> p
     ``n_compared`` counts cells with both our and the paper's value and ``share_reproduced`` is
     reproduced / n_compared (NaN when nothing was compared). The cells of a True env + MPC row at
     the reference budget judge the paper's True env + MPC cells a second time: they have their own
-    row (``REFERENCE_SUMMARY``) after "overall" and count in no other. With ``claims``
+    row (``REFERENCE_SUMMARY``) after "overall" and count in no other. Where the authors' code stored
+    results of its own (:mod:`persim.reporting.authors`), two rows follow: their values judged against
+    the paper (``AUTHORS_VS_PAPER``) and ours judged against theirs (``OURS_VS_AUTHORS``). With ``claims``
     (:func:`persim.reporting.claims.judge_claims`) one row per claim follows (kind ``claim``)."""
     paper_cells, reference = split_reference(comparison)
     rows = []
@@ -406,6 +418,12 @@ def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> p
     rows.append(_counts(appendix, "overall", "all"))
     if len(reference):
         rows.append(_counts(reference, REFERENCE_SUMMARY, "reward"))
+    stored = stored_cells(appendix)
+    if len(stored):
+        rows.append(_counts(stored.assign(ours=stored["authors_code"], verdict=stored["authors_code_vs_paper"],
+                                          planner_limited=False), AUTHORS_VS_PAPER, _kind(stored)))
+        rows.append(_counts(stored.assign(verdict=stored["ours_vs_authors_code"], planner_limited=False),
+                            OURS_VS_AUTHORS, _kind(stored)))
     out = pd.DataFrame(rows)
     if claims is not None:
         from persim.reporting.claims import claim_summary_rows
@@ -562,7 +580,7 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
              "(Tables 1-2 repeat cells of Tables 6-11).",
              *([f"{REFERENCE_NOTE} Their cells count in the summary row '{REFERENCE_SUMMARY}' only."]
                if is_reference(comparison).any() else []), "",
-             "## Summary", "", _summary_markdown(summary), ""]
+             "## Summary", "", _summary_markdown(summary), "", *authors_markdown(comparison)]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]
         lines += [f"## {TABLE_TITLES.get(table, f'Table {table}')}", ""]

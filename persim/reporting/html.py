@@ -5,6 +5,7 @@ import html
 
 import pandas as pd
 
+from persim.reporting.authors import AUTHORS_NOTE, stored_cells
 from persim.reporting.labels import REFERENCE_NOTE, is_reference
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:110em} table{border-collapse:collapse;"
@@ -31,10 +32,11 @@ def _fmt(v) -> str:
 def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: pd.DataFrame | None = None,
                     title: str = "Reproduction vs. paper", claims: pd.DataFrame | None = None,
                     policies: pd.DataFrame | None = None) -> str:
-    """Summary first, then the paper's claims (if given), every compared cell (rows coloured by
-    verdict), and the reward intervals."""
+    """Summary first, then the paper's claims (if given), the policies off target, the cells where the
+    authors' code stored a result of its own, every compared cell (rows coloured by verdict), and the
+    reward intervals."""
     cols = ["table", "env", "dataset", "n_train_agents", "method", "agent", "metric", "ours", "ours_std", "paper",
-            "paper_std", "ratio", "difference", "ceiling", "planner_limited", "verdict"]
+            "paper_std", "ratio", "difference", "ceiling", "planner_limited", "verdict", "authors_code"]
     have = comparison[comparison["verdict"] != "missing"]
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
              f"</head><body><h1>{html.escape(title)}</h1>",
@@ -56,6 +58,11 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
                   "the paper's target by more than 25%: the datasets they logged, or the test rollouts, differ "
                   "from the paper's (HalfCheetah's TD3 cannot reach 3000 on a laptop budget).</p>",
                   _table(off[["env", "policy", "n_steps", "mean_return", "paper_target", "target_gap"]])]
+    stored = stored_cells(comparison)
+    if len(stored):
+        parts += ["<h2>The authors' own stored outputs</h2>", f"<p>{html.escape(AUTHORS_NOTE)}</p>",
+                  _table(stored[["table", "env", "dataset", "method", "agent", "metric", "paper", "authors_code",
+                                 "ours", "authors_code_vs_paper", "ours_vs_authors_code"]], "ours_vs_authors_code")]
     parts += [f"<h2>Cells with our value ({len(have)} of {len(comparison)})</h2>",
               _table(have[[c for c in cols if c in have.columns]], "verdict")]
     if intervals is not None and len(intervals):
