@@ -111,9 +111,7 @@ rule eval_reward_true_env:
         "../scripts/eval_reward.py"
 
 
-rule eval_reward_true_env_reference:
-    input:
-        agents=agents_path("{env}"),
+use rule eval_reward_true_env as eval_reward_true_env_reference with:
     output:
         f"{OUT}/{{env}}/true_mpc_reference/reward.csv",
     params:
@@ -123,14 +121,6 @@ rule eval_reward_true_env_reference:
         f"{OUT}/logs/{{env}}/true_mpc_reference/reward.log",
     benchmark:
         f"{OUT}/benchmarks/{{env}}/true_mpc_reference/reward.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=600,
-    conda:
-        ENV_FILE
-    script:
-        "../scripts/eval_reward.py"
 
 
 rule rewards:
