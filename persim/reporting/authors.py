@@ -110,8 +110,8 @@ def authors_markdown(cells: pd.DataFrame) -> list[str]:
     if not len(stored):
         return []
     fmt = lambda v, metric: "—" if pd.isna(v) else (f"{v:.4f}" if metric == "rmse" else f"{v:.1f}")  # noqa: E731
-    rows = [[str(int(r["table"])), ENV_LABELS.get(r["env"], r["env"]), DATASET_LABELS.get(r["dataset"], r["dataset"]), r["method"],
-             str(int(r["agent"])), fmt(r["paper"], r["metric"]), fmt(r["authors_code"], r["metric"]),
+    rows = [[str(int(r["table"])), ENV_LABELS.get(r["env"], r["env"]), DATASET_LABELS.get(r["dataset"], r["dataset"]),
+             r["method"], str(int(r["agent"])), fmt(r["paper"], r["metric"]), fmt(r["authors_code"], r["metric"]),
              fmt(r["ours"], r["metric"]), str(r["authors_code_vs_paper"]), str(r["ours_vs_authors_code"])]
             for _, r in stored.iterrows()]
     headers = ["Table", "Env", "Data", "Method", "Agent", "paper", "authors' code", "ours",
