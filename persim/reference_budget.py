@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from persim.config import ConfigError, mpc_settings
+from persim.config import ConfigError, mpc_episodes, mpc_settings
 from persim.methods import SIMULATOR_METHODS
 
 
@@ -54,7 +54,8 @@ def reference_budget_note(config: dict[str, Any], envs: list[str]) -> str:
              + ("" if get_spec(e).discrete else f" x {m['cem_iterations']} CEM it.") for e, m in budgets]
     methods = reward.get("reference_methods") or []
     labels = ["True env+MPC"] + [SIMULATOR_METHODS[m] for m in methods]
-    own = [SIMULATOR_METHODS[m] for m in methods
-           if any(e in (reward.get("method_episodes") or {}).get(m, {}) for e, _ in budgets)]
+    own = [SIMULATOR_METHODS[m] for m in methods if any(mpc_episodes(config, m, e) != reward["n_episodes"]
+                                                        for e, _ in budgets)]
     fewer = f"; {', '.join(own)} there with {reward['n_episodes']} MPC episodes per seed" if own else ""
-    return f" The rows marked 'reference budget' ({', '.join(labels)}) plan at {', '.join(parts)} (candidates x horizon){fewer}."
+    return (f" The rows marked 'reference budget' ({', '.join(labels)}) plan at {', '.join(parts)} "
+            f"(candidates x horizon){fewer}.")

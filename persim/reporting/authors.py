@@ -55,7 +55,7 @@ def load_authors_outputs(path: str | None = None) -> pd.DataFrame:
 def add_authors_code(cells: pd.DataFrame, authors: pd.DataFrame | None = None) -> pd.DataFrame:
     """``cells`` (a comparison frame) with ``ADDED_COLUMNS``; NaN / empty where the authors stored nothing.
     A row at the reference budget gets the value of its method's cell."""
-    from persim.reporting.compare import rmse_verdicts
+    from persim.reporting.compare import reward_verdicts_within, rmse_verdicts
 
     authors = load_authors_outputs() if authors is None else authors
     key = cells[_MATCH].assign(method=cells["method"].map(base_label), dataset=cells["dataset"].fillna("").astype(str),
@@ -71,19 +71,12 @@ def add_authors_code(cells: pd.DataFrame, authors: pd.DataFrame | None = None) -
     vs_theirs = np.full(len(out), None, dtype=object)
     vs_paper[rmse] = rmse_verdicts(theirs[rmse], paper[rmse])
     vs_theirs[rmse] = rmse_verdicts(ours[rmse], theirs[rmse], decimals=None)
-    vs_paper[reward] = _reward_verdicts(theirs[reward], paper[reward], tol[reward])
-    vs_theirs[reward] = _reward_verdicts(ours[reward], theirs[reward], tol[reward])
+    vs_paper[reward] = reward_verdicts_within(theirs[reward], paper[reward], tol[reward])
+    vs_theirs[reward] = reward_verdicts_within(ours[reward], theirs[reward], tol[reward])
     stored = ~np.isnan(theirs)
     out["authors_code_vs_paper"] = np.where(stored, vs_paper, None)
     out["ours_vs_authors_code"] = np.where(stored, vs_theirs, None)
     return out
-
-
-def _reward_verdicts(values: np.ndarray, reference: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
-    """Reward verdicts of ``values`` against ``reference`` with a given absolute ``tolerance`` (arrays [n])."""
-    from persim.reporting.compare import REWARD_STD_FACTOR, reward_verdicts
-
-    return reward_verdicts(values, reference, tolerance / REWARD_STD_FACTOR)[0]  # its tolerance: factor x std
 
 
 def stored_cells(cells: pd.DataFrame) -> pd.DataFrame:

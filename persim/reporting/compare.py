@@ -250,11 +250,18 @@ def reward_verdicts(ours: np.ndarray, paper: np.ndarray, paper_std: np.ndarray) 
     ours, paper, std = (np.asarray(a, dtype=float) for a in (ours, paper, paper_std))
     fallback = np.maximum(REWARD_FALLBACK_REL * np.abs(paper), REWARD_FALLBACK_ABS)
     tol = np.where(np.nan_to_num(std) > 0, REWARD_STD_FACTOR * np.nan_to_num(std), fallback)
-    diff = ours - paper
+    return reward_verdicts_within(ours, paper, tol), np.where(np.isnan(paper), np.nan, tol)
+
+
+def reward_verdicts_within(ours: np.ndarray, reference: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """Verdicts of reward values against a reference with a given absolute tolerance (arrays [n];
+    NaN = absent): reproduced within it, else better (above) or worse."""
+    ours, reference, tol = (np.asarray(a, dtype=float) for a in (ours, reference, tolerance))
+    diff = ours - reference
     with np.errstate(invalid="ignore"):
         ok = np.abs(diff) <= tol * (1 + _EPS)
         verdict = np.where(ok, "reproduced", np.where(diff > 0, "better", "worse")).astype(object)
-    return _absent(verdict, ours, paper), np.where(np.isnan(paper), np.nan, tol)
+    return _absent(verdict, ours, reference)
 
 
 def rmse_verdicts(ours: np.ndarray, paper: np.ndarray, decimals: int | None = RMSE_DECIMALS) -> np.ndarray:
