@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -82,16 +83,20 @@ static void *run_task(void *arg) {
 }
 
 /* A pool of worker threads, started on the first call that asks for more than one thread and kept
- * (starting threads per call costs ~40 us each here, a third of a paper-size step's work). Workers
- * sleep on a condition variable between calls. A forked child inherits the pool's memory but not its
- * threads: the pid check starts a fresh pool there. One call at a time holds the pool. */
+ * (starting threads per call costs ~40 us each here, a third of a paper-size step's work). Between
+ * calls a worker first spins for up to SPIN_NS watching the call counter, then sleeps on a condition
+ * variable; the caller likewise spins for up to SPIN_NS before it sleeps waiting for the workers.
+ * Planning calls the kernel once per horizon step with ~0.1 ms between calls: waking a sleeping
+ * thread there cost ~60 us per call (2 threads, this VM), a third of the call. A forked child
+ * inherits the pool's memory but not its threads: the pid check starts a fresh pool there. One call
+ * at a time holds the pool. */
 enum { MAX_THREADS = 64 };
 static struct {
     pid_t pid;
     int size;                      /* workers started: tasks 1..size */
     int active;                    /* workers with a task in the current call */
-    int pending;                   /* of those, still running */
-    unsigned long generation;      /* bumped per call */
+    unsigned long pending;         /* of those, still running (atomic reads outside mu) */
+    unsigned long generation;      /* bumped per call (atomic reads outside mu) */
     struct task *tasks;
     unsigned long born[MAX_THREADS];
     pthread_t threads[MAX_THREADS];
@@ -109,19 +114,50 @@ __attribute__((constructor)) static void register_fork_handler(void) {
     pthread_atfork(NULL, NULL, reset_in_child);
 }
 
+enum { SPIN_NS = 200000 };  /* 0.2 ms */
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Spin until *value != unchanged or SPIN_NS pass; returns whether it changed. */
+static int spin_until_changed(const unsigned long *value, unsigned long unchanged) {
+    const long long start = now_ns();
+    for (int i = 1;; i++) {
+        if (__atomic_load_n(value, __ATOMIC_ACQUIRE) != unchanged) return 1;
+        cpu_relax();
+        if (i % 64 == 0 && now_ns() - start > SPIN_NS) return 0;
+    }
+}
+
 static void *worker(void *arg) {
     const int index = (int)(intptr_t)arg;
     pthread_mutex_lock(&pool.mu);
     unsigned long seen = pool.born[index];  /* the generation when it was started, not when it runs */
+    pthread_mutex_unlock(&pool.mu);
     for (;;) {
+        spin_until_changed(&pool.generation, seen);
+        pthread_mutex_lock(&pool.mu);      /* generation, active and tasks are read together */
         while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
         seen = pool.generation;
-        if (index > pool.active) continue;
+        const int mine = index <= pool.active;
         struct task *t = &pool.tasks[index];
         pthread_mutex_unlock(&pool.mu);
+        if (!mine) continue;
         run_task(t);
         pthread_mutex_lock(&pool.mu);
-        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool.done);
+        pthread_mutex_unlock(&pool.mu);
     }
     return NULL;
 }
@@ -166,15 +202,21 @@ int persim_folded_step(int M, int E, int C, int D, int K, int H, int n_threads,
         pool.tasks = tasks;
         pool.active = n - 1;
         pool.pending = n - 1;
-        pool.generation++;
+        __atomic_add_fetch(&pool.generation, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&pool.go);
         pthread_mutex_unlock(&pool.mu);
     }
     run_task(&tasks[0]);
     if (n > 1) {
-        pthread_mutex_lock(&pool.mu);
-        while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
+        unsigned long left;
+        while ((left = __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE)) != 0 &&
+               spin_until_changed(&pool.pending, left)) {}
+        if (left != 0) {
+            pthread_mutex_lock(&pool.mu);
+            while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);  /* the workers' rows and bad counts are visible */
     }
     pthread_mutex_unlock(&call_mu);
     int bad = 0;
