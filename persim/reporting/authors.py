@@ -20,7 +20,9 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from persim.reporting.labels import base_label
+from persim.reporting.labels import DATASET_LABELS, ENV_LABELS, base_label
+from persim.reporting.markdown import pipe_table
+from persim.reporting.verdicts import reward_verdicts_within, rmse_verdicts
 
 AUTHORS_COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "value", "r2_median", "n_episodes",
                    "source"]
@@ -55,8 +57,6 @@ def load_authors_outputs(path: str | None = None) -> pd.DataFrame:
 def add_authors_code(cells: pd.DataFrame, authors: pd.DataFrame | None = None) -> pd.DataFrame:
     """``cells`` (a comparison frame) with ``ADDED_COLUMNS``; NaN / empty where the authors stored nothing.
     A row at the reference budget gets the value of its method's cell."""
-    from persim.reporting.compare import reward_verdicts_within, rmse_verdicts
-
     authors = load_authors_outputs() if authors is None else authors
     key = cells[_MATCH].assign(method=cells["method"].map(base_label), dataset=cells["dataset"].fillna("").astype(str),
                                table=cells["table"].astype(int), agent=cells["agent"].astype("Int64"))
@@ -96,14 +96,11 @@ AUTHORS_NOTE = ("The authors' released code stores a few results of its own (Abd
 
 def authors_markdown(cells: pd.DataFrame) -> list[str]:
     """Markdown lines of a section listing every cell with a stored value of the authors (none: [])."""
-    from persim.reporting.compare import DATASET_LABELS, pipe_table
-    from persim.reporting.labels import ENV_LABELS
-
     stored = stored_cells(cells)
     if not len(stored):
         return []
     fmt = lambda v, metric: "—" if pd.isna(v) else (f"{v:.4f}" if metric == "rmse" else f"{v:.1f}")  # noqa: E731
-    rows = [[str(int(r["table"])), ENV_LABELS.get(r["env"], r["env"]), DATASET_LABELS.get(r["dataset"], r["dataset"]),
+    rows = [[str(int(r["table"])), ENV_LABELS.get(r["env"], r["env"]), DATASET_LABELS.get(r["dataset"], r["dataset"] or "—"),
              r["method"], str(int(r["agent"])), fmt(r["paper"], r["metric"]), fmt(r["authors_code"], r["metric"]),
              fmt(r["ours"], r["metric"]), str(r["authors_code_vs_paper"]), str(r["ours_vs_authors_code"])]
             for _, r in stored.iterrows()]

@@ -12,17 +12,10 @@ Cells where the authors' released code stored a result of its own carry it as a 
 
 Verdict rules
 -------------
-* Rewards (Tables 9-11; ``metric == "reward"``): ``difference = ours - paper``. "reproduced" if
-  ``|difference| <= 2 x paper_std``; when the paper's std is 0 or missing (printed "±0.0") the tolerance
-  is ``max(5% of |paper|, 1 reward unit)`` instead. Otherwise "better" if ours > paper, else "worse".
-  ``tolerance`` holds the absolute tolerance used.
-* Prediction (Tables 6-8; ``metric == "rmse"``; median R² is carried alongside in ``ours_r2`` /
-  ``paper_r2`` but not judged): ``ratio = ours / paper``. "reproduced" if within a factor 2 of the
-  paper, "better" if below half of it, "worse" if above twice it. The paper prints RMSE to 3 decimals
-  (three PerSim cells read "0.000"), so by default the factor-2 band is taken around the printed
-  value's rounding interval ``[paper - 0.0005, paper + 0.0005]``: reproduced iff
-  ``0.5 * (paper - 0.0005) <= ours <= 2 * (paper + 0.0005)``. ``rmse_decimals=None`` gives the literal
-  rule ``0.5 <= ratio <= 2``. A paper RMSE of 0 has ``ratio = inf``.
+The rules are :mod:`persim.reporting.verdicts`'s: a reward is "reproduced" within 2 x the paper's std
+(``max(5% of |paper|, 1)`` where it printed "±0.0"), an RMSE within a factor 2 of the paper's printed
+value's rounding interval (``rmse_decimals=None``: of the value itself); otherwise "better" or "worse".
+
 * A cell the paper has and we do not: "missing" (ours stays NaN; nothing is invented). A cell whose
   result file exists but holds no finite value (e.g. no rollout could be scored): "failed". A cell
   we have and the paper does not: "no paper value".
@@ -50,6 +43,7 @@ from persim.reporting.authors import (
     authors_markdown,
     stored_cells,
 )
+from persim.reporting.extended import compare_extended
 from persim.reporting.labels import (
     DATASET_LABELS,
     ENV_LABELS,
@@ -65,8 +59,24 @@ from persim.reporting.labels import (
     is_reference,
     reference_label,
 )
+from persim.reporting.markdown import pipe_table
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 from persim.reporting.selection import SELECTED_AGENTS
+from persim.reporting.verdicts import (  # noqa: F401 - the rules, re-exported for users of this module
+    BOUNDARY_EPS,
+    COLUMNS,
+    COMPARED,
+    REWARD_FALLBACK_ABS,
+    REWARD_FALLBACK_REL,
+    REWARD_STD_FACTOR,
+    RMSE_DECIMALS,
+    RMSE_FACTOR,
+    VERDICTS,
+    reward_verdicts,
+    reward_verdicts_within,
+    rmse_ratio,
+    rmse_verdicts,
+)
 
 log = logging.getLogger("persim")
 
@@ -79,18 +89,7 @@ METHODS = tuple(label for m in (*REWARD_METHODS, TRUE_MPC) for label in (m, refe
 REFERENCE_SUMMARY = "reference budget"  # the summary row of the rows planned at the reference budget
 DATASETS = ("pure", "random", "pure_eps20", "pure_eps40", "")
 
-VERDICTS = ("reproduced", "better", "worse", "missing", "failed", "no paper value")
-COMPARED = ("reproduced", "better", "worse")
-REWARD_STD_FACTOR = 2.0
-REWARD_FALLBACK_REL = 0.05  # tolerance when the paper's std is 0/missing: 5% of |paper| ...
-REWARD_FALLBACK_ABS = 1.0  # ... but at least 1 reward unit
-RMSE_FACTOR = 2.0
-RMSE_DECIMALS = 3
-_EPS = 1e-9  # relative slack so that exact boundaries (2x, 2 std) are not lost to float rounding
-
 KEY = ["env", "dataset", "method", "agent"]
-COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours_std", "paper", "paper_std",
-           "ratio", "difference", "tolerance", "ours_r2", "paper_r2", "verdict"]
 ALL_COLUMNS = [*COLUMNS, "n_train_agents", "ceiling", "planner_limited", *ADDED_COLUMNS]
 UNSEEN_TABLE = 13  # other agents than the five test agents: no True env + MPC of ours for them
 
@@ -244,43 +243,6 @@ def _paper_rows(paper: pd.DataFrame, tables: Iterable[int], metrics: tuple[str, 
     return p.dropna(subset=["mean"])
 
 
-# ------------------------------------------------------------------------------------------- verdicts
-def reward_verdicts(ours: np.ndarray, paper: np.ndarray, paper_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Verdicts and absolute tolerances for reward cells (arrays [n]; NaN = absent)."""
-    ours, paper, std = (np.asarray(a, dtype=float) for a in (ours, paper, paper_std))
-    fallback = np.maximum(REWARD_FALLBACK_REL * np.abs(paper), REWARD_FALLBACK_ABS)
-    tol = np.where(np.nan_to_num(std) > 0, REWARD_STD_FACTOR * np.nan_to_num(std), fallback)
-    return reward_verdicts_within(ours, paper, tol), np.where(np.isnan(paper), np.nan, tol)
-
-
-def reward_verdicts_within(ours: np.ndarray, reference: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
-    """Verdicts of reward values against a reference with a given absolute tolerance (arrays [n];
-    NaN = absent): reproduced within it, else better (above) or worse."""
-    ours, reference, tol = (np.asarray(a, dtype=float) for a in (ours, reference, tolerance))
-    diff = ours - reference
-    with np.errstate(invalid="ignore"):
-        ok = np.abs(diff) <= tol * (1 + _EPS)
-        verdict = np.where(ok, "reproduced", np.where(diff > 0, "better", "worse")).astype(object)
-    return _absent(verdict, ours, reference)
-
-
-def rmse_verdicts(ours: np.ndarray, paper: np.ndarray, decimals: int | None = RMSE_DECIMALS) -> np.ndarray:
-    """Verdicts for RMSE cells (arrays [n]; NaN = absent); see the module docstring for ``decimals``."""
-    ours, paper = np.asarray(ours, dtype=float), np.asarray(paper, dtype=float)
-    half = 0.0 if decimals is None else 0.5 * 10.0 ** (-decimals)
-    low, high = np.maximum(paper - half, 0.0) / RMSE_FACTOR, (paper + half) * RMSE_FACTOR
-    with np.errstate(invalid="ignore"):
-        verdict = np.where(ours < low * (1 - _EPS), "better",
-                           np.where(ours > high * (1 + _EPS), "worse", "reproduced")).astype(object)
-    return _absent(verdict, ours, paper)
-
-
-def _absent(verdict: np.ndarray, ours: np.ndarray, paper: np.ndarray) -> np.ndarray:
-    verdict[np.isnan(paper)] = "no paper value"
-    verdict[np.isnan(ours)] = "missing"
-    return verdict
-
-
 # -------------------------------------------------------------------------------------------- compare
 def compare(
     prediction: pd.DataFrame | None = None, reward: pd.DataFrame | None = None, paper: pd.DataFrame | None = None,
@@ -294,9 +256,7 @@ def compare(
     empty_p = pd.DataFrame(columns=KEY + ["ours", "ours_std", "ours_r2"])
     pred = _merge(ours_prediction(prediction) if prediction is not None else empty_p, paper_prediction(paper))
     pred["table"], pred["metric"] = pred["env"].map(PREDICTION_TABLES), "rmse"
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pred["ratio"] = np.where(pred["paper"] == 0, np.where(pred["ours"] > 0, np.inf, np.nan),
-                                 pred["ours"] / pred["paper"])
+    pred["ratio"] = rmse_ratio(pred["ours"], pred["paper"])
     pred["difference"], pred["tolerance"] = np.nan, np.nan
     pred["verdict"] = _failed(rmse_verdicts(pred["ours"], pred["paper"], rmse_decimals), pred)
 
@@ -314,8 +274,6 @@ def compare(
     if main_tables:
         out = pd.concat([main_table_rows(out), out], ignore_index=True)
     if extended is not None and len(extended):
-        from persim.reporting.extended import compare_extended
-
         out = pd.concat([out, compare_extended(extended)], ignore_index=True)
     return _sort(add_authors_code(add_ceiling(out)))
 
@@ -350,7 +308,7 @@ def planner_limited(cells: pd.DataFrame) -> np.ndarray:
     ceiling, paper, tol = (pd.to_numeric(cells[c], errors="coerce").to_numpy(float)
                            for c in ("ceiling", "paper", "tolerance"))
     with np.errstate(invalid="ignore"):
-        below = ceiling - paper < -tol * (1 + _EPS)  # the reward verdict's rule, applied to the ceiling
+        below = ceiling - paper < -tol * (1 + BOUNDARY_EPS)  # the reward verdict's rule, applied to the ceiling
     worse = cells["verdict"].to_numpy() == "worse"
     true_env = (cells["method"] == TRUE_MPC).to_numpy() & (cells["metric"] == "reward").to_numpy()
     return worse & (below | true_env)  # True env + MPC worse: the planner on the true dynamics itself
@@ -464,16 +422,6 @@ def _counts(sub: pd.DataFrame, table: str, kind: str) -> dict:
 # ------------------------------------------------------------------------------------------- markdown
 MARKS = {"reproduced": "✓", "better": "▲", "worse": "▼", "missing": "", "failed": "✗", "no paper value": "?"}
 PLANNER_LIMITED_MARK = "▽"  # worse, and so is this run's True env + MPC at the same planner budget
-
-
-def pipe_table(headers: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
-    """GitHub pipe table; ``align`` per column: "l" or "r" (default: first two left, rest right)."""
-    align = align or ["l" if i < 2 else "r" for i in range(len(headers))]
-    esc = lambda s: str(s).replace("|", r"\|").replace("\n", " ")  # noqa: E731
-    rule = [":--" if a == "l" else "--:" for a in align]
-    lines = ["| " + " | ".join(esc(h) for h in headers) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _fmt_rmse(value, r2) -> str:

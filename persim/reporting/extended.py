@@ -15,6 +15,7 @@ import pandas as pd
 from persim.reporting.labels import DATASET_LABELS, ENV_LABELS
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables
+from persim.reporting.verdicts import COLUMNS, reward_verdicts, rmse_ratio, rmse_verdicts
 
 EXTENDED_TABLES: dict[int, str] = {
     3: "BCQ / CQL with PerSim's synthetic trajectories (PerSim-BCQ-5 / -CQL-5), reward",
@@ -90,9 +91,7 @@ def extended_latex(long: pd.DataFrame, table: int, scale_note: str = "") -> str:
 
 
 def compare_extended(long: pd.DataFrame) -> pd.DataFrame:
-    """Verdict rows (``persim.reporting.compare.COLUMNS`` plus ``n_train_agents``) for extended cells."""
-    from persim.reporting.compare import COLUMNS, reward_verdicts, rmse_verdicts
-
+    """Verdict rows (``persim.reporting.verdicts.COLUMNS`` plus ``n_train_agents``) for extended cells."""
     frames = []
     rew = long[long["metric"] == "reward"].copy()
     if len(rew):
@@ -106,9 +105,7 @@ def compare_extended(long: pd.DataFrame) -> pd.DataFrame:
         pred["ours_r2"] = r2["ours"].reindex(idx).to_numpy()
         pred["paper_r2"] = r2["paper"].reindex(idx).to_numpy()
         pred["verdict"] = rmse_verdicts(pred["ours"], pred["paper"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pred["ratio"] = np.where(pred["paper"] == 0, np.where(pred["ours"] > 0, np.inf, np.nan),
-                                     pred["ours"] / pred["paper"])
+        pred["ratio"] = rmse_ratio(pred["ours"], pred["paper"])
         pred["difference"], pred["tolerance"] = np.nan, np.nan
         frames.append(pred)
     if not frames:
