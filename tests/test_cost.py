@@ -129,6 +129,15 @@ def test_job_work_comes_from_each_jobs_settings(smoke_jobs):
             assert p["policy"] == policy_net(config["policies"][env])
             assert data[0].units == pytest.approx(config["agents"]["n_agents"] * job.settings["max_episode_steps"]
                                                   * dataset_length_fraction(env, behaviour))
+    # Table 3's synthetic trajectories: executed lock steps of all test agents' episodes (a planner call
+    # every H steps and one ensemble prediction per step are both in the kernel, not MPC lock steps)
+    assert by_rule["synthetic_trajectories"]
+    for job, work in by_rule["synthetic_trajectories"]:
+        s = job.settings
+        syn = [w for w in work if w.kernel.kind == "synthetic" and not w.kernel.part]
+        assert syn[0].units == pytest.approx(s["max_episode_steps"] * length_fraction(s["env"], s["simulator"]))
+        assert syn[0].kernel.payload()["episodes"] == 5 * s["n_trajectories"]
+        assert syn[0].kernel.payload()["mpc"]["horizon"] == s["mpc"]["horizon"]
     for job, work in by_rule["test_rollouts"]:
         roll = [w for w in work if w.kernel.kind == "rollout"]
         assert roll[0].kernel.payload()["policy"]["algo"] == config["policies"][job.settings["env"]]["algo"]
@@ -345,6 +354,10 @@ def test_calibration_times_the_real_code(tmp_path):
         {"method": "persim", "sim": sim, "episodes": 2, "episode_steps": 200, "threads": 1,
          "mpc": {"horizon": 4, "n_candidates": 8}})))
     assert mpc[""] > 0 and mpc["fixed"] >= 0
+    syn = cal.measure(Kernel("synthetic", "cartpole", json.dumps(
+        {"method": "persim", "sim": sim, "episodes": 10, "episode_steps": 200, "threads": 1,
+         "mpc": {"horizon": 4, "n_candidates": 8}})))
+    assert syn[""] > 0 and syn["fixed"] >= 0
     # Snakemake's own time per job: a real (trivial) workflow, a fraction of a second per job
     assert 0 < cal.measure(SCHEDULER)[""] < 5
 

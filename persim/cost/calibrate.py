@@ -105,7 +105,8 @@ def machine_id(device: str) -> str:
 # mpc 2: timed past the first steps and past a context simulator's history. contention 2: medians of 3.
 # overhead 2: the server start-up. rollout 2: a d3rlpy policy (was an MLP). dataset 2: short cap 1, best of 5.
 # mpc 3: PerSim's discrete step on the fused C kernel (persim.models.native_step).
-METHOD_VERSION = {"mpc": 3, "contention": 2, "overhead": 2, "rollout": 2, "dataset": 2}
+# dataset 3: the long cap up to 200 steps (was 40: 2,000 transitions gave a noisy slope).
+METHOD_VERSION = {"mpc": 3, "contention": 2, "overhead": 2, "rollout": 2, "dataset": 3}
 
 
 def kernel_id(kernel: Kernel) -> str:
@@ -282,6 +283,32 @@ class Calibrator:
         per = max(0.0, (t_b - t_a) / (first[1] - first[0]))
         return {"": per * want / n, "fixed": max(0.0, t_a - per * first[0])}  # set-up: planner, models, envs
 
+    def synthetic(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
+        """Seconds per executed lock step of E synthetic episodes (:func:`persim.augmentation.synthesize`
+        on the simulator the calibration trained: a planner call every H steps, one ensemble
+        prediction per step), and the set-up; from caps of 2H and 8H, best of 2 each, after a warm-up."""
+        from persim.augmentation import synthesize
+        cap, mpc = int(payload["episode_steps"]), payload["mpc"]
+        sim = self.trained(env, payload["method"], payload["sim"], cap)
+        _, agents, _ = self.calibration_data(env, cap)
+        test, spec = agents.query("test_agent > 0"), get_spec(env)
+        want = int(payload["episodes"])
+        n = min(want, MAX_EPISODES["mpc"])
+        rows = test.iloc[np.arange(n) % len(test)]
+        covs = [{c: float(r[c]) for c in spec.covariates} for _, r in rows.iterrows()]
+        ids = rows["agent_id"].to_numpy()
+
+        def run(steps: int) -> float:
+            with _quiet():
+                return _timed(lambda: synthesize(sim, env, ids, covs, mpc, min(steps, cap), self.seed))[0]
+
+        h = int(mpc["horizon"])
+        run(h)  # warm-up
+        short, long = min(2 * h, cap), min(8 * h, cap)
+        t_a, t_b = min(run(short) for _ in range(2)), min(run(long) for _ in range(2))
+        per = max(0.0, (t_b - t_a) / max(long - short, 1))
+        return {"": per * want / n, "fixed": max(0.0, t_a - per * short)}
+
     def prediction(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds of one test agent's prediction evaluation (the simulator rolled open loop over R
         rollouts of warm-up + horizon steps of a 2 x 256 MLP policy: the cost does not depend
@@ -359,7 +386,7 @@ class Calibrator:
             # steps): otherwise the two runs would write about the same transitions. The short cap is
             # one step, so the two runs differ by as many transitions as the episodes allow (with caps
             # 2 and 8 on 6 agents, 36 transitions, a busy machine's noise could outweigh them)
-            shortest = int(job(min(cap, 40))[1].groupby("agent_id").size().min())  # also the warm-up
+            shortest = int(job(min(cap, 200))[1].groupby("agent_id").size().min())  # also the warm-up
             long = max(2, shortest)
             short = 1
             (t_a, frame_a), (t_b, frame_b) = (min((job(steps) for _ in range(5)), key=lambda r: r[0])

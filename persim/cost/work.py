@@ -15,6 +15,9 @@ Kernels (``Kernel.kind``) and their units:
 * ``mpc`` — one lock step of E episodes planned by MPC on a simulator or on the true dynamics
   (units: lock steps of all E episodes; an episode that ends leaves the lock step, so a job's units
   are its cap x the expected length fraction of :mod:`persim.cost.lengths`);
+* ``synthetic`` — Table 3's synthetic trajectories: E episodes in lock step on a simulator, a
+  planner call every H steps, the planned sequence executed by the simulator's ensemble-mean
+  prediction (units: executed lock steps);
 * ``prediction`` — the prediction evaluation of one test agent: its simulator rolled open loop over
   that agent's test rollouts (units: agents);
 * ``rollout`` — env steps of a d3rlpy policy of the profile's networks acting in the true env, E
@@ -244,10 +247,13 @@ def _prediction(job: Job, config: Config) -> list[Work]:
 
 
 def _synthetic(job: Job, config: Config) -> list[Work]:
-    s = job.settings
-    calls = math.ceil(s["max_episode_steps"] / s["mpc"]["horizon"])  # whole planned sequences are executed
-    return mpc_work(s["env"], s["simulator"], s["mpc"], N_TEST_AGENTS * s["n_trajectories"], calls, config,
-                    job.threads)
+    """Rule synthetic_trajectories: E = test agents x trajectories episodes in lock step, a planner call
+    every H steps and one ensemble prediction per executed step (units: executed lock steps)."""
+    s, env, method = job.settings, job.settings["env"], job.settings["simulator"]
+    key = _key(method=method, mpc=dict(s["mpc"]), episodes=N_TEST_AGENTS * s["n_trajectories"],
+               sim=method_settings(method, env, config), episode_steps=s["max_episode_steps"], threads=job.threads)
+    kernel = Kernel("synthetic", env, key)
+    return [Work(kernel, s["max_episode_steps"] * length_fraction(env, method)), Work(kernel.fixed(), 1)]
 
 
 def _policy_eval(job: Job, config: Config) -> list[Work]:
