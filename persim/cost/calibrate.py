@@ -286,26 +286,26 @@ class Calibrator:
     def synthetic(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per executed lock step of E synthetic episodes (:func:`persim.augmentation.synthesize`
         on the simulator the calibration trained: a planner call every H steps, one ensemble
-        prediction per step), and the set-up; from caps of 2H and 8H, best of 2 each, after a warm-up."""
+        prediction per step), and the set-up; from caps of 2H and 8H, best of 2 each, after a warm-up
+        that sizes the batch (E up to 20; the per-step cost scales linearly to the job's E)."""
         from persim.augmentation import synthesize
         cap, mpc = int(payload["episode_steps"]), payload["mpc"]
         sim = self.trained(env, payload["method"], payload["sim"], cap)
         _, agents, _ = self.calibration_data(env, cap)
         test, spec = agents.query("test_agent > 0"), get_spec(env)
-        want = int(payload["episodes"])
-        n = min(want, MAX_EPISODES["mpc"])
-        rows = test.iloc[np.arange(n) % len(test)]
-        covs = [{c: float(r[c]) for c in spec.covariates} for _, r in rows.iterrows()]
-        ids = rows["agent_id"].to_numpy()
+        want, h = int(payload["episodes"]), int(mpc["horizon"])
 
-        def run(steps: int) -> float:
+        def run(n_episodes: int, steps: int) -> float:
+            rows = test.iloc[np.arange(n_episodes) % len(test)]
+            covs = [{c: float(r[c]) for c in spec.covariates} for _, r in rows.iterrows()]
             with _quiet():
-                return _timed(lambda: synthesize(sim, env, ids, covs, mpc, min(steps, cap), self.seed))[0]
+                return _timed(lambda: synthesize(sim, env, rows["agent_id"].to_numpy(), covs, mpc, min(steps, cap),
+                                                 self.seed))[0]
 
-        h = int(mpc["horizon"])
-        run(h)  # warm-up
+        probe = run(1, h)  # warm-up; one planner call of one episode sizes the batch (~2 s per call at most)
+        n = int(max(1, min(want, MAX_EPISODES["mpc"], 2.0 // max(probe, 1e-3))))
         short, long = min(2 * h, cap), min(8 * h, cap)
-        t_a, t_b = min(run(short) for _ in range(2)), min(run(long) for _ in range(2))
+        t_a, t_b = min(run(n, short) for _ in range(2)), min(run(n, long) for _ in range(2))
         per = max(0.0, (t_b - t_a) / max(long - short, 1))
         return {"": per * want / n, "fixed": max(0.0, t_a - per * short)}
 
