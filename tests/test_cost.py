@@ -327,8 +327,9 @@ def test_calibration_times_the_real_code(tmp_path):
     small = {"algo": "dqn", "hidden_units": [32, 32]}
     roll = cal.measure(Kernel("rollout", "cartpole", json.dumps({"episodes": 4, "policy": small, "threads": 1})))
     assert roll[""] > 0 and roll["fixed"] > 0  # the fixed part loads the saved policy
-    # a dataset job under 2 saved policies: an untrained CartPole policy falls within ~10 steps, so both
-    # caps are timed within the shortest episode; uniform-random trajectories cost per agent
+    # a dataset job under 2 saved policies: an untrained CartPole policy falls within ~5-10 steps, so the
+    # job is repeated until the timed runs differ by thousands of transitions; uniform-random
+    # trajectories cost per agent
     # 50 agents, as a profile's dataset job is timed (its 100-500 agents capped at MAX_EPISODES): with 6,
     # the two timed runs differed by a few dozen transitions and a busy machine's noise could hide them
     data = cal.measure(Kernel("dataset", "cartpole", json.dumps(

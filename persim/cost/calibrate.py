@@ -42,6 +42,7 @@ from persim.methods import REGISTRY
 LOG = logging.getLogger("persim.cost")
 ROWS = 4000                # transitions of the calibration dataset per env (about)
 MAX_EPISODES = {"rollout": 50, "mpc": 20}  # lock-step batch sizes timed; larger ones scale linearly
+LONG_CAP, MIN_ROWS = 200, 5000  # a dataset kernel's long run: its episode cap, the transitions it writes at least
 IMPORTS = "import snakemake.script, persim.workflow, pandas, pyarrow.parquet, gymnasium, d3rlpy, torch"
 CONTENTION_WORKLOAD = """
 import time, torch, gymnasium as gym
@@ -105,7 +106,7 @@ def machine_id(device: str) -> str:
 # mpc 2: timed past the first steps and past a context simulator's history. contention 2: medians of 3.
 # overhead 2: the server start-up. rollout 2: a d3rlpy policy (was an MLP). dataset 2: short cap 1, best of 5.
 # mpc 3: PerSim's discrete step on the fused C kernel (persim.models.native_step).
-# dataset 3: the long cap up to 200 steps (was 40: 2,000 transitions gave a noisy slope).
+# dataset 3: the long run to 200 steps (was: within the shortest episode), repeated to >= 5,000 transitions.
 METHOD_VERSION = {"mpc": 3, "contention": 2, "overhead": 2, "rollout": 2, "dataset": 3}
 
 
@@ -382,16 +383,19 @@ class Calibrator:
                 with _quiet():
                     return _timed(body)
 
-            # both caps within the shortest episode (an untrained CartPole policy falls within ~10
-            # steps): otherwise the two runs would write about the same transitions. The short cap is
-            # one step, so the two runs differ by as many transitions as the episodes allow (with caps
-            # 2 and 8 on 6 agents, 36 transitions, a busy machine's noise could outweigh them)
-            shortest = int(job(min(cap, 200))[1].groupby("agent_id").size().min())  # also the warm-up
-            long = max(2, shortest)
-            short = 1
-            (t_a, frame_a), (t_b, frame_b) = (min((job(steps) for _ in range(5)), key=lambda r: r[0])
-                                              for steps in (short, long))  # best of 5: a busy machine's noise
-        rows_a, rows_b = len(frame_a), len(frame_b)
+            # caps 1 and up to 200 steps, the rows each run wrote counted: where episodes end early (an
+            # untrained CartPole policy falls within ~5-10 steps) the two runs differ by a few hundred
+            # transitions, a few ms against a job's ~40 ms of set-up; so a run repeats the job until the
+            # long one writes >= 5,000 transitions, and each cap keeps its best of 5 runs
+            long, short = min(cap, LONG_CAP), 1
+            rows_long = len(job(long)[1])  # also the warm-up
+            reps = max(1, math.ceil(MIN_ROWS / max(rows_long, 1)))
+
+            def best(steps: int) -> tuple[float, int]:
+                runs = [[job(steps) for _ in range(reps)] for _ in range(5)]
+                return min(sum(t for t, _ in r) for r in runs) / reps, len(runs[-1][-1][1])
+
+            (t_a, rows_a), (t_b, rows_b) = best(short), best(long)
         per_row = max(0.0, (t_b - t_a) / max(rows_b - rows_a, 1))
         fixed = max(0.0, t_a - per_row * rows_a) * want / n
         if policy:
