@@ -151,7 +151,7 @@ static void *worker(void *arg) {
         while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
         seen = pool.generation;
         const int mine = index <= pool.active;
-        struct task *t = &pool.tasks[index];
+        struct task *t = mine ? &pool.tasks[index] : NULL;
         pthread_mutex_unlock(&pool.mu);
         if (!mine) continue;
         run_task(t);
@@ -162,7 +162,9 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* Workers 1..want-1 exist in this process (fewer if the system refuses threads); returns how many. */
+/* Workers 1..want-1 exist in this process (fewer if the system refuses threads); returns how many
+ * threads the call may use, the caller included: at most want (a pool grown by an earlier call with
+ * more threads keeps its extra workers asleep). */
 static int pool_ready(int want) {
     if (pool.pid != getpid()) {  /* first use, or a forked child: no worker of ours runs here */
         pool.pid = getpid();
@@ -180,7 +182,7 @@ static int pool_ready(int want) {
         pthread_mutex_unlock(&pool.mu);
         if (!ok) break;
     }
-    return pool.size + 1;
+    return pool.size + 1 < want ? pool.size + 1 : want;
 }
 
 int persim_folded_step(int M, int E, int C, int D, int K, int H, int n_threads,
@@ -201,7 +203,7 @@ int persim_folded_step(int M, int E, int C, int D, int K, int H, int n_threads,
         pthread_mutex_lock(&pool.mu);
         pool.tasks = tasks;
         pool.active = n - 1;
-        pool.pending = n - 1;
+        __atomic_store_n(&pool.pending, (unsigned long)(n - 1), __ATOMIC_RELAXED);  /* published by the unlock */
         __atomic_add_fetch(&pool.generation, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&pool.go);
         pthread_mutex_unlock(&pool.mu);
@@ -215,8 +217,7 @@ int persim_folded_step(int M, int E, int C, int D, int K, int H, int n_threads,
             pthread_mutex_lock(&pool.mu);
             while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
             pthread_mutex_unlock(&pool.mu);
-        }
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);  /* the workers' rows and bad counts are visible */
+        }  /* either way (the acquire load that read 0, or the mutex) the workers' rows and counts are visible */
     }
     pthread_mutex_unlock(&call_mu);
     int bad = 0;
