@@ -61,6 +61,30 @@ def test_fused_step_equals_the_torch_form_and_the_model(n_actions, obs_dim, thre
     assert not torch.equal(out, states)
 
 
+def test_the_pool_serves_calls_of_changing_thread_counts():
+    """Workers spin between calls and a pool grown by a call with more threads keeps serving calls with
+    fewer: 200 back-to-back calls at 4, 2, 1 and 3 threads (one horizon step each, as planning makes
+    them), every one equal to the torch form, action errors counted over all threads' rows."""
+    net = _net(3, 2)
+    agents, n_rows = torch.tensor([1, 5]), 64  # 16 blocks of 8 candidates: every thread gets rows
+    fused, reference = _steps(net, agents, n_rows)
+    gen = torch.Generator().manual_seed(0)
+    before = torch.get_num_threads()
+    try:
+        for i in range(200):
+            torch.set_num_threads((4, 2, 1, 3)[i % 4])
+            states = torch.randn(3, 2 * n_rows, 2, generator=gen)
+            actions = torch.randint(3, (2 * n_rows,), generator=gen)
+            torch.testing.assert_close(fused(states, actions), reference(states, actions), rtol=1e-5, atol=1e-5)
+        torch.set_num_threads(4)
+        bad = torch.randint(3, (2 * n_rows,), generator=gen)
+        bad[[3, 40, 70, 127]] = 7  # a row of each of the four threads (32 rows each)
+        with pytest.raises(ValueError, match=r"4 action\(s\) outside"):
+            fused(states, bad)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_fused_step_rejects_bad_actions_and_shapes():
     net = _net(3, 2)
     fused, _ = _steps(net, torch.tensor([1]), 8)
