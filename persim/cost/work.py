@@ -43,7 +43,6 @@ dataset only.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
