@@ -254,23 +254,26 @@ class Calibrator:
             self.train(env, payload)
         return self._models[tag]
 
+    def test_episodes(self, env: str, cap: int, n: int) -> tuple[np.ndarray, list[dict[str, float]]]:
+        """Agent ids ``[n]`` and covariates of n episodes over the calibration's test agents, in turn."""
+        _, agents, _ = self.calibration_data(env, cap)
+        test, spec = agents.query("test_agent > 0"), get_spec(env)
+        rows = test.iloc[np.arange(n) % len(test)]
+        return rows["agent_id"].to_numpy(), [{c: float(r[c]) for c in spec.covariates} for _, r in rows.iterrows()]
+
     def mpc(self, env: str, payload: dict[str, Any]) -> dict[str, float]:
         """Seconds per lock step of E MPC episodes (planner call + env step), and the set-up."""
         from persim.evaluation.reward import evaluate_mpc, model_step_factory, true_step_factory
         from persim.planning.factory import make_planner
         cap, method, mpc = int(payload["episode_steps"]), payload["method"], payload["mpc"]
         sim = None if method == "true_mpc" else self.trained(env, method, payload["sim"], cap)
-        _, agents, _ = self.calibration_data(env, cap)
-        test = agents.query("test_agent > 0")
-        spec = get_spec(env)
         n_cand = mpc["n_candidates"]
 
         def run(n_episodes: int, steps: int) -> float:
-            rows = test.iloc[np.arange(n_episodes) % len(test)]
-            covs = [{c: float(r[c]) for c in spec.covariates} for _, r in rows.iterrows()]
+            ids, covs = self.test_episodes(env, cap, n_episodes)
             planner = make_planner(env, mpc, 1 if sim is None else sim.planning_members, self.seed)
             factory = (true_step_factory(env, covs, n_cand) if sim is None
-                       else model_step_factory(sim, rows["agent_id"].to_numpy(), n_cand, seed=self.seed))
+                       else model_step_factory(sim, ids, n_cand, seed=self.seed))
             with _quiet():
                 return _timed(lambda: evaluate_mpc(env, covs, planner, factory, n_episodes, self.seed,
                                                    max_episode_steps=steps, device=self.device,
@@ -292,16 +295,12 @@ class Calibrator:
         from persim.augmentation import synthesize
         cap, mpc = int(payload["episode_steps"]), payload["mpc"]
         sim = self.trained(env, payload["method"], payload["sim"], cap)
-        _, agents, _ = self.calibration_data(env, cap)
-        test, spec = agents.query("test_agent > 0"), get_spec(env)
         want, h = int(payload["episodes"]), int(mpc["horizon"])
 
         def run(n_episodes: int, steps: int) -> float:
-            rows = test.iloc[np.arange(n_episodes) % len(test)]
-            covs = [{c: float(r[c]) for c in spec.covariates} for _, r in rows.iterrows()]
+            ids, covs = self.test_episodes(env, cap, n_episodes)
             with _quiet():
-                return _timed(lambda: synthesize(sim, env, rows["agent_id"].to_numpy(), covs, mpc, min(steps, cap),
-                                                 self.seed))[0]
+                return _timed(lambda: synthesize(sim, env, ids, covs, mpc, min(steps, cap), self.seed))[0]
 
         probe = run(1, h)  # warm-up; one planner call of one episode sizes the batch (~2 s per call at most)
         n = int(max(1, min(want, MAX_EPISODES["mpc"], 2.0 // max(probe, 1e-3))))

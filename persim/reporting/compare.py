@@ -62,8 +62,7 @@ from persim.reporting.labels import (
 from persim.reporting.markdown import pipe_table
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 from persim.reporting.selection import SELECTED_AGENTS
-from persim.reporting.verdicts import (  # noqa: F401 - the rules, re-exported for users of this module
-    BOUNDARY_EPS,
+from persim.reporting.verdicts import (
     COLUMNS,
     COMPARED,
     REWARD_FALLBACK_ABS,
@@ -307,8 +306,7 @@ def planner_limited(cells: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(cells), dtype=bool)
     ceiling, paper, tol = (pd.to_numeric(cells[c], errors="coerce").to_numpy(float)
                            for c in ("ceiling", "paper", "tolerance"))
-    with np.errstate(invalid="ignore"):
-        below = ceiling - paper < -tol * (1 + BOUNDARY_EPS)  # the reward verdict's rule, applied to the ceiling
+    below = reward_verdicts_within(ceiling, paper, tol) == "worse"  # the ceiling judged like the cell
     worse = cells["verdict"].to_numpy() == "worse"
     true_env = (cells["method"] == TRUE_MPC).to_numpy() & (cells["metric"] == "reward").to_numpy()
     return worse & (below | true_env)  # True env + MPC worse: the planner on the true dynamics itself
