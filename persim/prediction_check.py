@@ -7,6 +7,10 @@ and prints, per test agent, the open-loop RMSE of each coordinate (the predictio
 by coordinate), the one-step RMSE from the true states over the same steps, and the true states'
 spread (:func:`persim.evaluation.prediction.coordinate_errors`). A small one-step error with a large
 open-loop one is compounding (e.g. CartPole's unstable pole); a large one-step error is the model.
+Then, per test agent, how the per-rollout RMSEs spread (mean as in the tables, median, worst) and how
+many rollouts' predictions ran away from the true states' range
+(:func:`persim.evaluation.prediction.rollout_spread`): a mean far above the median is a few runaway
+member trajectories, not a uniformly poor model.
 """
 from __future__ import annotations
 
@@ -16,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from persim.evaluation.prediction import TestRollouts, coordinate_errors
+from persim.evaluation.prediction import TestRollouts, coordinate_errors, rollout_spread
 from persim.methods import SIMULATOR_METHODS, load_simulator
 
 
-def agent_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,
-               feedback: str) -> list[dict]:
-    """One row per test agent: ``agent``, ``coordinate``, ``open_loop``, ``one_step``, ``state_std``."""
+def _test_agents(run_dir: Path, env: str, dataset: str, method: str):
+    """The trained simulator and, per test agent, ``(test_agent, agent_id, TestRollouts)``."""
     sim = load_simulator(method, run_dir / env / dataset / method / "model.pt")
     data = np.load(run_dir / env / "test_rollouts.npz")
     agents = pd.read_parquet(run_dir / env / "agents.parquet").query("test_agent > 0")
@@ -30,10 +33,27 @@ def agent_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, 
     for _, row in agents.iterrows():
         aid = int(row["agent_id"])
         ro = TestRollouts(data[f"states_{aid}"], data[f"actions_{aid}"], data[f"terminated_{aid}"])
+        rows.append((int(row["test_agent"]), aid, ro))
+    return sim, rows
+
+
+def agent_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,
+               feedback: str) -> list[dict]:
+    """One row per test agent: ``agent``, ``coordinate``, ``open_loop``, ``one_step``, ``state_std``."""
+    sim, agents = _test_agents(run_dir, env, dataset, method)
+    rows = []
+    for agent, aid, ro in agents:
         err = coordinate_errors(sim, aid, ro, warmup, horizon, feedback)
-        rows += [{"agent": int(row["test_agent"]), "coordinate": d, **{k: float(v[d]) for k, v in err.items()}}
+        rows += [{"agent": agent, "coordinate": d, **{k: float(v[d]) for k, v in err.items()}}
                  for d in range(len(err["open_loop"]))]
     return rows
+
+
+def spread_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,
+                feedback: str) -> list[dict]:
+    """One row per test agent: ``agent`` and :func:`~persim.evaluation.prediction.rollout_spread`."""
+    sim, agents = _test_agents(run_dir, env, dataset, method)
+    return [{"agent": agent, **rollout_spread(sim, aid, ro, warmup, horizon, feedback)} for agent, aid, ro in agents]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,6 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     frame = pd.DataFrame(rows).set_index(["agent", "coordinate"])
     print(f"{args.env}/{args.dataset}/{args.method}: RMSE per state coordinate (raw units)")
     print(frame.to_string(float_format=lambda x: f"{x:.5f}"))
+    spread = pd.DataFrame(spread_rows(args.run_dir, args.env, args.dataset, args.method, args.warmup, args.horizon,
+                                      args.feedback)).set_index("agent")
+    print("\nper-rollout RMSE (the table's mean, median, worst) and rollouts whose prediction left the true "
+          "states' range widened by its span (n_escaped)")
+    print(spread.to_string(float_format=lambda x: f"{x:.5g}"))
 
 
 if __name__ == "__main__":

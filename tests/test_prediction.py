@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from persim.evaluation.prediction import TestRollouts as Rollouts
-from persim.evaluation.prediction import collect_rollouts, evaluate_prediction, rmse_r2
+from persim.evaluation.prediction import collect_rollouts, evaluate_prediction, rmse_r2, rollout_spread
 
 
 def test_collect_rollouts_records_where_the_pole_fell():
@@ -119,13 +119,53 @@ def test_coordinate_errors_split_compounding_from_one_step_error():
     np.testing.assert_allclose(err["state_std"], [0.0, 0.0], atol=1e-12)
 
 
+class _RunAway:
+    """Predicts s + 1.5 below s = 40 and 3 s above: a rollout that starts high runs away."""
+
+    n_members = planning_members = 1
+    context_length = 0
+
+    def predict(self, agents, states, actions, context=None):
+        states = torch.as_tensor(states)
+        return torch.where(states < 40, states + 1.5, states * 3.0)
+
+    def member_predictions(self, agents, states, actions, context=None):
+        return self.predict(agents, states, actions)[None]
+
+
+def test_rollout_spread_tells_a_few_runaway_rollouts_from_a_poor_model():
+    r, length, warmup, horizon = 4, 8, 2, 6
+    ro = Rollouts(np.zeros((r, length + 1, 1), np.float32), np.zeros((r, length), np.int64),
+                  np.zeros((r, length), bool))
+    ro.states[:3, :, 0] = np.arange(length + 1)   # rollouts 0-2 move by 1 per step
+    ro.states[3] = 50.0           # scored true states span [3, 50]: a prediction outside [-44, 97] ran away
+    spread = rollout_spread(_RunAway(), 0, ro, warmup=warmup, horizon=horizon)
+    drift = 0.5 * np.sqrt(np.mean(np.arange(1, 7) ** 2))     # rollouts 0-2: off by 0.5..3
+    runaway = np.sqrt(np.mean((50.0 * 3.0 ** np.arange(1, 7) - 50.0) ** 2))
+    assert spread["n_rollouts"] == 4 and spread["n_escaped"] == 1
+    np.testing.assert_allclose(spread["rmse_median"], drift, rtol=1e-6)
+    np.testing.assert_allclose(spread["rmse_max"], runaway, rtol=1e-5)
+    np.testing.assert_allclose(spread["rmse"], (3 * drift + runaway) / 4, rtol=1e-5)
+    assert spread["rmse"] == evaluate_prediction(_RunAway(), 0, ro, warmup=warmup, horizon=horizon)["rmse"]
+    ro.terminated[3, 0] = True    # the runaway rollout ends in the warm-up; range [3, 8] -> [-2, 13]
+    spread = rollout_spread(_RunAway(), 0, ro, warmup=warmup, horizon=horizon)
+    assert spread["n_rollouts"] == 3 and spread["n_escaped"] == 0 and spread["rmse_max"] == pytest.approx(drift)
+    ro.terminated[:, 0] = True    # nothing left to score
+    spread = rollout_spread(_RunAway(), 0, ro, warmup=warmup, horizon=horizon)
+    assert spread["n_rollouts"] == 0 and np.isnan(spread["rmse"])
+
+
 @pytest.mark.slow
 def test_prediction_check_runs_on_a_finished_run_for_every_simulator(smoke_run, capsys):
     from persim.methods import SIMULATOR_METHODS
-    from persim.prediction_check import agent_rows, main
+    from persim.prediction_check import agent_rows, main, spread_rows
 
     for method in SIMULATOR_METHODS:  # PerSim and both CaDMs (context from the warm-up)
         rows = agent_rows(smoke_run / "results/smoke", "cartpole", "random", method, 3, 5, "members")
         assert len(rows) == 5 * 4 and all(np.isfinite(r["open_loop"]) and r["one_step"] >= 0 for r in rows)
+    spread = spread_rows(smoke_run / "results/smoke", "cartpole", "random", "persim", 3, 5, "members")
+    assert [row["agent"] for row in spread] == [1, 2, 3, 4, 5]
+    assert all(row["rmse_median"] <= row["rmse_max"] and 0 <= row["n_escaped"] <= row["n_rollouts"] for row in spread)
     main([str(smoke_run / "results/smoke"), "mountaincar", "random", "--warmup", "3", "--horizon", "5"])
-    assert "open_loop" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "open_loop" in out and "n_escaped" in out

@@ -117,21 +117,63 @@ def rmse_r2(pred: np.ndarray, true: np.ndarray, valid: np.ndarray | None = None)
     return rmse, np.where(n_steps >= 2, r2, np.nan)
 
 
+def scored_prediction(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int, horizon: int,
+                      feedback: str = "members") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the prediction test scores: the open-loop prediction ``[R, H, D]``
+    (:func:`predict_open_loop`), the true states it is scored against ``[R, H, D]`` and the valid
+    steps ``[R, H]`` (bool, up to each rollout's first termination)."""
+    pred = predict_open_loop(sim, agent_id, rollouts, warmup, horizon, feedback)
+    true = rollouts.states[:, warmup + 1: warmup + 1 + horizon]
+    return pred, true, rollouts.valid_steps()[:, warmup:warmup + horizon]
+
+
 def evaluate_prediction(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int = 10,
                         horizon: int = 50, feedback: str = "members") -> dict[str, float]:
     """Mean RMSE, its std and median R² over the rollouts of one agent that reach the predicted
     part; ``n_rollouts`` counts those, ``n_cut`` the ones of them cut short by termination and
     ``n_dropped`` the ones that terminated within the warm-up (all NaN if every rollout did);
     ``feedback``: see :func:`predict_open_loop`."""
-    pred = predict_open_loop(sim, agent_id, rollouts, warmup, horizon, feedback)
-    valid = rollouts.valid_steps()[:, warmup:warmup + horizon]
-    rmse, r2 = rmse_r2(pred, rollouts.states[:, warmup + 1: warmup + 1 + horizon], valid)
+    pred, true, valid = scored_prediction(sim, agent_id, rollouts, warmup, horizon, feedback)
+    rmse, r2 = rmse_r2(pred, true, valid)
     kept = valid.any(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no rollout (or R²) to score gives NaN
         return {"rmse": float(np.mean(rmse[kept])), "rmse_std": float(np.std(rmse[kept])),
                 "r2_median": float(np.nanmedian(r2[kept])), "n_rollouts": int(kept.sum()),
                 "n_cut": int((kept & ~valid.all(1)).sum()), "n_dropped": int((~kept).sum())}
+
+
+def escaped_rollouts(pred: np.ndarray, true: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``[R]`` bool: rollouts whose prediction ``[R, T, D]`` leaves, at some valid step, the range the
+    true states ``[R, T, D]`` of all valid steps span, widened by that span on both sides, in some
+    coordinate (a member that ran away open loop: one such rollout can dominate a mean RMSE). A
+    coordinate the true states never move in (span 0) counts any deviation."""
+    if not valid.any():
+        return np.zeros(pred.shape[0], dtype=bool)
+    seen = true[valid]                                   # [n_valid, D]
+    lo, hi = seen.min(0), seen.max(0)
+    span = hi - lo
+    with np.errstate(invalid="ignore"):
+        out = (pred < lo - span) | (pred > hi + span) | ~np.isfinite(pred)
+    return (out.any(-1) & valid).any(-1)
+
+
+def rollout_spread(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int = 10, horizon: int = 50,
+                   feedback: str = "members") -> dict[str, float]:
+    """How the per-rollout RMSEs of one agent spread (the rollouts :func:`evaluate_prediction` scores):
+    ``rmse`` (their mean, the tables' figure), ``rmse_median``, ``rmse_max``, ``n_rollouts`` and
+    ``n_escaped`` (see :func:`escaped_rollouts`). A mean far above the median with escaped rollouts
+    is a few runaway predictions, not a uniformly poor model."""
+    pred, true, valid = scored_prediction(sim, agent_id, rollouts, warmup, horizon, feedback)
+    rmse, _ = rmse_r2(pred, true, valid)
+    kept = valid.any(1)
+    if not kept.any():
+        nan = float("nan")
+        return {"rmse": nan, "rmse_median": nan, "rmse_max": nan, "n_rollouts": 0, "n_escaped": 0}
+    with np.errstate(over="ignore", invalid="ignore"):
+        return {"rmse": float(np.mean(rmse[kept])), "rmse_median": float(np.median(rmse[kept])),
+                "rmse_max": float(np.max(rmse[kept])), "n_rollouts": int(kept.sum()),
+                "n_escaped": int(escaped_rollouts(pred, true, valid)[kept].sum())}
 
 
 def coordinate_errors(sim: Simulator, agent_id: int, rollouts: TestRollouts, warmup: int = 10, horizon: int = 50,
@@ -144,9 +186,7 @@ def coordinate_errors(sim: Simulator, agent_id: int, rollouts: TestRollouts, war
       the model is locally; the gap to ``open_loop`` is error compounding over the horizon);
     * ``state_std``: std of the true states over those steps (the scale each coordinate moves on).
     """
-    pred = predict_open_loop(sim, agent_id, rollouts, warmup, horizon, feedback)
-    true = rollouts.states[:, warmup + 1: warmup + 1 + horizon]
-    valid = rollouts.valid_steps()[:, warmup:warmup + horizon]
+    pred, true, valid = scored_prediction(sim, agent_id, rollouts, warmup, horizon, feedback)
     r, h, d = true.shape
     states = torch.as_tensor(rollouts.states[:, warmup:warmup + h]).reshape(r * h, d)
     actions = torch.as_tensor(rollouts.actions[:, warmup:warmup + h])
