@@ -119,18 +119,12 @@ def test_coordinate_errors_split_compounding_from_one_step_error():
     np.testing.assert_allclose(err["state_std"], [0.0, 0.0], atol=1e-12)
 
 
-class _RunAway:
+class _RunAway(_Drift):
     """Predicts s + 1.5 below s = 40 and 3 s above: a rollout that starts high runs away."""
-
-    n_members = planning_members = 1
-    context_length = 0
 
     def predict(self, agents, states, actions, context=None):
         states = torch.as_tensor(states)
         return torch.where(states < 40, states + 1.5, states * 3.0)
-
-    def member_predictions(self, agents, states, actions, context=None):
-        return self.predict(agents, states, actions)[None]
 
 
 def test_rollout_spread_tells_a_few_runaway_rollouts_from_a_poor_model():
