@@ -22,9 +22,11 @@ import pandas as pd
 
 from persim.evaluation.prediction import TestRollouts, coordinate_errors, rollout_spread
 from persim.methods import SIMULATOR_METHODS, load_simulator
+from persim.protocols import Simulator
 
 
-def _test_agents(run_dir: Path, env: str, dataset: str, method: str):
+def _test_agents(run_dir: Path, env: str, dataset: str,
+                 method: str) -> tuple[Simulator, list[tuple[int, int, TestRollouts]]]:
     """The trained simulator and, per test agent, ``(test_agent, agent_id, TestRollouts)``."""
     sim = load_simulator(method, run_dir / env / dataset / method / "model.pt")
     data = np.load(run_dir / env / "test_rollouts.npz")
