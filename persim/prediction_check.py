@@ -39,23 +39,19 @@ def _test_agents(run_dir: Path, env: str, dataset: str,
     return sim, rows
 
 
-def agent_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,
-               feedback: str) -> list[dict]:
-    """One row per test agent: ``agent``, ``coordinate``, ``open_loop``, ``one_step``, ``state_std``."""
+def check_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,
+               feedback: str) -> tuple[list[dict], list[dict]]:
+    """Both tables, the simulator and rollouts loaded once: per test agent and coordinate ``agent``,
+    ``coordinate``, ``open_loop``, ``one_step``, ``state_std`` (:func:`coordinate_errors`); per test
+    agent ``agent`` and :func:`~persim.evaluation.prediction.rollout_spread`."""
     sim, agents = _test_agents(run_dir, env, dataset, method)
-    rows = []
+    coords, spread = [], []
     for agent, aid, ro in agents:
         err = coordinate_errors(sim, aid, ro, warmup, horizon, feedback)
-        rows += [{"agent": agent, "coordinate": d, **{k: float(v[d]) for k, v in err.items()}}
-                 for d in range(len(err["open_loop"]))]
-    return rows
-
-
-def spread_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,
-                feedback: str) -> list[dict]:
-    """One row per test agent: ``agent`` and :func:`~persim.evaluation.prediction.rollout_spread`."""
-    sim, agents = _test_agents(run_dir, env, dataset, method)
-    return [{"agent": agent, **rollout_spread(sim, aid, ro, warmup, horizon, feedback)} for agent, aid, ro in agents]
+        coords += [{"agent": agent, "coordinate": d, **{k: float(v[d]) for k, v in err.items()}}
+                   for d in range(len(err["open_loop"]))]
+        spread.append({"agent": agent, **rollout_spread(sim, aid, ro, warmup, horizon, feedback)})
+    return coords, spread
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,12 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--horizon", type=int, default=50)
     ap.add_argument("--feedback", default="members", choices=["members", "mean"])
     args = ap.parse_args(argv)
-    rows = agent_rows(args.run_dir, args.env, args.dataset, args.method, args.warmup, args.horizon, args.feedback)
-    frame = pd.DataFrame(rows).set_index(["agent", "coordinate"])
+    coords, spread = check_rows(args.run_dir, args.env, args.dataset, args.method, args.warmup, args.horizon,
+                                args.feedback)
+    frame = pd.DataFrame(coords).set_index(["agent", "coordinate"])
     print(f"{args.env}/{args.dataset}/{args.method}: RMSE per state coordinate (raw units)")
     print(frame.to_string(float_format=lambda x: f"{x:.5f}"))
-    spread = pd.DataFrame(spread_rows(args.run_dir, args.env, args.dataset, args.method, args.warmup, args.horizon,
-                                      args.feedback)).set_index("agent")
+    spread = pd.DataFrame(spread).set_index("agent")
     print("\nper-rollout RMSE (the table's mean, median, worst) and rollouts whose prediction left the true "
           "states' range widened by its span (n_escaped)")
     print(spread.to_string(float_format=lambda x: f"{x:.5g}"))

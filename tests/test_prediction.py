@@ -152,14 +152,14 @@ def test_rollout_spread_tells_a_few_runaway_rollouts_from_a_poor_model():
 @pytest.mark.slow
 def test_prediction_check_runs_on_a_finished_run_for_every_simulator(smoke_run, capsys):
     from persim.methods import SIMULATOR_METHODS
-    from persim.prediction_check import agent_rows, main, spread_rows
+    from persim.prediction_check import check_rows, main
 
     for method in SIMULATOR_METHODS:  # PerSim and both CaDMs (context from the warm-up)
-        rows = agent_rows(smoke_run / "results/smoke", "cartpole", "random", method, 3, 5, "members")
+        rows, spread = check_rows(smoke_run / "results/smoke", "cartpole", "random", method, 3, 5, "members")
         assert len(rows) == 5 * 4 and all(np.isfinite(r["open_loop"]) and r["one_step"] >= 0 for r in rows)
-    spread = spread_rows(smoke_run / "results/smoke", "cartpole", "random", "persim", 3, 5, "members")
-    assert [row["agent"] for row in spread] == [1, 2, 3, 4, 5]
-    assert all(row["rmse_median"] <= row["rmse_max"] and 0 <= row["n_escaped"] <= row["n_rollouts"] for row in spread)
+        assert [row["agent"] for row in spread] == [1, 2, 3, 4, 5]
+        assert all(row["rmse_median"] <= row["rmse_max"] and 0 <= row["n_escaped"] <= row["n_rollouts"]
+                   for row in spread)
     main([str(smoke_run / "results/smoke"), "mountaincar", "random", "--warmup", "3", "--horizon", "5"])
     out = capsys.readouterr().out
     assert "open_loop" in out and "n_escaped" in out
