@@ -104,7 +104,8 @@ def _with_method_names(spec: dict[str, Any]) -> dict[str, Any]:
 
 def baseline_settings(config: dict[str, Any], env: str, method, origins: bool = False) -> dict[str, Any]:
     """Resolved settings of a baseline for one env: ``common``, then ``env.<env>``, then
-    ``variants.<method name>``, from the section ``method.config_key`` (``baselines.cadm``).
+    ``variants.<method name>``, then ``variants.<method name>.env.<env>``, from the section
+    ``method.config_key`` (``baselines.cadm``).
 
     ``method`` is a registry row (:class:`persim.methods.MethodSpec`); the result is the keyword
     arguments of that baseline's config dataclass, or with ``origins`` each one's full config key
@@ -112,8 +113,10 @@ def baseline_settings(config: dict[str, Any], env: str, method, origins: bool = 
     section: Any = config
     for part in method.config_key.split("."):
         section = section.get(part, {}) if isinstance(section, dict) else {}
+    variant = dict(section.get("variants", {}).get(method.name, {}))
+    variant_env = dict(variant.pop("env", {}) or {}).get(env, {})
     layers = [("common", section.get("common", {})), (f"env.{env}", section.get("env", {}).get(env, {})),
-              (f"variants.{method.name}", section.get("variants", {}).get(method.name, {}))]
+              (f"variants.{method.name}", variant), (f"variants.{method.name}.env.{env}", variant_env)]
     out: dict[str, Any] = {}
     for where, values in layers:
         for key, value in dict(values).items():
@@ -186,6 +189,38 @@ def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
         return f"{get_spec(env).label} {m['n_candidates']} x {m['horizon']}{its}"
 
     return "MPC budget (candidates x horizon): " + ", ".join(one(e) for e in envs)
+
+
+PAPER_OFFLINE_RL_UPDATES = 550_000  # App. E: BCQ and CQL train for 5.5e5 iterations
+
+
+def policy_updates_note(config: dict[str, Any], envs: list[str], methods: list[str]) -> str:
+    """``"BCQ/CQL gradient updates per policy (paper 550,000): MountainCar 300 (BCQ-P, CQL-P: 3,000), ..."``:
+    per env the updates most of ``methods``' BCQ / CQL policies get (on a tie the fewest), and the
+    methods that differ;
+    "" when none of ``methods`` is BCQ or CQL."""
+    from persim.envs import get_spec
+    from persim.methods import get_method
+
+    specs = [get_method(m) for m in dict.fromkeys(methods)]
+    specs = [s for s in specs if s.config_key in ("baselines.bcq", "baselines.cql")]
+    if not specs:
+        return ""
+
+    def one(env: str) -> str:
+        steps = {s.label: int(s.make_config(s.settings(config, env), env, config["episode_steps"][env]).n_steps)
+                 for s in specs}
+        counts = list(steps.values())
+        base = max(counts, key=lambda n: (counts.count(n), -n))  # the most common; on a tie the smallest
+        others: dict[int, list[str]] = {}
+        for label, n in steps.items():
+            if n != base:
+                others.setdefault(n, []).append(label)
+        extra = "; ".join(f"{', '.join(labels)}: {n:,}" for n, labels in others.items())
+        return f"{get_spec(env).label} {base:,}" + (f" ({extra})" if extra else "")
+
+    return (f"BCQ/CQL gradient updates per policy (paper {PAPER_OFFLINE_RL_UPDATES:,}): "
+            + ", ".join(one(e) for e in envs))
 
 
 def build_dataclass(factory, settings: dict[str, Any], key: str, fields_of: type | None = None, **extra: Any):

@@ -9,7 +9,7 @@ from snakemake.utils import validate
 
 from persim.codehash import code_hash
 from persim.config import (check_config, check_method_episodes, mpc_budget_note, mpc_episodes, mpc_episodes_note,
-                           mpc_settings)
+                           mpc_settings, policy_updates_note)
 from persim.envs import ENV_NAMES, get_spec
 from persim.jobserver import stop as stop_job_server
 from persim.policies.targets import paper_target
@@ -107,6 +107,8 @@ def scale_note(dataset=None):
             + ("; every seed plans on its own retrained simulator (the authors' trials)" if retrain_per_seed()
                else "; one simulator per dataset for every seed (the authors retrain it per seed)")
             + "; " + mpc_budget_note(config, ENVS) + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
+    updates = policy_updates_note(config, ENVS, POLICIES + list(config["augmentation"]["methods"]))
+    note += f"; {updates}" if updates else ""
     return note + (f"; {dataset} data." if dataset else ".")
 
 

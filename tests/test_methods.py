@@ -208,6 +208,30 @@ def test_unknown_or_invalid_method_settings_name_their_key():
     assert "cql" not in text.split("known")[0]
 
 
+def test_a_variant_can_override_one_env_and_the_captions_say_so():
+    """``variants.<method>.env.<env>`` is the last layer: quick's BCQ-P / CQL-P get 3,000 updates on
+    MountainCar and CartPole while HalfCheetah keeps its env setting; a bad key or env there is named;
+    the captions' note states every BCQ/CQL update count that differs."""
+    from persim.config import baseline_settings, check_config, policy_updates_note
+
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    assert baseline_settings(quick, "cartpole", get_method("cql_p"))["n_steps"] == 3000
+    assert baseline_settings(quick, "cartpole", get_method("cql_a"))["n_steps"] == 300
+    assert baseline_settings(quick, "halfcheetah", get_method("cql_p"))["n_steps"] == 100
+    assert (get_method("bcq_p").setting_keys(quick, "mountaincar")["n_steps"]
+            == "baselines.bcq.variants.bcq_p.env.mountaincar.n_steps")
+    note = policy_updates_note(quick, ["mountaincar", "halfcheetah"], quick["methods"]["policies"])
+    assert note == ("BCQ/CQL gradient updates per policy (paper 550,000): MountainCar 300 (BCQ-P, CQL-P: 3,000), "
+                    "HalfCheetah 100")
+    assert policy_updates_note(quick, ["cartpole"], ["morel_p"]) == ""
+    quick["baselines"]["cql"]["variants"]["cql_p"]["env"]["cartpole"]["n_stepz"] = 5
+    with pytest.raises(ConfigError, match=r"baselines\.cql\.variants\.cql_p\.env\.cartpole\.n_stepz"):
+        check_method_settings(quick, ["cartpole"], ["cql_p"])
+    quick["baselines"]["cql"]["variants"]["cql_p"]["env"] = {"pendulum": {"n_steps": 5}}
+    with pytest.raises(ConfigError, match="pendulum"):
+        check_config(quick)
+
+
 def test_snakemake_dry_run_stops_on_an_unknown_method_setting(workflow_copy):
     bad = workflow_copy / "bad.yaml"
     bad.write_text("baselines: {bcq: {common: {n_stepz: 3}}}\n")
