@@ -197,8 +197,7 @@ PAPER_OFFLINE_RL_UPDATES = 550_000  # App. E: BCQ and CQL train for 5.5e5 iterat
 def policy_updates_note(config: dict[str, Any], envs: list[str], methods: list[str]) -> str:
     """``"BCQ/CQL gradient updates per policy (paper 550,000): MountainCar 300 (BCQ-P, CQL-P: 3,000), ..."``:
     per env the updates most of ``methods``' BCQ / CQL policies get (on a tie the fewest), and the
-    methods that differ;
-    "" when none of ``methods`` is BCQ or CQL."""
+    methods that differ; "" when none of ``methods`` is BCQ or CQL."""
     from persim.envs import get_spec
     from persim.methods import get_method
 
