@@ -50,7 +50,7 @@ rule table3:
         tex=[f"{OUT}/tables/table3.tex"],
     params:
         settings={"tables": [3], "inputs": [f for _, f in table3_inputs()],
-                  "scale_note": scale_note(AUG["dataset"])},
+                  "scale_note": scale_note(AUG["dataset"], table3_methods(AUG["methods"]))},
         code=code("extended_table.py"),
     log:
         f"{OUT}/logs/tables/table3.log",

@@ -96,8 +96,9 @@ def seed_models(wildcards):
 PAPER_N_AGENTS = 500  # the paper's training agents per env (Tables 3, 5-13): the key of its cells
 
 
-def scale_note(dataset=None):
-    """The caption's statement of this run's scale (never a silently smaller experiment)."""
+def scale_note(dataset=None, methods=()):
+    """The caption's statement of this run's scale (never a silently smaller experiment); with the
+    BCQ / CQL training updates of those of ``methods`` the table holds."""
     n = config["agents"]["n_agents"]
     r = config["evaluation"]["reward"]
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
@@ -107,7 +108,7 @@ def scale_note(dataset=None):
             + ("; every seed plans on its own retrained simulator (the authors' trials)" if retrain_per_seed()
                else "; one simulator per dataset for every seed (the authors retrain it per seed)")
             + "; " + mpc_budget_note(config, ENVS) + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
-    updates = policy_updates_note(config, ENVS, POLICIES + list(config["augmentation"]["methods"]))
+    updates = policy_updates_note(config, ENVS, list(methods))
     note += f"; {updates}" if updates else ""
     return note + (f"; {dataset} data." if dataset else ".")
 

@@ -146,7 +146,7 @@ rule scarcity_tables:
     params:
         settings={"tables": [SCARCITY_TABLE[e] for e in ENVS if e in SCARCITY_TABLE],
                   "inputs": [f for _, f in scarcity_inputs()], "across_trials": True,
-                  "scale_note": scale_note() + f" N = {SCARCE['n_agents']} (paper 250, 100, 50, 25), "
+                  "scale_note": scale_note(methods=SCARCE["methods"]) + f" N = {SCARCE['n_agents']} (paper 250, 100, 50, 25), "
                                                f"{SCARCE['n_trials']} trials (paper 5)."},
         code=code("extended_table.py"),
     log:

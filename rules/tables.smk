@@ -89,7 +89,7 @@ rule reward_tables:
         table2_tex=f"{OUT}/tables/table2.tex",
     params:
         n_agents=config["agents"]["n_agents"],
-        scale_note=scale_note(),
+        scale_note=scale_note(methods=POLICIES),
         reference_notes={e: reference_budget_note(config, [e]) for e in ENVS},
         code=code("reward_tables.py"),
     log:
