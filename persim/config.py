@@ -191,24 +191,24 @@ def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
     return "MPC budget (candidates x horizon): " + ", ".join(one(e) for e in envs)
 
 
-PAPER_OFFLINE_RL_UPDATES = 550_000  # App. E: BCQ and CQL train for 5.5e5 iterations
-
-
 def policy_updates_note(config: dict[str, Any], envs: list[str], methods: list[str]) -> str:
     """``"BCQ/CQL gradient updates per policy (paper 550,000): MountainCar 300 (BCQ-P, CQL-P: 3,000), ..."``:
     per env the updates most of ``methods``' BCQ / CQL policies get (on a tie the fewest), and the
-    methods that differ; "" when none of ``methods`` is BCQ or CQL."""
+    methods that differ; "" when none of ``methods`` is BCQ or CQL. The paper's count is the config
+    dataclass's default (``OfflineRLConfig.n_steps``)."""
     from persim.envs import get_spec
     from persim.methods import get_method
 
     specs = [get_method(m) for m in dict.fromkeys(methods)]
     specs = [s for s in specs if s.config_key in ("baselines.bcq", "baselines.cql")]
-    if not specs:
+    if not specs or not envs:
         return ""
+    built = {(s.name, e): s.make_config(s.settings(config, e), e, config["episode_steps"][e])
+             for s in specs for e in envs}
+    paper = next(iter(built.values())).__dataclass_fields__["n_steps"].default
 
     def one(env: str) -> str:
-        steps = {s.label: int(s.make_config(s.settings(config, env), env, config["episode_steps"][env]).n_steps)
-                 for s in specs}
+        steps = {s.label: int(built[s.name, env].n_steps) for s in specs}
         counts = list(steps.values())
         base = max(counts, key=lambda n: (counts.count(n), -n))  # the most common; on a tie the smallest
         others: dict[int, list[str]] = {}
@@ -218,7 +218,7 @@ def policy_updates_note(config: dict[str, Any], envs: list[str], methods: list[s
         extra = "; ".join(f"{', '.join(labels)}: {n:,}" for n, labels in others.items())
         return f"{get_spec(env).label} {base:,}" + (f" ({extra})" if extra else "")
 
-    return (f"BCQ/CQL gradient updates per policy (paper {PAPER_OFFLINE_RL_UPDATES:,}): "
+    return (f"BCQ/CQL gradient updates per policy (paper {paper:,}): "
             + ", ".join(one(e) for e in envs))
 
 
