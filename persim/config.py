@@ -179,16 +179,31 @@ def mpc_episodes_note(config: dict[str, Any], envs: list[str]) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
-    """``"MPC budget: MountainCar 100 x 25, ..."``: candidates x horizon (x CEM iterations) per env."""
+def augmentation_mpc_settings(config: dict[str, Any], env: str) -> dict[str, Any]:
+    """The planner of ``env``'s synthetic trajectories (Table 3): the reward evaluation's
+    (:func:`mpc_settings`) updated with ``augmentation.mpc.<env>``, its horizon ``augmentation.horizon.<env>``
+    (each planned sequence is executed whole, so the planner runs once per ``horizon`` steps)."""
+    aug = config["augmentation"]
+    return {**mpc_settings(config, env), **(aug.get("mpc") or {}).get(env, {}), "horizon": aug["horizon"][env]}
+
+
+def _budget(env: str, m: dict[str, Any]) -> str:
+    """``"MountainCar 100 x 25"`` (continuous envs: ``" x 1 CEM it."`` added) for planner settings ``m``."""
     from persim.envs import get_spec
 
-    def one(env: str) -> str:
-        m = mpc_settings(config, env)
-        its = f" x {m['cem_iterations']} CEM it." if not get_spec(env).discrete else ""
-        return f"{get_spec(env).label} {m['n_candidates']} x {m['horizon']}{its}"
+    its = f" x {m['cem_iterations']} CEM it." if not get_spec(env).discrete else ""
+    return f"{get_spec(env).label} {m['n_candidates']} x {m['horizon']}{its}"
 
-    return "MPC budget (candidates x horizon): " + ", ".join(one(e) for e in envs)
+
+def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
+    """``"MPC budget: MountainCar 100 x 25, ..."``: candidates x horizon (x CEM iterations) per env."""
+    return "MPC budget (candidates x horizon): " + ", ".join(_budget(e, mpc_settings(config, e)) for e in envs)
+
+
+def augmentation_budget_note(config: dict[str, Any], envs: list[str]) -> str:
+    """``"synthetic trajectories planned at MountainCar 1000 x 50, ..."`` (Table 3's caption)."""
+    return ("synthetic trajectories planned at (candidates x horizon) "
+            + ", ".join(_budget(e, augmentation_mpc_settings(config, e)) for e in envs))
 
 
 def policy_updates_note(config: dict[str, Any], envs: list[str], methods: list[str]) -> str:

@@ -6,7 +6,7 @@ AUG = config["augmentation"]
 
 def synthetic_settings(wildcards):
     env = wildcards.env
-    mpc = {**mpc_settings(config, env), "horizon": AUG["horizon"][env]}
+    mpc = augmentation_mpc_settings(config, env)
     return {"env": env, "behaviour": wildcards.behaviour, "simulator": wildcards.method,
             "n_trajectories": AUG["n_trajectories"], "mpc": mpc, "max_episode_steps": config["episode_steps"][env],
             "seed": derive_seed(config["seed"], "synthetic", env, wildcards.behaviour, wildcards.method)}
@@ -50,7 +50,8 @@ rule table3:
         tex=[f"{OUT}/tables/table3.tex"],
     params:
         settings={"tables": [3], "inputs": [f for _, f in table3_inputs()],
-                  "scale_note": scale_note(AUG["dataset"], table3_methods(AUG["methods"]))},
+                  "scale_note": scale_note(AUG["dataset"], table3_methods(AUG["methods"]),
+                                             augmentation_budget_note(config, ENVS))},
         code=code("extended_table.py"),
     log:
         f"{OUT}/logs/tables/table3.log",

@@ -8,8 +8,8 @@ sys.path.insert(0, workflow.basedir)  # parse with this checkout's persim, as th
 from snakemake.utils import validate
 
 from persim.codehash import code_hash
-from persim.config import (check_config, check_method_episodes, mpc_budget_note, mpc_episodes, mpc_episodes_note,
-                           mpc_settings, policy_updates_note)
+from persim.config import (augmentation_budget_note, augmentation_mpc_settings, check_config, check_method_episodes,
+                           mpc_budget_note, mpc_episodes, mpc_episodes_note, mpc_settings, policy_updates_note)
 from persim.envs import ENV_NAMES, get_spec
 from persim.jobserver import stop as stop_job_server
 from persim.policies.targets import paper_target
@@ -96,9 +96,10 @@ def seed_models(wildcards):
 PAPER_N_AGENTS = 500  # the paper's training agents per env (Tables 3, 5-13): the key of its cells
 
 
-def scale_note(dataset=None, methods=()):
+def scale_note(dataset=None, methods=(), extra=""):
     """The caption's statement of this run's scale (never a silently smaller experiment); with the
-    BCQ / CQL training updates of those of ``methods`` the table holds."""
+    BCQ / CQL training updates of those of ``methods`` the table holds, and ``extra`` (a table's own
+    settings) after them."""
     n = config["agents"]["n_agents"]
     r = config["evaluation"]["reward"]
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
@@ -110,6 +111,7 @@ def scale_note(dataset=None, methods=()):
             + "; " + mpc_budget_note(config, ENVS) + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
     updates = policy_updates_note(config, ENVS, list(methods))
     note += f"; {updates}" if updates else ""
+    note += f"; {extra}" if extra else ""
     return note + (f"; {dataset} data." if dataset else ".")
 
 

@@ -64,6 +64,28 @@ def test_per_env_planner_budget_overrides_the_action_kind():
         check_config(merge(quick, {"evaluation": {"reward": {"mpc": {"env": {"pendulum": {"horizon": 5}}}}}}))
 
 
+def test_synthetic_trajectories_plan_with_their_own_budget_where_set():
+    """augmentation.mpc.<env> sets the planner of Table 3's synthetic trajectories on top of the reward
+    evaluation's (quick: the paper's 1000 candidates on MountainCar and CartPole, where a plan runs once
+    per executed horizon); the horizon is always augmentation.horizon; Table 3's caption says which."""
+    from persim.config import augmentation_budget_note, augmentation_mpc_settings, check_config, mpc_settings
+
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    cp = augmentation_mpc_settings(quick, "cartpole")
+    assert (cp["n_candidates"], cp["horizon"], cp["warm_start"]) == (1000, 50, True)
+    assert mpc_settings(quick, "cartpole")["n_candidates"] == 50  # the reward evaluation keeps its budget
+    hc = augmentation_mpc_settings(quick, "halfcheetah")  # no override: the reward evaluation's planner
+    assert {k: hc[k] for k in ("n_candidates", "cem_iterations", "horizon")} == {
+        "n_candidates": 20, "cem_iterations": 1, "horizon": 30}
+    paper = load_config(REPO / "config/config.yaml")
+    assert augmentation_mpc_settings(paper, "mountaincar") == {**mpc_settings(paper, "mountaincar"), "horizon": 50}
+    assert augmentation_budget_note(quick, ["mountaincar", "halfcheetah"]) == (
+        "synthetic trajectories planned at (candidates x horizon) MountainCar 1000 x 50, "
+        "HalfCheetah 20 x 30 x 1 CEM it.")
+    with pytest.raises(ConfigError, match="augmentation.mpc.cartpole.horizon"):  # that is augmentation.horizon
+        check_config(merge(quick, {"augmentation": {"mpc": {"cartpole": {"horizon": 10}}}}))
+
+
 def test_reference_budget_adds_a_true_env_row_at_the_papers_budget():
     """evaluation.reward.reference_mpc.<env> plans a second True env + MPC row at that budget (on top
     of the env's settings); envs without it have none; the captions' budget note names it."""

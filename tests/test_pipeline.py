@@ -148,6 +148,8 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert "This run (smoke): 8 training agents" in (out / "tables/table3.tex").read_text()
     assert "BCQ/CQL gradient updates per policy (paper 550,000): MountainCar 20," in (
         out / "tables/table3.tex").read_text()  # the baselines' reduced training, stated
+    assert "synthetic trajectories planned at (candidates x horizon) MountainCar" in (
+        out / "tables/table3.tex").read_text()
     assert "N = [25] (paper 250, 100, 50, 25), 2 trials" in (out / "tables/table14.tex").read_text()
     synthetic = pd.read_parquet(out / "cartpole/random/persim/synthetic.parquet")
     assert synthetic["agent_id"].nunique() == 5 and (synthetic["t"] == 0).sum() == 5 * 2  # 2 per test agent
