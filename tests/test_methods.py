@@ -217,6 +217,7 @@ def test_a_variant_can_override_one_env_and_the_captions_say_so():
     quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
     assert baseline_settings(quick, "cartpole", get_method("cql_p"))["n_steps"] == 3000
     assert baseline_settings(quick, "cartpole", get_method("cql_a"))["n_steps"] == 300
+    assert baseline_settings(quick, "mountaincar", get_method("persim_bcq_5"))["n_steps"] == 3000
     assert baseline_settings(quick, "halfcheetah", get_method("cql_p"))["n_steps"] == 100
     assert (get_method("bcq_p").setting_keys(quick, "mountaincar")["n_steps"]
             == "baselines.bcq.variants.bcq_p.env.mountaincar.n_steps")
@@ -224,6 +225,8 @@ def test_a_variant_can_override_one_env_and_the_captions_say_so():
     assert note == ("BCQ/CQL gradient updates per policy (paper 550,000): MountainCar 300 (BCQ-P, CQL-P: 3,000), "
                     "HalfCheetah 100")
     assert policy_updates_note(quick, ["cartpole"], ["morel_p"]) == ""
+    table3 = ["bcq_a", "bcq_p", "cql_a", "cql_p", "persim_bcq_5", "persim_cql_5"]  # most at 3,000: -A named
+    assert policy_updates_note(quick, ["cartpole"], table3).endswith("CartPole 3,000 (BCQ-A, CQL-A: 300)")
     quick["baselines"]["cql"]["variants"]["cql_p"]["env"]["cartpole"]["n_stepz"] = 5
     with pytest.raises(ConfigError, match=r"baselines\.cql\.variants\.cql_p\.env\.cartpole\.n_stepz"):
         check_method_settings(quick, ["cartpole"], ["cql_p"])
