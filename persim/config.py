@@ -201,7 +201,7 @@ def mpc_budget_note(config: dict[str, Any], envs: list[str]) -> str:
 
 
 def augmentation_budget_note(config: dict[str, Any], envs: list[str]) -> str:
-    """``"synthetic trajectories planned at MountainCar 1000 x 50, ..."`` (Table 3's caption)."""
+    """``"synthetic trajectories planned at (candidates x horizon) MountainCar 1000 x 50, ..."`` (Table 3's caption)."""
     return ("synthetic trajectories planned at (candidates x horizon) "
             + ", ".join(_budget(e, augmentation_mpc_settings(config, e)) for e in envs))
 
