@@ -390,11 +390,15 @@ class Calibrator:
             rows_long = len(job(long)[1])  # also the warm-up
             reps = max(1, math.ceil(MIN_ROWS / max(rows_long, 1)))
 
-            def best(steps: int) -> tuple[float, int]:
+            def best(steps: int, reps: int) -> tuple[float, int]:
                 runs = [[job(steps) for _ in range(reps)] for _ in range(5)]
                 return min(sum(t for t, _ in r) for r in runs) / reps, len(runs[-1][-1][1])
 
-            (t_a, rows_a), (t_b, rows_b) = best(short), best(long)
+            for _ in range(3):  # a busy machine's noise can hide the rows' cost: then time more of them
+                (t_a, rows_a), (t_b, rows_b) = best(short, reps), best(long, reps)
+                if t_b > t_a:
+                    break
+                reps *= 2
         per_row = max(0.0, (t_b - t_a) / max(rows_b - rows_a, 1))
         fixed = max(0.0, t_a - per_row * rows_a) * want / n
         if policy:
