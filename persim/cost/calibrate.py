@@ -399,6 +399,9 @@ class Calibrator:
                 if t_b > t_a:
                     break
                 reps *= 2
+            else:
+                LOG.warning("calibration of the %s dataset kernel: %d-step runs timed no slower than 1-step "
+                            "runs in 3 tries (a busy machine?); its time per transition is taken as 0", env, long)
         per_row = max(0.0, (t_b - t_a) / max(rows_b - rows_a, 1))
         fixed = max(0.0, t_a - per_row * rows_a) * want / n
         if policy:
