@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 from persim.cost.__main__ import main as cost_main
-from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id, mpc_steps
+from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id, mpc_steps, short_and_long
 from persim.cost.estimate import (JobCost, job_costs, job_group, largest_groups, recorded_run, stage_of, stage_table,
                                   wall_time)
 from persim.cost.jobs import load_jobs
@@ -319,6 +319,28 @@ def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_pat
         est[flag] = json.loads(out_json.read_text())["total_job_s"]
     # the server's start-up (its preload) is paid once per run, the fork per job
     assert est["--no-job-server"] - est["--job-server"] == pytest.approx(3.8 * len(jobs) - 5.0)
+
+
+def test_dataset_timing_retries_while_noise_hides_the_long_runs_rows(caplog):
+    """The dataset kernel's two runs are timed again with twice the repetitions while the long one is
+    timed no slower than the short one; after the last try a warning says the per-row time is lost."""
+    calls: list[tuple[int, int]] = []
+
+    def noisy_then_clear(clear_from: int):
+        def best(steps: int, reps: int) -> tuple[float, int]:
+            calls.append((steps, reps))
+            slower = steps > 1 and reps >= clear_from
+            return (0.02 if slower else 0.01), (steps * 100)
+        return best
+
+    a, b = short_and_long(noisy_then_clear(4), 1, 200, 1, "the test kernel")
+    assert calls == [(1, 1), (200, 1), (1, 2), (200, 2), (1, 4), (200, 4)]
+    assert a == (0.01, 100) and b == (0.02, 20000)
+    calls.clear()
+    with caplog.at_level("WARNING", logger="persim.cost"):
+        a, b = short_and_long(noisy_then_clear(10**9), 1, 200, 3, "the test kernel")
+    assert [r for _, r in calls] == [3, 3, 6, 6, 12, 12]  # 3 tries, repetitions doubled each time
+    assert b[0] <= a[0] and "the test kernel" in caplog.text and "taken as 0" in caplog.text
 
 
 def test_calibration_times_the_real_code(tmp_path):

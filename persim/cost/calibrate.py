@@ -130,6 +130,22 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def short_and_long(best: Callable[[int, int], tuple[float, int]], short: int, long: int, reps: int,
+                   what: str, tries: int = 3) -> tuple[tuple[float, int], tuple[float, int]]:
+    """``(best(short, reps), best(long, reps))``, each ``(seconds per job, transitions written)``, timed
+    again with twice the repetitions (up to ``tries`` times) while the long run is timed no slower than
+    the short one: a busy machine's noise can hide the cost of the long run's extra transitions. If it
+    still does after ``tries``, a warning names ``what`` and the caller's per-transition time becomes 0."""
+    for _ in range(tries):
+        a, b = best(short, reps), best(long, reps)
+        if b[0] > a[0]:
+            return a, b
+        reps *= 2
+    LOG.warning("calibration of %s: %d-step runs timed no slower than %d-step runs in %d tries (a busy "
+                "machine?); its time per transition is taken as 0", what, long, short, tries)
+    return a, b
+
+
 class Calibrator:
     """Measures kernels on one device (each at its job's torch threads); keeps the data and models it made."""
 
@@ -394,14 +410,7 @@ class Calibrator:
                 runs = [[job(steps) for _ in range(reps)] for _ in range(5)]
                 return min(sum(t for t, _ in r) for r in runs) / reps, len(runs[-1][-1][1])
 
-            for _ in range(3):  # a busy machine's noise can hide the rows' cost: then time more of them
-                (t_a, rows_a), (t_b, rows_b) = best(short, reps), best(long, reps)
-                if t_b > t_a:
-                    break
-                reps *= 2
-            else:
-                LOG.warning("calibration of the %s dataset kernel: %d-step runs timed no slower than 1-step "
-                            "runs in 3 tries (a busy machine?); its time per transition is taken as 0", env, long)
+            (t_a, rows_a), (t_b, rows_b) = short_and_long(best, short, long, reps, f"the {env} dataset kernel")
         per_row = max(0.0, (t_b - t_a) / max(rows_b - rows_a, 1))
         fixed = max(0.0, t_a - per_row * rows_a) * want / n
         if policy:
