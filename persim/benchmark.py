@@ -115,11 +115,11 @@ def count_flops(fn: Callable[[], object]) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_peak(device: str, repeats: int = 5) -> float:
-    """Best float32 ``torch.mm`` rate (FLOP/s) over square sizes 512 / 1024 / 2048."""
+def matmul_peak(device: str, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best ``torch.mm`` rate (FLOP/s) in ``dtype`` over square sizes 512 / 1024 / 2048."""
     best = 0.0
     for n in (512, 1024, 2048):
-        x = torch.randn(n, n, device=device)
+        x = torch.randn(n, n, device=device, dtype=dtype)
         med, low = time_call(lambda: torch.mm(x, x), device, repeats)
         best = max(best, 2 * n ** 3 / low)
     return best
@@ -299,27 +299,46 @@ def replay_sampling(n: int = 10_000, batch: int = 128, repeats: int = 200) -> di
     return out
 
 
+def autocast_bf16(device: str) -> torch.autocast:
+    """``torch.autocast`` to bfloat16 on ``device``'s type (matrix products in bfloat16, fp32 elsewhere)."""
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
 def run(device: str, threads: int, repeats: int, epochs: int,
-        compile_mode: str | None = None) -> tuple[list[Measure], dict]:
+        compile_mode: str | None = None, bf16: bool = False) -> tuple[list[Measure], dict]:
     """All kernels at one thread count; returns the measures and the prediction-evaluation times. With
-    ``compile_mode`` the discrete PerSim MPC steps are timed once more with the step compiled."""
+    ``compile_mode`` the discrete PerSim MPC steps are timed once more with the step compiled; with
+    ``bf16`` the HalfCheetah CEM and PE-TS CaDM steps once more under bfloat16 autocast (share of the
+    bfloat16 matmul peak, measured too). The pipeline itself always computes in float32."""
     torch.set_num_threads(threads)
     peak = matmul_peak(device)
     print(f"\n[{device}, {threads} thread(s)] float32 matmul peak measured now: {peak / 1e9:.1f} GFLOP/s")
+    peak_bf16 = matmul_peak(device, dtype=torch.bfloat16) if bf16 else 0.0
+    if bf16:
+        print(f"[{device}, {threads} thread(s)] bfloat16 matmul peak measured now: {peak_bf16 / 1e9:.1f} GFLOP/s")
     measures = []
 
-    def measure(kernel: str, fn: Callable[[], object], flops: float | None = None, reps: int = repeats) -> None:
+    def measure(kernel: str, fn: Callable[[], object], flops: float | None = None, reps: int = repeats,
+                peak_flops: float = peak) -> None:
         f = count_flops(fn) if flops is None else flops
         med, low = time_call(fn, device, reps)
-        m = Measure(kernel, device, threads, med, low, reps, f, peak)
+        m = Measure(kernel, device, threads, med, low, reps, f, peak_flops)
         measures.append(m)
         print(m.line(), flush=True)
+
+    def measure_bf16(kernel: str, fn: Callable[[], object]) -> None:
+        """``fn`` again under bfloat16 autocast, at its float32 FLOP count."""
+        if bf16:
+            flops = count_flops(fn)
+            with autocast_bf16(device):
+                measure(f"{kernel}, bf16 autocast", fn, flops=flops, peak_flops=peak_bf16)
 
     for env in ("mountaincar", "cartpole", "halfcheetah"):
         sim = persim_sim(env, device)
         what = "RS 5x1000x50" if SPECS[env].discrete else "CEM 200x30 x5 it."
         if not SPECS[env].discrete:
             measure(f"MPC step PerSim {env} ({what})", mpc_call(env, sim, device))
+            measure_bf16(f"MPC step PerSim {env}", mpc_call(env, sim, device))
             continue
         with native_step.switched(False):  # the torch form: the FLOP count and the reference time
             torch_call = mpc_call(env, sim, device)
@@ -335,6 +354,7 @@ def run(device: str, threads: int, repeats: int, epochs: int,
                                                                      measure, flops) else None
     cadm, ctx = cadm_sim(device)
     measure("MPC step PE-TS CaDM mountaincar (5x20 p., 1000x50)", mpc_call("mountaincar", cadm, device, ctx))
+    measure_bf16("MPC step PE-TS CaDM mountaincar", mpc_call("mountaincar", cadm, device, ctx))
     full, small, scale = training_epoch(device)
     measure("PerSim training epoch mountaincar (247k, M=5)", full, flops=scale * count_flops(small),
             reps=max(1, epochs))
@@ -356,6 +376,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="also time the discrete PerSim MPC steps with their step function through torch.compile "
                          "(max-autotune: without CUDA graphs; needs a C++ compiler on the CPU; compilation "
                          "~5-20 s per step shape here)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time the HalfCheetah CEM and PE-TS CaDM MPC steps under bfloat16 autocast, beside "
+                         "the bfloat16 matmul peak (a lead for CPUs and GPUs with native bfloat16; the pipeline "
+                         "computes in float32)")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda but torch sees no CUDA device")
@@ -366,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"discrete PerSim planning step: {native_step.describe()}")
     records = []
     for n in threads:
-        measures, pred = run(args.device, n, args.repeats, args.epochs, args.compile)
+        measures, pred = run(args.device, n, args.repeats, args.epochs, args.compile, args.bf16)
         records += [{**asdict(m), "gflops_per_s": m.gflops} for m in measures]
         records.append({"kernel": "prediction evaluation mountaincar (one agent)", "device": args.device,
                         "threads": n, **pred})

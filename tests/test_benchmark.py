@@ -38,3 +38,22 @@ def test_a_compiled_planning_step_plans_as_the_eager_one():
         eager = mpc_call("mountaincar", sim, "cpu")()
         compiled = mpc_call("mountaincar", sim, "cpu", compile_mode="default")()
     assert torch.equal(torch.as_tensor(eager), torch.as_tensor(compiled))
+
+
+def test_bf16_autocast_runs_the_cadm_planning_step_in_bfloat16():
+    """``--bf16`` times the steps under :func:`autocast_bf16`: there the PE-TS CaDM step's products run in
+    bfloat16 (next states close to float32's, yet not equal), and outside it the step is float32 again."""
+    import torch
+
+    from persim.benchmark import autocast_bf16, cadm_sim
+
+    sim, _ = cadm_sim("cpu")  # the benchmark's PE-TS CaDM: 5 members, 20 particles, 4 x 200
+    torch.manual_seed(0)
+    states, actions, ctx = torch.randn(20, 40, 2), torch.randint(3, (40,)), torch.randn(40, 10)
+    step = lambda: sim.step_particles(states, actions, ctx, generator=torch.Generator().manual_seed(1))  # noqa: E731
+    full = step()
+    with autocast_bf16("cpu"):
+        half = step()
+    assert half.dtype == torch.float32 and not torch.equal(half, full)
+    torch.testing.assert_close(half, full, rtol=0.05, atol=0.05)
+    assert torch.equal(step(), full)
