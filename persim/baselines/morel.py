@@ -147,13 +147,19 @@ class MorelConfig:
     @classmethod
     def for_env(cls, env: str, **overrides: Any) -> "MorelConfig":
         """Per-env defaults (:data:`ENV_DEFAULTS`) updated with ``overrides``; unknown keys are errors."""
-        if env not in ENV_DEFAULTS:
-            raise KeyError(f"morel: unknown env {env!r}; expected one of {list(ENV_DEFAULTS)}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise TypeError(f"morel: unknown config keys {unknown}; known: {sorted(known)}")
-        return cls(**{**ENV_DEFAULTS[env], **overrides})
+        if env in ENV_DEFAULTS:
+            return cls(**{**ENV_DEFAULTS[env], **overrides})
+        from persim.envs import SPECS
+        if env not in SPECS:
+            raise KeyError(f"morel: unknown env {env!r}; expected one of {list(SPECS)}")
+        if "kappa" not in overrides:  # its halt penalty is in the units of your reward: no default fits
+            raise ValueError(f"morel: env {env!r} is your own: set morel.kappa, the penalty of halting in an "
+                             "unknown state (the paper: about the worst episode return's size)")
+        return cls(**{"max_episode_steps": SPECS[env].max_episode_steps, **overrides})
 
 
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {

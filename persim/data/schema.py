@@ -20,6 +20,7 @@ package versions, git commit (see :mod:`persim.provenance`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,29 @@ from persim.envs import SPECS, EnvSpec, get_spec
 
 META_KEY = b"persim"
 
+class _SpecField(Mapping[str, int]):
+    """Env name -> one field of its :class:`EnvSpec`, read live from ``SPECS`` (so an env registered
+    after import, ``persim.envs.register_env``, is known too)."""
+
+    def __init__(self, field: str):
+        self.field = field
+
+    def __getitem__(self, env: str) -> int:
+        if env not in SPECS:
+            raise KeyError(env)
+        return getattr(SPECS[env], self.field)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(SPECS))
+
+    def __len__(self) -> int:
+        return len(SPECS)
+
+
 # per-env views of the EnvSpec facts the schema and the models use
-OBS_DIMS = {name: spec.obs_dim for name, spec in SPECS.items()}
-ACTION_DIMS = {name: spec.action_dim for name, spec in SPECS.items()}  # 0 = one discrete column
-N_ACTIONS = {name: spec.n_actions for name, spec in SPECS.items()}  # 0 = continuous
+OBS_DIMS = _SpecField("obs_dim")
+ACTION_DIMS = _SpecField("action_dim")  # 0 = one discrete column
+N_ACTIONS = _SpecField("n_actions")  # 0 = continuous
 
 
 class DatasetError(ValueError):

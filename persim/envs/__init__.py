@@ -7,9 +7,11 @@ Importing this package registers the gymnasium ids ``persim/MountainCar-v0``,
 """
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 
-from persim.envs.specs import ENV_NAMES, SPECS, EnvSpec, get_spec
+from persim.envs.specs import ENV_NAMES, SPECS, EnvSpec, get_spec, register_spec, unregister_spec
 
 _ENTRY_POINTS = {
     "mountaincar": "persim.envs.mountaincar:HeterogeneousMountainCar",
@@ -26,6 +28,22 @@ def register_envs() -> None:
             gym.register(id=spec.gym_id, entry_point=entry, max_episode_steps=spec.max_episode_steps)
 
 
+def register_env(spec: EnvSpec, entry_point: str | None = None, replace: bool = False) -> EnvSpec:
+    """Register your own environment family (see :meth:`EnvSpec.for_data`): its spec, and with
+    ``entry_point`` (``"module:Class"``, the covariates as keyword arguments) a gymnasium env under
+    ``spec.gym_id`` (default ``persim/<name>-v0``) so :func:`make` builds it. Its reward for MPC and
+    MOReL goes to :func:`persim.planning.rewards.register_reward`."""
+    if entry_point is not None and not spec.gym_id:
+        spec = dataclasses.replace(spec, gym_id=f"persim/{spec.name}-v0")
+    register_spec(spec, replace=replace)
+    if entry_point is not None:
+        if spec.gym_id in gym.registry and replace:
+            del gym.registry[spec.gym_id]
+        if spec.gym_id not in gym.registry:
+            gym.register(id=spec.gym_id, entry_point=entry_point, max_episode_steps=spec.max_episode_steps)
+    return spec
+
+
 def make(name: str, max_episode_steps: int | None = None, **covariates: float) -> gym.Env:
     """Create env ``name`` with the given covariates (defaults: the env's default agent).
 
@@ -35,6 +53,9 @@ def make(name: str, max_episode_steps: int | None = None, **covariates: float) -
         **covariates: e.g. ``gravity=0.001`` or ``mass=1.7, damping=0.3``.
     """
     spec = get_spec(name)
+    if not spec.gym_id:
+        raise ValueError(f"env {name!r} was registered without a gymnasium entry point: "
+                         "persim.envs.register_env(spec, entry_point='module:Class') makes it buildable")
     unknown = set(covariates) - set(spec.covariates)
     if unknown:
         raise TypeError(f"{name}: unknown covariates {sorted(unknown)}; expected {list(spec.covariates)}")
@@ -45,4 +66,5 @@ def make(name: str, max_episode_steps: int | None = None, **covariates: float) -
 
 register_envs()
 
-__all__ = ["ENV_NAMES", "SPECS", "EnvSpec", "get_spec", "make", "register_envs"]
+__all__ = ["ENV_NAMES", "SPECS", "EnvSpec", "get_spec", "make", "register_env", "register_envs", "register_spec",
+           "unregister_spec"]

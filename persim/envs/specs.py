@@ -85,6 +85,49 @@ class EnvSpec:
         """Names of the policies trained for this env: the logging policies and ``test``."""
         return self.logging_policy_names + ["test"]
 
+    @classmethod
+    def for_data(cls, name: str, obs_dim: int, n_actions: int = 0, action_low: tuple[float, ...] = (),
+                 action_high: tuple[float, ...] = (), covariates: tuple[str, ...] = (),
+                 low: tuple[float, ...] = (), high: tuple[float, ...] = (), max_episode_steps: int = 1000,
+                 label: str | None = None) -> "EnvSpec":
+        """A spec for your own heterogeneous-agent data, without a simulator of the paper's: D =
+        ``obs_dim``; discrete actions ``0..n_actions-1`` or, with ``n_actions = 0``, continuous actions
+        bounded by ``action_low`` / ``action_high`` (``[A]`` each); optional observed covariates with
+        their ranges (PerSim does not need them: its agent factors are learned). No gymnasium env, test
+        agents or logging policies: register it with :func:`register_spec` (or ``persim.envs.register_env``)."""
+        discrete = n_actions > 0
+        return cls(name=name, gym_id="", reference_id="", covariates=tuple(covariates), low=tuple(low),
+                   high=tuple(high), default=tuple((a + b) / 2 for a, b in zip(low, high)), test_agents=(),
+                   policy_agents=(), discrete=discrete, max_episode_steps=int(max_episode_steps), policy_algo="",
+                   label=label or name, obs_dim=int(obs_dim), n_actions=int(n_actions),
+                   action_dim=0 if discrete else len(action_low), action_low=tuple(action_low),
+                   action_high=tuple(action_high))
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the field when the spec is inconsistent."""
+        problems = []
+        if not self.name or not self.name.isidentifier():
+            problems.append(f"name {self.name!r} must be a non-empty identifier (it names paths and config keys)")
+        if self.obs_dim < 1:
+            problems.append(f"obs_dim must be >= 1, got {self.obs_dim}")
+        if len(self.low) != len(self.covariates) or len(self.high) != len(self.covariates):
+            problems.append(f"low / high need one value per covariate {list(self.covariates)}, got {len(self.low)} "
+                            f"/ {len(self.high)}")
+        if self.discrete != (self.n_actions > 0):
+            problems.append(f"discrete={self.discrete} but n_actions={self.n_actions} (0 means continuous actions)")
+        if self.discrete and self.action_dim:
+            problems.append(f"discrete actions are one int64 column: action_dim must be 0, got {self.action_dim}")
+        if not self.discrete and (self.action_dim < 1 or len(self.action_low) != self.action_dim
+                                  or len(self.action_high) != self.action_dim):
+            problems.append(f"continuous actions need action_dim >= 1 and one bound per coordinate in action_low / "
+                            f"action_high, got {self.action_dim}, {len(self.action_low)}, {len(self.action_high)}")
+        if any(a >= b for a, b in zip(self.action_low, self.action_high)):
+            problems.append("every action_low must be below its action_high")
+        if self.max_episode_steps < 1:
+            problems.append(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
+        if problems:
+            raise ValueError(f"EnvSpec {self.name!r}: " + "; ".join(problems))
+
     def policy_covariates(self, policy: str) -> tuple[float, ...]:
         """Covariates of the agent a named policy is trained on (``test`` = the default agent)."""
         if policy == "test":
@@ -154,7 +197,27 @@ SPECS: dict[str, EnvSpec] = {
     ),
 }
 
-ENV_NAMES: tuple[str, ...] = tuple(SPECS)
+ENV_NAMES: tuple[str, ...] = tuple(SPECS)  # the paper's three (the pipeline's envs); registered ones are not added
+
+
+def register_spec(spec: EnvSpec, replace: bool = False) -> EnvSpec:
+    """Add ``spec`` to :data:`SPECS` so the dataset schema, the methods and the planners know its
+    shapes (``get_spec(spec.name)``). The paper's three envs cannot be replaced; another registered
+    name only with ``replace=True``."""
+    spec.check()
+    if spec.name in ENV_NAMES:
+        raise ValueError(f"env {spec.name!r} is one of the paper's {list(ENV_NAMES)}: choose another name")
+    if spec.name in SPECS and not replace:
+        raise ValueError(f"env {spec.name!r} is already registered (pass replace=True to replace it)")
+    SPECS[spec.name] = spec
+    return spec
+
+
+def unregister_spec(name: str) -> None:
+    """Remove a spec added by :func:`register_spec` (the paper's envs stay)."""
+    if name in ENV_NAMES:
+        raise ValueError(f"env {name!r} is one of the paper's {list(ENV_NAMES)} and cannot be removed")
+    SPECS.pop(name, None)
 
 
 def get_spec(name: str) -> EnvSpec:

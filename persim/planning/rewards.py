@@ -43,4 +43,22 @@ def reward_fn(env: str) -> RewardFn:
     try:
         return REWARDS[env]
     except KeyError:
-        raise KeyError(f"no known reward for env {env!r}") from None
+        raise KeyError(f"no known reward for env {env!r}: register one with "
+                       "persim.planning.rewards.register_reward") from None
+
+
+def register_reward(env: str, fn: RewardFn, replace: bool = False) -> None:
+    """The known reward of your own env (``persim.envs.register_env``): ``fn(states [..., D], actions,
+    next_states [..., D]) -> (reward [...], terminated [...] bool)`` on torch tensors, batched over any
+    leading shape. MPC scores candidates with it and MOReL's pessimistic MDP pays it."""
+    if env in ("mountaincar", "cartpole", "halfcheetah"):
+        raise ValueError(f"env {env!r} is one of the paper's: its reward is fixed")
+    if env in REWARDS and not replace:
+        raise ValueError(f"env {env!r} already has a reward (pass replace=True to replace it)")
+    REWARDS[env] = fn
+
+
+def unregister_reward(env: str) -> None:
+    """Remove a reward added by :func:`register_reward`."""
+    if env not in ("mountaincar", "cartpole", "halfcheetah"):
+        REWARDS.pop(env, None)
