@@ -8,15 +8,16 @@ per-agent spring constant k (a covariate PerSim never sees: it learns an agent f
 """
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from persim.data.schema import DatasetError, load_dataset, write_dataset
-from persim.envs import EnvSpec, get_spec, register_env, unregister_spec
+from persim.envs import EnvSpec, get_spec, make, register_env, unregister_spec
 from persim.evaluation.prediction import TestRollouts as Rollouts
-from persim.evaluation.prediction import evaluate_prediction
+from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
 from persim.methods import get_method
 from persim.planning.factory import make_planner
 from persim.planning.rewards import register_reward, unregister_reward
@@ -29,6 +30,24 @@ def spring_step(states: np.ndarray, actions: np.ndarray, k: np.ndarray) -> np.nd
     x, v = states[:, 0], states[:, 1]
     v2 = 0.9 * v + 0.1 * (actions - 1) - 0.1 * k * x
     return np.stack([x + 0.1 * v2, v2], axis=1)
+
+
+class SpringEnv(gym.Env):
+    """The toy family as a gymnasium env (covariate ``k`` as keyword argument), reward as :func:`spring_reward`."""
+
+    def __init__(self, k: float = 1.0):
+        self.k = float(k)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = gym.spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = self.np_random.uniform(-1, 1, size=(1, 2))
+        return self.state[0].astype(np.float32), {}
+
+    def step(self, action):
+        self.state = spring_step(self.state, np.array([int(action)]), np.array([self.k]))
+        return self.state[0].astype(np.float32), -float((self.state[0, 0] - TARGET) ** 2), False, False, {}
 
 
 def spring_reward(states, actions, next_states):
@@ -70,11 +89,12 @@ def dataset_frame(k: np.ndarray) -> pd.DataFrame:
 def spring_env():
     """Registers the toy family for one test, and removes it again."""
     spec = register_env(EnvSpec.for_data(ENV, obs_dim=2, n_actions=3, covariates=("k",), low=(0.5,), high=(2.0,),
-                                         max_episode_steps=LENGTH, label="Spring"))
+                                         max_episode_steps=LENGTH, label="Spring"), entry_point=SpringEnv)
     register_reward(ENV, spring_reward)
     yield spec
     unregister_spec(ENV)
     unregister_reward(ENV)
+    gym.registry.pop(spec.gym_id, None)
 
 
 @pytest.fixture
@@ -95,6 +115,32 @@ def test_a_spec_with_inconsistent_fields_is_refused_naming_them():
         register_env(EnvSpec.for_data("cartpole", obs_dim=4, n_actions=2))
     with pytest.raises(KeyError, match="bad_one"):
         get_spec("bad_one")
+
+
+def test_a_family_without_a_gymnasium_env_is_data_only_and_may_have_no_covariates(tmp_path):
+    """``EnvSpec.for_data`` without an entry point: datasets without covariate columns load, and
+    ``make`` says the family has no env instead of failing somewhere in gymnasium."""
+    register_env(EnvSpec.for_data("toy_bare", obs_dim=2, n_actions=3))
+    try:
+        frame = dataset_frame(np.ones(4)).drop(columns="k")
+        write_dataset(frame, tmp_path / "bare.parquet", {"env": "toy_bare"})
+        ds = load_dataset(tmp_path / "bare.parquet", env="toy_bare")
+        assert ds.covariates.shape == (4 * LENGTH, 0)
+        with pytest.raises(ValueError, match="without a gymnasium entry point"):
+            make("toy_bare")
+    finally:
+        unregister_spec("toy_bare")
+
+
+def test_a_registered_gymnasium_env_gives_test_rollouts(spring_env):
+    """With an entry point, ``make`` builds the family's env and the prediction evaluation's true
+    rollouts come from it, stepping as the toy dynamics do."""
+    env = make(ENV, k=1.5)
+    assert env.unwrapped.k == 1.5 and env.spec.max_episode_steps == LENGTH
+    ro = collect_rollouts(ENV, {"k": 1.5}, lambda obs: np.full(len(obs), 2), n_rollouts=3, length=10, seed=0)
+    assert ro.states.shape == (3, 11, 2) and (ro.actions == 2).all()
+    np.testing.assert_allclose(ro.states[:, 1:], spring_step(ro.states[:, :-1].reshape(-1, 2), np.full(30, 2),
+                                                             np.full(30, 1.5)).reshape(3, 10, 2), rtol=1e-5, atol=1e-6)
 
 
 def test_the_schema_validates_a_registered_envs_dataset(spring_data, tmp_path):

@@ -8,6 +8,7 @@ Importing this package registers the gymnasium ids ``persim/MountainCar-v0``,
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import gymnasium as gym
 
@@ -28,9 +29,10 @@ def register_envs() -> None:
             gym.register(id=spec.gym_id, entry_point=entry, max_episode_steps=spec.max_episode_steps)
 
 
-def register_env(spec: EnvSpec, entry_point: str | None = None, replace: bool = False) -> EnvSpec:
+def register_env(spec: EnvSpec, entry_point: str | Callable[..., gym.Env] | None = None,
+                 replace: bool = False) -> EnvSpec:
     """Register your own environment family (see :meth:`EnvSpec.for_data`): its spec, and with
-    ``entry_point`` (``"module:Class"``, the covariates as keyword arguments) a gymnasium env under
+    ``entry_point`` (``"module:Class"`` or the class; covariates as keyword arguments) a gymnasium env under
     ``spec.gym_id`` (default ``persim/<name>-v0``) so :func:`make` builds it. Its reward for MPC and
     MOReL goes to :func:`persim.planning.rewards.register_reward`."""
     if entry_point is not None and not spec.gym_id:
