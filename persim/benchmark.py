@@ -378,8 +378,8 @@ def main(argv: list[str] | None = None) -> None:
                          "~5-20 s per step shape here)")
     ap.add_argument("--bf16", action="store_true",
                     help="also time the HalfCheetah CEM and PE-TS CaDM MPC steps under bfloat16 autocast, beside "
-                         "the bfloat16 matmul peak (a lead for CPUs and GPUs with native bfloat16; the pipeline "
-                         "computes in float32)")
+                         "the bfloat16 matmul peak (a lead for CPUs and GPUs with native bfloat16: elsewhere bfloat16 "
+                         "products are emulated and these timings can take minutes; the pipeline computes in float32)")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda but torch sees no CUDA device")

@@ -88,8 +88,10 @@ def _policy(name: str, label: str, module: str, section: str, synthetic_from: st
 
 REGISTRY: tuple[MethodSpec, ...] = (
     MethodSpec("persim", "PerSim", SIMULATOR, "persim.models.persim", "persim", persim_settings, uses_rank_cv=True),
-    MethodSpec("cadm_vanilla", "Vanilla CaDM", SIMULATOR, "persim.baselines.cadm", "baselines.cadm", baseline_settings),
-    MethodSpec("cadm_pets", "PE-TS CaDM", SIMULATOR, "persim.baselines.cadm", "baselines.cadm", baseline_settings),
+    MethodSpec("cadm_vanilla", "Vanilla CaDM", SIMULATOR, "persim.baselines.cadm", "baselines.cadm", baseline_settings,
+               {"variant": "vanilla"}),
+    MethodSpec("cadm_pets", "PE-TS CaDM", SIMULATOR, "persim.baselines.cadm", "baselines.cadm", baseline_settings,
+               {"variant": "pets"}),
     _policy("bcq_p", "BCQ-P", "persim.baselines.offline_rl", "bcq", algo="bcq", scope="p"),
     _policy("bcq_a", "BCQ-A", "persim.baselines.offline_rl", "bcq", algo="bcq", scope="a"),
     _policy("cql_p", "CQL-P", "persim.baselines.offline_rl", "cql", algo="cql", scope="p"),

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from persim.data.schema import DatasetError, load_dataset, write_dataset
-from persim.envs import EnvSpec, get_spec, make, register_env, unregister_spec
+from persim.envs import SPECS, EnvSpec, get_spec, make, register_env, unregister_env
 from persim.evaluation.prediction import TestRollouts as Rollouts
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
 from persim.methods import get_method
@@ -92,9 +92,9 @@ def spring_env():
                                          max_episode_steps=LENGTH, label="Spring"), entry_point=SpringEnv)
     register_reward(ENV, spring_reward)
     yield spec
-    unregister_spec(ENV)
+    unregister_env(ENV)
     unregister_reward(ENV)
-    gym.registry.pop(spec.gym_id, None)
+    assert ENV not in SPECS and spec.gym_id not in gym.registry
 
 
 @pytest.fixture
@@ -113,6 +113,10 @@ def test_a_spec_with_inconsistent_fields_is_refused_naming_them():
         register_env(EnvSpec.for_data("bad_two", obs_dim=2, n_actions=2, covariates=("k",)))
     with pytest.raises(ValueError, match="paper's"):
         register_env(EnvSpec.for_data("cartpole", obs_dim=4, n_actions=2))
+    with pytest.raises(ValueError, match="n_actions must be >= 0"):
+        EnvSpec.for_data("bad_three", obs_dim=2, n_actions=-3)
+    with pytest.raises(ValueError, match="discrete"):
+        EnvSpec.for_data("bad_four", obs_dim=2, n_actions=2, action_low=(-1.0,), action_high=(1.0,))
     with pytest.raises(KeyError, match="bad_one"):
         get_spec("bad_one")
 
@@ -129,7 +133,7 @@ def test_a_family_without_a_gymnasium_env_is_data_only_and_may_have_no_covariate
         with pytest.raises(ValueError, match="without a gymnasium entry point"):
             make("toy_bare")
     finally:
-        unregister_spec("toy_bare")
+        unregister_env("toy_bare")
 
 
 def test_a_registered_gymnasium_env_gives_test_rollouts(spring_env):
@@ -171,11 +175,16 @@ def test_persim_and_cadm_learn_a_registered_env_and_persim_plans_on_it(spring_da
     hold = np.sqrt(((states[:, 6:26] - states[:, 5:6]) ** 2).mean(axis=(1, 2))).mean()
     assert scores["rmse"] < 0.25 * hold, (scores, hold)
 
-    cadm = get_method("cadm_vanilla")
-    ccfg = cadm.make_config({"epochs": 2, "hidden": [32, 32], "weight_decay": 0.0, "context_length": 5}, ENV, LENGTH)
-    csim, _ = cadm.train(ds, agents, ccfg, seed=0, device="cpu", log=None)
-    assert np.isfinite(evaluate_prediction(csim, agent, Rollouts(states.astype(np.float32), actions),
-                                           warmup=5, horizon=20)["rmse"])
+    for name in ("cadm_vanilla", "cadm_pets"):  # the registry row's variant, as from the config
+        cadm = get_method(name)
+        ccfg = cadm.make_config({"epochs": 20, "hidden": [64, 64], "weight_decay": 0.0, "context_length": 5,
+                                 "n_particles": 2 if name == "cadm_pets" else 1, "n_members": 2 if name == "cadm_pets"
+                                 else 1}, ENV, LENGTH)
+        assert ccfg.probabilistic == (name == "cadm_pets")
+        csim, _ = cadm.train(ds, agents, ccfg, seed=0, device="cpu", log=None)
+        crmse = evaluate_prediction(csim, agent, Rollouts(states.astype(np.float32), actions), warmup=5,
+                                    horizon=20)["rmse"]
+        assert crmse < 0.5 * hold, (name, crmse, hold)
 
     planner = make_planner(ENV, {"n_candidates": 200, "horizon": 15}, sim.planning_members, seed=0)
     planner.reset(1)
@@ -193,15 +202,16 @@ def test_persim_and_cadm_learn_a_registered_env_and_persim_plans_on_it(spring_da
 
 
 def test_offline_rl_and_morel_train_on_a_registered_env(spring_data):
-    """BCQ-P (d3rlpy) and MOReL-P train on the registered env's data and act in its action space;
-    MOReL asks for its halt penalty, which no default can know for your reward."""
+    """BCQ-P and CQL-A (d3rlpy) and MOReL-P train on the registered env's data and act in its action
+    space; MOReL asks for its halt penalty, which no default can know for your reward."""
     ds, agents, _ = spring_data
-    bcq = get_method("bcq_p")
-    policies, _ = bcq.train(ds, agents, bcq.make_config({"n_steps": 20, "n_steps_per_epoch": 10}, ENV, LENGTH),
-                            seed=0, device="cpu", log=None)
     obs = ds.obs[:5]
-    acts = np.asarray(policies.actor(0)(obs))
-    assert acts.shape == (5,) and set(acts.tolist()) <= {0, 1, 2}
+    for name in ("bcq_p", "cql_a"):
+        method = get_method(name)
+        policies, _ = method.train(ds, agents, method.make_config({"n_steps": 20, "n_steps_per_epoch": 10}, ENV,
+                                                                  LENGTH), seed=0, device="cpu", log=None)
+        acts = np.asarray(policies.actor(int(agents.agent_id[1]))(obs))
+        assert acts.shape == (5,) and set(acts.tolist()) <= {0, 1, 2}
 
     morel = get_method("morel_p")
     with pytest.raises(ValueError, match="kappa"):
@@ -211,3 +221,71 @@ def test_offline_rl_and_morel_train_on_a_registered_env(spring_data):
     policies, _ = morel.train(ds, agents, mcfg, seed=0, device="cpu", log=None)
     acts = np.asarray(policies.actor(0)(obs))
     assert acts.shape == (5,) and set(acts.tolist()) <= {0, 1, 2}
+
+
+def push_step(states: np.ndarray, force: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The spring family with a continuous force ``[B, 1]`` in [-2, 2]: ``v' = 0.9 v + 0.05 f - 0.1 k x``."""
+    x, v = states[:, 0], states[:, 1]
+    v2 = 0.9 * v + 0.05 * force[:, 0] - 0.1 * k * x
+    return np.stack([x + 0.1 * v2, v2], axis=1)
+
+
+def test_a_continuous_family_with_its_own_action_bounds(tmp_path):
+    """Continuous actions in [-2, 2]: the dataset's bounds are checked, CEM plans inside the box and
+    holds the cart near x = 1 better than random forces, BCQ-P acts inside the box, and MOReL (whose
+    PPO acts in [-1, 1]) refuses the bounds by name."""
+    env = "toy_push"
+    register_env(EnvSpec.for_data(env, obs_dim=2, action_low=(-2.0,), action_high=(2.0,), max_episode_steps=LENGTH))
+    register_reward(env, spring_reward)
+    try:
+        rng, k = np.random.default_rng(0), np.random.default_rng(1).uniform(0.5, 2.0, N_AGENTS)
+        s, f = [rng.uniform(-1, 1, (N_AGENTS, 2))], rng.uniform(-2, 2, (N_AGENTS, LENGTH, 1))
+        for t in range(LENGTH):
+            s.append(push_step(s[-1], f[:, t], k))
+        states = np.stack(s, 1)
+        frame = dataset_frame(k).drop(columns=["action", "k"])
+        frame["action_0"] = f.ravel().astype(np.float32)
+        for i in range(2):
+            frame[f"obs_{i}"] = states[:, :-1, i].ravel().astype(np.float32)
+            frame[f"next_obs_{i}"] = states[:, 1:, i].ravel().astype(np.float32)
+        write_dataset(frame, tmp_path / "push.parquet", {"env": env})
+        ds = load_dataset(tmp_path / "push.parquet", env=env)
+        agents = pd.DataFrame({"agent_id": np.arange(N_AGENTS), "test_agent": [1, 2, 3] + [0] * (N_AGENTS - 3)})
+        bad = frame.copy()
+        bad.loc[3, "action_0"] = 2.5
+        write_dataset(bad, tmp_path / "bad.parquet", {"env": env})
+        with pytest.raises(DatasetError, match="action_0"):
+            load_dataset(tmp_path / "bad.parquet", env=env)
+
+        persim = get_method("persim")
+        sim, _ = persim.train(ds, agents, persim.make_config({"rank": 3, "state_hidden": [64], "action_hidden": [32],
+                                                              "epochs": 100, "batch_size": 64, "n_members": 2},
+                                                             env, LENGTH), seed=0, device="cpu", log=None)
+        planner = make_planner(env, {"n_candidates": 100, "horizon": 10, "cem_iterations": 3, "n_elites": 10},
+                               sim.planning_members, seed=0)
+        planner.reset(1)
+        step = sim.planning_step(torch.tensor([2]), planner.cfg.n_candidates)
+        mpc_state = rand_state = np.zeros((1, 2))
+        mpc_cost = rand_cost = 0.0
+        forces = []
+        for _ in range(40):
+            a = planner.act(step, torch.as_tensor(mpc_state, dtype=torch.float32)).numpy()
+            forces.append(a)
+            mpc_state = push_step(mpc_state, a, k[2:3])
+            rand_state = push_step(rand_state, rng.uniform(-2, 2, (1, 1)), k[2:3])
+            mpc_cost += float((mpc_state[0, 0] - TARGET) ** 2)
+            rand_cost += float((rand_state[0, 0] - TARGET) ** 2)
+        forces = np.concatenate(forces)
+        assert forces.min() >= -2 and forces.max() <= 2 and forces.max() > 1  # beyond [-1, 1]: the box is used
+        assert mpc_cost < 0.5 * rand_cost, (mpc_cost, rand_cost)
+
+        bcq = get_method("bcq_p")
+        policies, _ = bcq.train(ds, agents, bcq.make_config({"n_steps": 10, "n_steps_per_epoch": 5}, env, LENGTH),
+                                seed=0, device="cpu", log=None)
+        acts = np.asarray(policies.actor(0)(ds.obs[:5]))
+        assert acts.shape == (5, 1) and acts.min() >= -2 - 1e-5 and acts.max() <= 2 + 1e-5
+        with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+            get_method("morel_p").make_config({"kappa": 10.0}, env, LENGTH)
+    finally:
+        unregister_env(env)
+        unregister_reward(env)

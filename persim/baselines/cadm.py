@@ -564,11 +564,13 @@ def train_cadm(ds: OfflineDataset, cfg: CaDMConfig, seed: int, device: str = "cp
 # --------------------------------------------------------------------------------------------
 # The method protocol (persim.protocols): config, train, load
 # --------------------------------------------------------------------------------------------
-def make_config(settings: dict[str, Any], env: str, key: str, episode_steps: int, **_: Any) -> CaDMConfig:
-    """CaDMConfig from resolved settings (ConfigError names ``key.<field>``)."""
+def make_config(settings: dict[str, Any], env: str, key: str, episode_steps: int, variant: str = "vanilla",
+                **_: Any) -> CaDMConfig:
+    """CaDMConfig of ``variant`` (:meth:`CaDMConfig.for_variant`: ``"pets"`` starts from 5 probabilistic
+    members and 20 particles) updated with resolved settings (ConfigError names ``key.<field>``)."""
     from persim.config import build_dataclass
 
-    return build_dataclass(CaDMConfig, settings, key)
+    return build_dataclass(CaDMConfig.for_variant, settings, key, CaDMConfig, variant=variant)
 
 
 def train(ds: OfflineDataset, agents: pd.DataFrame, cfg: CaDMConfig, seed: int, device: str = "cpu",

@@ -156,6 +156,10 @@ class MorelConfig:
         from persim.envs import SPECS
         if env not in SPECS:
             raise KeyError(f"morel: unknown env {env!r}; expected one of {list(SPECS)}")
+        spec = SPECS[env]
+        if not spec.discrete and (set(spec.action_low) != {-1.0} or set(spec.action_high) != {1.0}):
+            raise ValueError(f"morel: its PPO policy acts in [-1, 1] per action coordinate; env {env!r} has "
+                             f"bounds {list(spec.action_low)} .. {list(spec.action_high)}: rescale its actions to [-1, 1]")
         if "kappa" not in overrides:  # its halt penalty is in the units of your reward: no default fits
             raise ValueError(f"morel: env {env!r} is your own: set morel.kappa, the penalty of halting in an "
                              "unknown state (the paper: about the worst episode return's size)")

@@ -274,13 +274,15 @@ def _observation_scaler(cfg: OfflineRLConfig, dataset):
 
 
 def _action_scaler(env: str):
-    """Min-max scaler of the env's continuous action box (HalfCheetah: [-1, 1]^6)."""
+    """Min-max scaler of the env's continuous action box, from its spec (HalfCheetah: [-1, 1]^6; an env
+    registered without a gymnasium env has one too)."""
     from d3rlpy.preprocessing import MinMaxActionScaler
 
-    from persim.envs import make
+    from persim.envs import get_spec
 
-    space = make(env).action_space
-    return MinMaxActionScaler(minimum=np.asarray(space.low, np.float32), maximum=np.asarray(space.high, np.float32))
+    spec = get_spec(env)
+    return MinMaxActionScaler(minimum=np.asarray(spec.action_low, np.float32),
+                              maximum=np.asarray(spec.action_high, np.float32))
 
 
 def build_algo(env: str, cfg: OfflineRLConfig, dataset, device: str = "cpu"):

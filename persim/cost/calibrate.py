@@ -136,6 +136,8 @@ def short_and_long(best: Callable[[int, int], tuple[float, int]], short: int, lo
     again with twice the repetitions (up to ``tries`` times) while the long run is timed no slower than
     the short one: a busy machine's noise can hide the cost of the long run's extra transitions. If it
     still does after ``tries``, a warning names ``what`` and the caller's per-transition time becomes 0."""
+    if tries < 1:
+        raise ValueError(f"short_and_long: tries must be >= 1, got {tries}")
     for _ in range(tries):
         a, b = best(short, reps), best(long, reps)
         if b[0] > a[0]:

@@ -36,11 +36,12 @@ from persim.envs import SPECS, EnvSpec, get_spec
 META_KEY = b"persim"
 
 class _SpecField(Mapping[str, int]):
-    """Env name -> one field of its :class:`EnvSpec`, read live from ``SPECS`` (so an env registered
-    after import, ``persim.envs.register_env``, is known too)."""
+    """Env name -> one integer field of its :class:`EnvSpec` (``field``: ``"obs_dim"`` D,
+    ``"action_dim"`` A or ``"n_actions"``), read live from ``SPECS`` (so an env registered after
+    import, ``persim.envs.register_env``, is known too)."""
 
     def __init__(self, field: str):
-        self.field = field
+        self.field: str = field
 
     def __getitem__(self, env: str) -> int:
         if env not in SPECS:

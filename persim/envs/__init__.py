@@ -37,13 +37,21 @@ def register_env(spec: EnvSpec, entry_point: str | Callable[..., gym.Env] | None
     MOReL goes to :func:`persim.planning.rewards.register_reward`."""
     if entry_point is not None and not spec.gym_id:
         spec = dataclasses.replace(spec, gym_id=f"persim/{spec.name}-v0")
+    if entry_point is not None and spec.gym_id in gym.registry and not replace:
+        raise ValueError(f"gymnasium id {spec.gym_id!r} is already registered (pass replace=True to replace it)")
     register_spec(spec, replace=replace)
     if entry_point is not None:
-        if spec.gym_id in gym.registry and replace:
-            del gym.registry[spec.gym_id]
-        if spec.gym_id not in gym.registry:
-            gym.register(id=spec.gym_id, entry_point=entry_point, max_episode_steps=spec.max_episode_steps)
+        gym.registry.pop(spec.gym_id, None)
+        gym.register(id=spec.gym_id, entry_point=entry_point, max_episode_steps=spec.max_episode_steps)
     return spec
+
+
+def unregister_env(name: str) -> None:
+    """Remove an env added by :func:`register_env`: its spec and its gymnasium id (the paper's stay)."""
+    spec = SPECS.get(name)
+    unregister_spec(name)
+    if spec is not None and spec.gym_id:
+        gym.registry.pop(spec.gym_id, None)
 
 
 def make(name: str, max_episode_steps: int | None = None, **covariates: float) -> gym.Env:
@@ -69,4 +77,4 @@ def make(name: str, max_episode_steps: int | None = None, **covariates: float) -
 register_envs()
 
 __all__ = ["ENV_NAMES", "SPECS", "EnvSpec", "get_spec", "make", "register_env", "register_envs", "register_spec",
-           "unregister_spec"]
+           "unregister_env", "unregister_spec"]

@@ -95,6 +95,11 @@ class EnvSpec:
         bounded by ``action_low`` / ``action_high`` (``[A]`` each); optional observed covariates with
         their ranges (PerSim does not need them: its agent factors are learned). No gymnasium env, test
         agents or logging policies: register it with :func:`register_spec` (or ``persim.envs.register_env``)."""
+        if n_actions < 0:
+            raise ValueError(f"EnvSpec {name!r}: n_actions must be >= 0 (0 means continuous actions), got {n_actions}")
+        if n_actions and (action_low or action_high):
+            raise ValueError(f"EnvSpec {name!r}: action_low / action_high bound continuous actions; with "
+                             f"n_actions={n_actions} the actions are discrete")
         discrete = n_actions > 0
         return cls(name=name, gym_id="", reference_id="", covariates=tuple(covariates), low=tuple(low),
                    high=tuple(high), default=tuple((a + b) / 2 for a, b in zip(low, high)), test_agents=(),

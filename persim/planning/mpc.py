@@ -143,15 +143,17 @@ class CEM:
                  n_members: int, generator: torch.Generator | None = None):
         self.cfg, self.reward, self.m, self.gen = cfg, reward, n_members, generator
         self.low, self.high = action_low, action_high
+        self.mid, self.half = (action_low + action_high) / 2, (action_high - action_low) / 2  # [A] box centre, half-width
         self.mean: torch.Tensor | None = None
         self.init_std: torch.Tensor | None = None
 
     def reset(self, n_episodes: int) -> None:
-        """Start new episodes: zero mean, initial std drawn in [init_std_low, init_std_high] per dim."""
+        """Start new episodes: the mean at the action box's centre (0 for HalfCheetah's [-1, 1]), initial
+        std drawn in [init_std_low, init_std_high] per dim, in units of the box's half-width (1 there)."""
         h, a = self.cfg.horizon, self.low.shape[0]
-        self.mean = torch.zeros(n_episodes, h, a)
+        self.mean = torch.zeros(n_episodes, h, a) + self.mid
         u = torch.rand(n_episodes, 1, a, generator=self.gen)
-        self.init_std = self.cfg.init_std_low + (self.cfg.init_std_high - self.cfg.init_std_low) * u
+        self.init_std = (self.cfg.init_std_low + (self.cfg.init_std_high - self.cfg.init_std_low) * u) * self.half
 
     @torch.no_grad()
     def act(self, step_fn: StepFn, states: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
@@ -181,7 +183,7 @@ class CEM:
             elites = cand[torch.arange(e).unsqueeze(1), elite_idx]  # [E, K, H, A]
             mean = cfg.smoothing * mean + (1 - cfg.smoothing) * elites.mean(1)
             std = cfg.smoothing * std + (1 - cfg.smoothing) * elites.std(1)
-        shifted = torch.cat([mean[:, 1:], torch.zeros_like(mean[:, :1])], dim=1)
+        shifted = torch.cat([mean[:, 1:], self.mid.to(dev).expand_as(mean[:, :1])], dim=1)  # new last step: the centre
         self.mean[idx] = shifted.cpu()
         return elites
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 
+from persim.envs.specs import ENV_NAMES
 from persim.envs.torch_dynamics import CP_THETA_LIMIT, CP_X_LIMIT, MC_GOAL_POSITION
 
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -51,7 +52,7 @@ def register_reward(env: str, fn: RewardFn, replace: bool = False) -> None:
     """The known reward of your own env (``persim.envs.register_env``): ``fn(states [..., D], actions,
     next_states [..., D]) -> (reward [...], terminated [...] bool)`` on torch tensors, batched over any
     leading shape. MPC scores candidates with it and MOReL's pessimistic MDP pays it."""
-    if env in ("mountaincar", "cartpole", "halfcheetah"):
+    if env in ENV_NAMES:
         raise ValueError(f"env {env!r} is one of the paper's: its reward is fixed")
     if env in REWARDS and not replace:
         raise ValueError(f"env {env!r} already has a reward (pass replace=True to replace it)")
@@ -60,5 +61,5 @@ def register_reward(env: str, fn: RewardFn, replace: bool = False) -> None:
 
 def unregister_reward(env: str) -> None:
     """Remove a reward added by :func:`register_reward`."""
-    if env not in ("mountaincar", "cartpole", "halfcheetah"):
+    if env not in ENV_NAMES:
         REWARDS.pop(env, None)
