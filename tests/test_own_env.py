@@ -8,6 +8,8 @@ per-agent spring constant k (a covariate PerSim never sees: it learns an agent f
 """
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pandas as pd
@@ -113,6 +115,10 @@ def test_a_spec_with_inconsistent_fields_is_refused_naming_them():
         register_env(EnvSpec.for_data("bad_two", obs_dim=2, n_actions=2, covariates=("k",)))
     with pytest.raises(ValueError, match="paper's"):
         register_env(EnvSpec.for_data("cartpole", obs_dim=4, n_actions=2))
+    with pytest.raises(ValueError, match="paper's"):  # nor its gymnasium id
+        register_env(dataclasses.replace(EnvSpec.for_data("pole", obs_dim=4, n_actions=2),
+                                         gym_id=get_spec("cartpole").gym_id), entry_point=SpringEnv, replace=True)
+    assert "pole" not in SPECS and gym.spec(get_spec("cartpole").gym_id).entry_point.endswith("HeterogeneousCartPole")
     with pytest.raises(ValueError, match="n_actions must be >= 0"):
         EnvSpec.for_data("bad_three", obs_dim=2, n_actions=-3)
     with pytest.raises(ValueError, match="discrete"):

@@ -37,6 +37,8 @@ def register_env(spec: EnvSpec, entry_point: str | Callable[..., gym.Env] | None
     MOReL goes to :func:`persim.planning.rewards.register_reward`."""
     if entry_point is not None and not spec.gym_id:
         spec = dataclasses.replace(spec, gym_id=f"persim/{spec.name}-v0")
+    if spec.gym_id in {SPECS[name].gym_id for name in ENV_NAMES}:
+        raise ValueError(f"gymnasium id {spec.gym_id!r} belongs to one of the paper's envs: choose another")
     if entry_point is not None and spec.gym_id in gym.registry and not replace:
         raise ValueError(f"gymnasium id {spec.gym_id!r} is already registered (pass replace=True to replace it)")
     register_spec(spec, replace=replace)
