@@ -319,26 +319,26 @@ def run(device: str, threads: int, repeats: int, epochs: int,
     measures = []
 
     def measure(kernel: str, fn: Callable[[], object], flops: float | None = None, reps: int = repeats,
-                peak_flops: float = peak) -> None:
+                peak_flops: float = peak) -> Measure:
         f = count_flops(fn) if flops is None else flops
         med, low = time_call(fn, device, reps)
         m = Measure(kernel, device, threads, med, low, reps, f, peak_flops)
         measures.append(m)
         print(m.line(), flush=True)
+        return m
 
-    def measure_bf16(kernel: str, fn: Callable[[], object]) -> None:
-        """``fn`` again under bfloat16 autocast, at its float32 FLOP count."""
+    def measure_bf16(kernel: str, fn: Callable[[], object], fp32: Measure) -> None:
+        """``fn`` again under bfloat16 autocast, at the FLOP count of its float32 measure ``fp32``."""
         if bf16:
-            flops = count_flops(fn)
             with autocast_bf16(device):
-                measure(f"{kernel}, bf16 autocast", fn, flops=flops, peak_flops=peak_bf16)
+                measure(f"{kernel}, bf16 autocast", fn, flops=fp32.flops, peak_flops=peak_bf16)
 
     for env in ("mountaincar", "cartpole", "halfcheetah"):
         sim = persim_sim(env, device)
         what = "RS 5x1000x50" if SPECS[env].discrete else "CEM 200x30 x5 it."
         if not SPECS[env].discrete:
-            measure(f"MPC step PerSim {env} ({what})", mpc_call(env, sim, device))
-            measure_bf16(f"MPC step PerSim {env}", mpc_call(env, sim, device))
+            fp32 = measure(f"MPC step PerSim {env} ({what})", mpc_call(env, sim, device))
+            measure_bf16(f"MPC step PerSim {env}", mpc_call(env, sim, device), fp32)
             continue
         with native_step.switched(False):  # the torch form: the FLOP count and the reference time
             torch_call = mpc_call(env, sim, device)
@@ -353,8 +353,8 @@ def run(device: str, threads: int, repeats: int, epochs: int,
                 compile_mode = compile_mode if compiled_mpc_measures(env, sim, device, COMPILE_MODES[compile_mode],
                                                                      measure, flops) else None
     cadm, ctx = cadm_sim(device)
-    measure("MPC step PE-TS CaDM mountaincar (5x20 p., 1000x50)", mpc_call("mountaincar", cadm, device, ctx))
-    measure_bf16("MPC step PE-TS CaDM mountaincar", mpc_call("mountaincar", cadm, device, ctx))
+    fp32 = measure("MPC step PE-TS CaDM mountaincar (5x20 p., 1000x50)", mpc_call("mountaincar", cadm, device, ctx))
+    measure_bf16("MPC step PE-TS CaDM mountaincar", mpc_call("mountaincar", cadm, device, ctx), fp32)
     full, small, scale = training_epoch(device)
     measure("PerSim training epoch mountaincar (247k, M=5)", full, flops=scale * count_flops(small),
             reps=max(1, epochs))

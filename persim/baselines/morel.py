@@ -163,7 +163,7 @@ class MorelConfig:
         if "kappa" not in overrides:  # its halt penalty is in the units of your reward: no default fits
             raise ValueError(f"morel: env {env!r} is your own: set morel.kappa, the penalty of halting in an "
                              "unknown state (the paper: about the worst episode return's size)")
-        return cls(**{"max_episode_steps": SPECS[env].max_episode_steps, **overrides})
+        return cls(**{"max_episode_steps": spec.max_episode_steps, **overrides})
 
 
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {

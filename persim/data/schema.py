@@ -35,6 +35,7 @@ from persim.envs import SPECS, EnvSpec, get_spec
 
 META_KEY = b"persim"
 
+
 class _SpecField(Mapping[str, int]):
     """Env name -> one integer field of its :class:`EnvSpec` (``field``: ``"obs_dim"`` D,
     ``"action_dim"`` A or ``"n_actions"``), read live from ``SPECS`` (so an env registered after
