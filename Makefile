@@ -16,6 +16,10 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 ENVS_CONFIG := $(if $(strip $(ENVS)),--config 'envs=[$(subst $(space),$(comma),$(strip $(ENVS)))]')
+# Config files laid over the profile, in order (config/overlays/, or your own; each sets its own outdir
+# so its results sit beside the profile's), e.g.
+#   make quick OVERLAY=config/overlays/mountaincar-200x50.yaml ENVS=mountaincar
+OVERLAY ?=
 
 .PHONY: setup quick smoke paper-dry-run check-config cost test gpu-check slurm-test report lint clean-smoke
 
@@ -30,8 +34,8 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 quick: setup
-	$(BIN)/python -m persim.config config/quick.yaml
-	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(ENVS_CONFIG) $(SNAKEMAKE_ARGS)
+	$(BIN)/python -m persim.config config/quick.yaml $(OVERLAY)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml $(OVERLAY) $(ENVS_CONFIG) $(SNAKEMAKE_ARGS)
 
 smoke: setup
 	$(BIN)/python -m persim.config config/smoke.yaml
@@ -43,14 +47,14 @@ paper-dry-run: setup
 
 # Check a config file (YAML syntax with line numbers, schema, every method's settings): make check-config CONFIG=my.yaml
 check-config: setup
-	$(BIN)/python -m persim.config $(CONFIG)
+	$(BIN)/python -m persim.config $(CONFIG) $(OVERLAY)
 
 # Estimated wall time of a profile before running it (a short calibration run on this machine, cached):
 #   make cost PROFILE=quick [CORES=2] [GPUS=1]
 PROFILE ?= quick
 GPUS ?= 0
 cost: setup
-	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml --cores $(CORES) --gpus $(GPUS) $(ENVS_CONFIG)
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml $(OVERLAY) --cores $(CORES) --gpus $(GPUS) $(ENVS_CONFIG)
 
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10

@@ -46,6 +46,35 @@ def test_load_config_merges_profiles_like_snakemake(tmp_path):
         load_config(REPO / "config/config.yaml", bad)
 
 
+@pytest.mark.parametrize("overlay", sorted((REPO / "config/overlays").glob("*.yaml")), ids=lambda p: p.name)
+def test_overlays_validate_on_quick_and_keep_their_own_outdir(overlay):
+    """Each file of config/overlays/ lays over quick as ``make quick OVERLAY=...`` passes it (after
+    config/quick.yaml, to persim.config and to snakemake), and writes beside quick's results, not over them."""
+    import subprocess
+
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    both = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml", overlay)
+    assert both["outdir"] != quick["outdir"] and both["run_name"] != quick["run_name"]
+    rel = overlay.relative_to(REPO)
+    dry = subprocess.run(["make", "-n", "quick", f"OVERLAY={rel}", "ENVS=mountaincar"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    assert f"-m persim.config config/quick.yaml {rel}" in dry
+    assert f"--configfile config/quick.yaml {rel} --config 'envs=[mountaincar]'" in dry
+
+
+def test_mountaincar_overlay_plans_every_mountaincar_mpc_method_at_200_x_50():
+    from persim.config import mpc_budget_note, mpc_settings
+
+    both = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml",
+                       REPO / "config/overlays/mountaincar-200x50.yaml")
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    mc = mpc_settings(both, "mountaincar")
+    assert (mc["n_candidates"], mc["horizon"], mc["warm_start"]) == (200, 50, True)
+    for env in ("cartpole", "halfcheetah"):  # the other envs as quick plans them
+        assert mpc_settings(both, env) == mpc_settings(quick, env)
+    assert "MountainCar 200 x 50" in mpc_budget_note(both, ["mountaincar", "cartpole"])
+
+
 def test_per_env_planner_budget_overrides_the_action_kind():
     """evaluation.reward.mpc.env.<env> overrides the discrete / continuous budget for that env only; every
     MPC method of the run plans with it, and the tables' captions state it."""
