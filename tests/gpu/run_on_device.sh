@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make gpu-check` on a GPU machine that has no project venv but a python3 with torch + CUDA (e.g. a
 # lent GPU box whose image cannot reach a package index): installs the wheels found in .whl/ (if any;
-# see the README's "GPU check" section for how to fetch them) into /tmp/site, then runs the check.
+# see the "GPU:" item of the README's "Known limits" for how to fetch them) into /tmp/site, then runs the check.
 #   bash tests/gpu/run_on_device.sh [persim.gpu_check options]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
