@@ -46,14 +46,18 @@ def test_load_config_merges_profiles_like_snakemake(tmp_path):
         load_config(REPO / "config/config.yaml", bad)
 
 
+def _quick(*overlays):
+    """The quick profile as Snakemake merges it, with ``overlays`` laid over it."""
+    return load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml", *overlays)
+
+
 @pytest.mark.parametrize("overlay", sorted((REPO / "config/overlays").glob("*.yaml")), ids=lambda p: p.name)
 def test_overlays_validate_on_quick_and_keep_their_own_outdir(overlay):
     """Each file of config/overlays/ lays over quick as ``make quick OVERLAY=...`` passes it (after
     config/quick.yaml, to persim.config and to snakemake), and writes beside quick's results, not over them."""
     import subprocess
 
-    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
-    both = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml", overlay)
+    quick, both = _quick(), _quick(overlay)
     assert both["outdir"] != quick["outdir"] and both["run_name"] != quick["run_name"]
     rel = overlay.relative_to(REPO)
     dry = subprocess.run(["make", "-n", "quick", f"OVERLAY={rel}", "ENVS=mountaincar"], cwd=REPO,
@@ -65,9 +69,7 @@ def test_overlays_validate_on_quick_and_keep_their_own_outdir(overlay):
 def test_mountaincar_overlay_plans_every_mountaincar_mpc_method_at_200_x_50():
     from persim.config import mpc_budget_note, mpc_settings
 
-    both = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml",
-                       REPO / "config/overlays/mountaincar-200x50.yaml")
-    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    quick, both = _quick(), _quick(REPO / "config/overlays/mountaincar-200x50.yaml")
     mc = mpc_settings(both, "mountaincar")
     assert (mc["n_candidates"], mc["horizon"], mc["warm_start"]) == (200, 50, True)
     for env in ("cartpole", "halfcheetah"):  # the other envs as quick plans them
