@@ -158,3 +158,33 @@ def test_data_scarcity_cells_are_mean_and_std_across_trials():
     long = extended_long(cells, 14)
     row = long[(long["method"] == "PerSim") & (long["n_train_agents"] == 25) & (long["agent"] == 1)]
     assert row["paper"].iloc[0] == pytest.approx(-56.80) and row["ours"].iloc[0] == pytest.approx(-60.0)
+
+
+def test_a_comparison_lists_every_extended_table_and_counts_each_paper_cell_once():
+    """An extended table the run lacks (here 12-16: only Table 3 given) still lists the paper's cells as
+    "missing", as Tables 7-8 do for an env not run; Table 3's BCQ / CQL -P / -A rows repeat Tables 9-11's
+    `random` cells (same numbers in the paper), so "overall" counts those cells once."""
+    from persim.reporting.compare import compare, summarize
+
+    reward = _rewards("cql_a", [-420.0, -500.0, -500.0, -500.0, -500.0])
+    t3 = extended_long(cells_from_results(_rewards("CQL-A", [-420.0, -500.0, -500.0, -500.0, -500.0]), 3, 500), 3)
+    c = compare(None, reward, extended=t3)
+    assert set(c["table"]) >= {3, 9, 12, 13, 14, 15, 16}
+    assert c.loc[c["table"].isin([12, 13, 14, 15, 16]), "verdict"].eq("missing").all()
+    s = summarize(c).set_index("table")
+    ours_cells = c[c["ours"].notna() & ~c["table"].isin([1, 2])]
+    assert len(ours_cells) == 10  # the same five results in Table 9 and in Table 3
+    assert s.loc["3", "n_ours"] == s.loc["9", "n_ours"] == 5 and s.loc["overall", "n_ours"] == 5
+    n_repeats = int(((c["table"] == 3) & ~c["method"].str.startswith("PerSim-")).sum())
+    assert n_repeats == 60 and s.loc["overall", "n_cells"] == len(c[c["table"] >= 3]) - n_repeats
+
+
+def test_extended_rmse_verdicts_follow_rmse_decimals():
+    """The rounding interval of the paper's printed RMSE (3 decimals) decides a cell near factor 2, as in
+    Tables 6-8; rmse_decimals=None judges the printed value itself."""
+    long = pd.DataFrame({"table": 12, "env": "mountaincar", "dataset": "random", "n_train_agents": 500,
+                         "method": "PerSim(p=1.0)", "agent": 5, "metric": ["rmse", "r2_median"],
+                         "ours": [0.0028, 0.9], "ours_std": np.nan, "paper": [0.001, 0.9], "paper_std": np.nan,
+                         "failed": False})
+    assert compare_extended(long)["verdict"].iloc[0] == "reproduced"  # 0.0028 <= 2 x 0.0015
+    assert compare_extended(long, rmse_decimals=None)["verdict"].iloc[0] == "worse"  # 0.0028 > 2 x 0.001

@@ -22,8 +22,9 @@ value's rounding interval (``rmse_decimals=None``: of the value itself); otherwi
 
 Tables 1 and 2 of the main text repeat a selection of the appendix cells (with rounding slips, see the
 paper data README), so they are rebuilt here from Tables 6-8 / 9-11 for the agents they show:
-MountainCar and CartPole agents 1, 4, 5; HalfCheetah agents 1, 2, 3. ``summarize`` counts them per
-table but its "overall" row counts the appendix cells only, so no cell is counted twice.
+MountainCar and CartPole agents 1, 4, 5; HalfCheetah agents 1, 2, 3. Table 3's BCQ / CQL -P / -A rows
+repeat Tables 9-11's `random` cells (the same numbers in the paper, the same result files here).
+``summarize`` counts both per table, but its "overall" row leaves them out, so no cell is counted twice.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from persim.reporting.authors import (
     authors_markdown,
     stored_cells,
 )
-from persim.reporting.extended import compare_extended
+from persim.reporting.extended import compare_extended, with_unrun_tables
 from persim.reporting.labels import (
     DATASET_LABELS,
     ENV_LABELS,
@@ -57,6 +58,7 @@ from persim.reporting.labels import (
     TRUE_MPC_REFERENCE,
     base_label,
     is_reference,
+    overall_cells,
     reference_label,
 )
 from persim.reporting.markdown import pipe_table
@@ -250,7 +252,8 @@ def compare(
     """One row per paper cell of Tables 6-11 (plus our cells the paper lacks), and, with
     ``main_tables``, the Table 1-2 selections of them. ``prediction``/``reward`` may be None (all
     such cells then read "missing"). ``extended``: the long tables of Tables 3 and 12-16
-    (:func:`persim.reporting.extended.extended_long`), judged alike. Columns: see ``ALL_COLUMNS``."""
+    (:func:`persim.reporting.extended.extended_long`), judged alike; a table it lacks (an env not run)
+    adds the paper's cells as "missing". Columns: see ``ALL_COLUMNS``."""
     paper = load_paper_tables() if paper is None else paper
     empty_p = pd.DataFrame(columns=KEY + ["ours", "ours_std", "ours_r2"])
     pred = _merge(ours_prediction(prediction) if prediction is not None else empty_p, paper_prediction(paper))
@@ -272,8 +275,8 @@ def compare(
     out = pd.concat([pred[COLUMNS], rew[COLUMNS]], ignore_index=True).assign(n_train_agents=N_TRAIN_AGENTS)
     if main_tables:
         out = pd.concat([main_table_rows(out), out], ignore_index=True)
-    if extended is not None and len(extended):
-        out = pd.concat([out, compare_extended(extended)], ignore_index=True)
+    if extended is not None:  # every extended table's paper cells, "missing" where the run lacks them
+        out = pd.concat([out, compare_extended(with_unrun_tables(extended, paper), rmse_decimals)], ignore_index=True)
     return _sort(add_authors_code(add_ceiling(out)))
 
 
@@ -363,7 +366,9 @@ def _sort(frame: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------------------------------------- summary
 def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per table, plus an "overall" row over Tables 3 and 6-16 (Tables 1-2 repeat cells of 6-11):
+    """Per table, plus an "overall" row over Tables 3 and 6-16 that counts each paper cell once
+    (:func:`persim.reporting.labels.overall_cells`: without Tables 1-2, which repeat cells of 6-11, and
+    Table 3's BCQ / CQL -P / -A rows, which repeat Tables 9-11's `random` cells):
     ``table, kind, <count per verdict>, n_cells, n_ours, n_compared, share_reproduced`` where
     ``n_compared`` counts cells with both our and the paper's value and ``share_reproduced`` is
     reproduced / n_compared (NaN when nothing was compared). The cells of a True env + MPC row at
@@ -377,8 +382,8 @@ def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> p
     for table in [t for t in TABLE_ORDER if t in set(paper_cells["table"])]:
         sub = paper_cells[paper_cells["table"] == table]
         rows.append(_counts(sub, str(table), _kind(sub)))
+    rows.append(_counts(overall_cells(paper_cells), "overall", "all"))
     appendix = paper_cells[~paper_cells["table"].isin(MAIN_TABLE.values())]
-    rows.append(_counts(appendix, "overall", "all"))
     if len(reference):
         rows.append(_counts(reference, REFERENCE_SUMMARY, "reward"))
     stored = stored_cells(appendix)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from persim.reporting.compare import (COMPARED, REFERENCE_SUMMARY, normalize_method, planner_limited_flags,
                                       split_reference)
-from persim.reporting.labels import MAIN_TABLE, is_reference
+from persim.reporting.labels import is_reference, overall_cells
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
 NEEDED = [*CELL[:-1], "ours", "paper", "verdict"]
@@ -82,14 +82,14 @@ def counts(cells: pd.DataFrame) -> dict[str, float]:
 
 
 def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """One row per table of either run, then ``overall`` (without Tables 1-2): each count of
+    """One row per table of either run, then ``overall`` (each paper cell once:
+    :func:`persim.reporting.labels.overall_cells`): each count of
     :func:`counts` for both runs (columns ``<count>_old``, ``<count>_new``)."""
-    main = {str(t) for t in MAIN_TABLE.values()}
     (old, old_ref), (new, new_ref) = split_reference(old), split_reference(new)
     tables = sorted(set(old["table"]) | set(new["table"]), key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
     pairs = []
     for table in [*tables, "overall"]:
-        pick = (lambda f: f[~f["table"].isin(main)]) if table == "overall" else (lambda f, t=table: f[f["table"] == t])
+        pick = overall_cells if table == "overall" else (lambda f, t=table: f[f["table"] == t])
         pairs.append((table, pick(old), pick(new)))
     if len(old_ref) or len(new_ref):  # rows at the reference budget judge the paper's cells again
         pairs.append((REFERENCE_SUMMARY, old_ref, new_ref))

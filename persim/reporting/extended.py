@@ -15,7 +15,7 @@ import pandas as pd
 from persim.reporting.labels import DATASET_LABELS, ENV_LABELS
 from persim.reporting.latex import to_booktabs
 from persim.reporting.paper import load_paper_tables
-from persim.reporting.verdicts import COLUMNS, reward_verdicts, rmse_ratio, rmse_verdicts
+from persim.reporting.verdicts import COLUMNS, RMSE_DECIMALS, reward_verdicts, rmse_ratio, rmse_verdicts
 
 EXTENDED_TABLES: dict[int, str] = {
     3: "BCQ / CQL with PerSim's synthetic trajectories (PerSim-BCQ-5 / -CQL-5), reward",
@@ -67,6 +67,17 @@ def extended_long(ours: pd.DataFrame, table: int, paper: pd.DataFrame | None = N
                            ascending=[True, True, False, True, True, True], kind="stable").reset_index(drop=True)
 
 
+def with_unrun_tables(long: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``long`` (extended tables' cells) plus the paper's cells of every extended table it lacks, ours
+    empty: e.g. Tables 15-16 of a run without CartPole and HalfCheetah then read "missing", as Tables 7-8
+    and 10-11 of such a run do, instead of dropping out of the comparison."""
+    tables = pd.to_numeric(long["table"], errors="coerce") if len(long) else pd.Series(dtype=float)
+    present = set(tables.dropna().astype(int))
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in KEY + ["ours", "ours_std", "failed"]})
+    added = [extended_long(empty, t, paper) for t in EXTENDED_TABLES if t not in present]
+    return pd.concat([long, *added], ignore_index=True) if added else long
+
+
 def _fmt(cells: pd.DataFrame, which: str) -> str:
     vals = {m: (r[which], r[f"{which}_std"]) for m, r in zip(cells["metric"], cells.to_dict("records"))}
     if "rmse" in vals:
@@ -90,8 +101,9 @@ def extended_latex(long: pd.DataFrame, table: int, scale_note: str = "") -> str:
     return to_booktabs(pd.DataFrame(rows), caption, f"tab:table{table}")
 
 
-def compare_extended(long: pd.DataFrame) -> pd.DataFrame:
-    """Verdict rows (``persim.reporting.verdicts.COLUMNS`` plus ``n_train_agents``) for extended cells."""
+def compare_extended(long: pd.DataFrame, rmse_decimals: int | None = RMSE_DECIMALS) -> pd.DataFrame:
+    """Verdict rows (``persim.reporting.verdicts.COLUMNS`` plus ``n_train_agents``) for extended cells;
+    ``rmse_decimals`` as in :func:`persim.reporting.verdicts.rmse_verdicts`."""
     frames = []
     rew = long[long["metric"] == "reward"].copy()
     if len(rew):
@@ -104,7 +116,7 @@ def compare_extended(long: pd.DataFrame) -> pd.DataFrame:
         idx = pd.MultiIndex.from_frame(pred[KEY[:-1]])
         pred["ours_r2"] = r2["ours"].reindex(idx).to_numpy()
         pred["paper_r2"] = r2["paper"].reindex(idx).to_numpy()
-        pred["verdict"] = rmse_verdicts(pred["ours"], pred["paper"])
+        pred["verdict"] = rmse_verdicts(pred["ours"], pred["paper"], rmse_decimals)
         pred["ratio"] = rmse_ratio(pred["ours"], pred["paper"])
         pred["difference"], pred["tolerance"] = np.nan, np.nan
         frames.append(pred)
