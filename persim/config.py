@@ -265,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = [base] + [Path(f) for f in files if Path(f).resolve() != base.resolve()]
     try:
         config = load_config(*paths)
-        from persim.methods import check_method_settings
+        from persim.methods import check_method_settings, run_methods
 
-        check_method_settings(config, config["envs"], config["methods"]["simulators"] + config["methods"]["policies"])
+        check_method_settings(config, config["envs"], run_methods(config))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -276,4 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # run as `python -m persim.config` this file is `__main__`, a second copy of the module: the package's
+    # own `main` catches the ConfigError class that persim.methods raises (this copy's is another class)
+    from persim.config import main as package_main
+
+    raise SystemExit(package_main())

@@ -137,6 +137,15 @@ def table3_methods(augmented: list[str]) -> list[str]:
     return out
 
 
+def run_methods(config: Mapping[str, Any]) -> list[str]:
+    """Every method a run trains, each once: ``methods.simulators`` and ``methods.policies`` (Tables
+    6-11), ``augmentation.methods`` (Table 3), ``unseen_agents.baselines`` (Tables 12-13) and
+    ``data_scarcity.methods`` (Tables 14-16)."""
+    lists = (config["methods"]["simulators"], config["methods"]["policies"], config.get("augmentation", {}).get("methods", []),
+             config.get("unseen_agents", {}).get("baselines", []), config.get("data_scarcity", {}).get("methods", []))
+    return list(dict.fromkeys(name for names in lists for name in names))
+
+
 def check_method_settings(config: Mapping[str, Any], envs, names) -> None:
     """Resolve and build every named method's config for every env; raise one ConfigError listing
     each unknown or invalid setting with its full config key (run when the workflow is parsed,

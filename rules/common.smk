@@ -16,7 +16,7 @@ from persim.policies.targets import paper_target
 from argparse import Namespace
 
 from persim.methods import (METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, TRUE_MPC_LABEL, check_method_settings,
-                            get_method, table3_methods)
+                            get_method, run_methods, table3_methods)
 from persim.reference_budget import reference_budget_note, reference_methods, reference_mpc_settings
 from persim.reporting.labels import TRUE_MPC_REFERENCE, reference_label
 from persim.reporting.labels import PREDICTION_TABLES as PREDICTION_TABLE
@@ -38,7 +38,7 @@ SIMULATORS = config["methods"]["simulators"]  # the methods this run puts into t
 POLICIES = config["methods"]["policies"]
 
 # every method's settings built into its config dataclass now: a bad key stops `snakemake -n`
-check_method_settings(config, ENVS, SIMULATORS + POLICIES)
+check_method_settings(config, ENVS, run_methods(config))  # Tables 3 and 12-16's methods too
 check_method_episodes(config)
 
 

@@ -231,8 +231,11 @@ def test_trace_with_a_filter_matching_nothing_fails(tmp_path):
 def test_config_errors_are_one_line_naming_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("persim:\n  epochs: [1, 2\n  n_members: 3\n")
+    typo = tmp_path / "typo.yaml"  # a method's setting (raised by persim.methods, not persim.config)
+    typo.write_text("baselines: {bcq: {variants: {persim_bcq_5: {env: {cartpole: {n_stepz: 5}}}}}}\n")
     for args, wanted in (([str(bad)], "bad.yaml line 3, column 12: YAML syntax error"),
-                         ([str(tmp_path / "nope.yaml")], "config file not found:")):
+                         ([str(tmp_path / "nope.yaml")], "config file not found:"),
+                         ([str(typo)], "'baselines.bcq.variants.persim_bcq_5.env.cartpole.n_stepz': unknown setting")):
         res = subprocess.run([sys.executable, "-m", "persim.config", *args], capture_output=True, text=True, cwd=REPO)
         assert res.returncode == 1 and wanted in res.stderr and "Traceback" not in res.stderr, res.stderr
 

@@ -295,3 +295,20 @@ def test_method_names_live_only_in_the_registry_config_and_own_module():
                         hits.add(path.relative_to(REPO).as_posix())
         allowed = {"persim/methods.py", own}
         assert {h for h in hits if not h.startswith("config/")} <= allowed, (spec.name, hits)
+
+
+def test_check_config_covers_the_extended_experiments_methods(tmp_path, capsys):
+    """`make check-config` (`python -m persim.config`) checks every method a run trains: a typo under
+    Table 3's PerSim-BCQ-5 variant (a method in `augmentation.methods`, not in `methods.policies`) is
+    named before any job starts."""
+    from persim.config import main
+    from persim.methods import run_methods
+
+    quick = load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    names = run_methods(quick)
+    assert {"persim_bcq_5", "persim_cql_5", "cadm_pets", "bcq_p"} <= set(names) and len(names) == len(set(names))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("baselines: {bcq: {variants: {persim_bcq_5: {env: {mountaincar: {n_stepz: 5}}}}}}\n")
+    assert main([str(REPO / "config/quick.yaml"), str(bad)]) == 1
+    assert "baselines.bcq.variants.persim_bcq_5.env.mountaincar.n_stepz" in capsys.readouterr().err
+    assert main([str(REPO / "config/quick.yaml")]) == 0
