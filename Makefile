@@ -41,6 +41,10 @@ smoke: setup
 	$(BIN)/python -m persim.config config/smoke.yaml
 	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml $(ENVS_CONFIG) $(SNAKEMAKE_ARGS)
 
+# Remove the smoke profile's outputs (results/smoke) so the next `make smoke` builds it from nothing.
+clean-smoke:
+	rm -rf results/smoke
+
 paper-dry-run: setup
 	$(BIN)/python -m persim.config config/config.yaml
 	$(BIN)/snakemake -n --configfile config/config.yaml $(SNAKEMAKE_ARGS)
