@@ -33,6 +33,9 @@ def test_nearest_policy_uses_normalised_distance():
     # force differs by 2 (1/8 of its range), length by 0.1 (1/7 of its range): force is nearer
     idx, _ = nearest_policy_agent(spec, np.array([[12.0, 0.5]]))
     assert spec.policy_agents[idx[0]] in ((10.0, 0.5), (14.0, 0.5))
+    # (13, 0.325): in raw units (14, 0.5) is nearer (1.02 vs 3.0), per range (10, 0.325) is (0.19 vs 0.26)
+    idx, _ = nearest_policy_agent(spec, np.array([[13.0, 0.325]]))
+    assert spec.policy_agents[idx[0]] == (10.0, 0.325)
 
 
 def test_too_few_agents_is_an_error():

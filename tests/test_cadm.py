@@ -1,9 +1,11 @@
 """CaDM baseline: learns heterogeneous dynamics from context, particle semantics, windows, config."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from persim.baselines.cadm import CaDMConfig, CaDMSimulator, train_cadm, trajectory_bounds
+from persim.baselines.cadm import CaDMConfig, CaDMSimulator, train_cadm, trajectory_bounds, window_rows
 from persim.data.schema import OfflineDataset
 from persim.envs.torch_dynamics import batched_step
 
@@ -162,6 +164,16 @@ def test_history_windows_mask_the_episode_start():
     np.testing.assert_array_equal(h_next[2, :, 0], [0, 0.5, 1.5])
     np.testing.assert_array_equal(h_act[5], [0, 0, 1])           # padding (row 2's action 2 zeroed), rows 3, 4
     np.testing.assert_array_equal(h_act[6], [0, 1, 2])
+    # the training windows' own rows and masks (persim.baselines.cadm.window_rows), K = 3, H = 2
+    bounds = SimpleNamespace(start=torch.as_tensor(start), end=torch.as_tensor(end),
+                             hist_offsets=torch.arange(-3, 0), fut_offsets=torch.arange(2))
+    hist, hmask, fut, fmask = window_rows(bounds, torch.arange(7))
+    np.testing.assert_array_equal(hmask.numpy(), mask)           # the same padding as above
+    np.testing.assert_array_equal(hist[6].numpy(), [3, 4, 5])
+    np.testing.assert_array_equal(hist[0].numpy(), [0, 0, 0])   # padding rows clamped to row 0 (masked)
+    np.testing.assert_array_equal(fmask.numpy(), [[1, 1], [1, 1], [1, 0], [1, 1], [1, 1], [1, 1], [1, 0]])
+    np.testing.assert_array_equal(fut[2].numpy(), [2, 3])       # row 3 belongs to B: masked above
+    np.testing.assert_array_equal(fut[6].numpy(), [6, 6])       # clamped at the last row
 
 
 def test_pets_particles_sample_their_fixed_member(tmp_path):

@@ -59,6 +59,8 @@ def test_pure_follows_policy_and_random_ignores_it():
     np.testing.assert_array_equal(pure["action"].to_numpy(), expected)
     rand = _make("cartpole", behaviour="random", eps=1.0)
     assert set(rand["action"]) == {0, 1}
+    # each agent's toy policy always picks one action: random data must not follow it
+    assert (rand.groupby("agent_id")["action"].nunique() == 2).all()
 
 
 def _write(tmp_path, frame, env="cartpole", name="bad.parquet"):

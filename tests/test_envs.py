@@ -56,7 +56,8 @@ def test_registered_ids_and_caps():
         env = gym.make(spec.gym_id)
         assert env.spec.max_episode_steps == spec.max_episode_steps
     assert E.make("mountaincar").unwrapped.gravity == 0.0025
-    assert E.make("mountaincar", gravity=0.001).unwrapped.force == 0.001
+    mc = E.make("mountaincar", gravity=0.002).unwrapped
+    assert (mc.gravity, mc.force) == (0.002, 0.001)  # the covariate set, the other constant untouched
     cp = E.make("cartpole", force=2.0, length=0.85).unwrapped
     assert (cp.force_mag, cp.length) == (2.0, 0.85)
     assert cp.polemass_length == pytest.approx(0.1 * 0.85)

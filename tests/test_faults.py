@@ -1,6 +1,7 @@
 """Fault injection: bad settings, diverging training, damaged and out-of-range data, models that
 predict NaN, a failed job. Each must end in one clear error or a correct rebuild, and never in a
 finite-looking wrong number under results/ (a SIGKILL mid-job and resume: tests/test_restart.py)."""
+import hashlib
 import json
 import logging
 import math
@@ -256,5 +257,6 @@ def test_sidecars_record_the_content_hash(tmp_path):
     out = tmp_path / "x.csv"
     out.write_text("a\n1\n")
     side = json.loads(write_sidecar(out, {"rule": "r"}).read_text())
-    assert side["sha256"] == file_sha256(out) and side["bytes"] == 4 and side["rule"] == "r"
+    assert side["sha256"] == hashlib.sha256(b"a\n1\n").hexdigest() == file_sha256(out)
+    assert side["bytes"] == 4 and side["rule"] == "r"
     logging.getLogger(__name__).debug("sidecar %s", side)

@@ -290,6 +290,8 @@ def test_a_continuous_family_with_its_own_action_bounds(tmp_path):
                                 seed=0, device="cpu", log=None)
         acts = np.asarray(policies.actor(0)(ds.obs[:5]))
         assert acts.shape == (5, 1) and acts.min() >= -2 - 1e-5 and acts.max() <= 2 + 1e-5
+        scaler = policies.policies["all"].algo.config.action_scaler  # maps the policy's [-1, 1] onto the box
+        np.testing.assert_allclose([np.min(scaler.minimum), np.max(scaler.maximum)], [-2.0, 2.0])
         with pytest.raises(ValueError, match=r"\[-1, 1\]"):
             get_method("morel_p").make_config({"kappa": 10.0}, env, LENGTH)
     finally:

@@ -421,6 +421,18 @@ def _prepare(ds: OfflineDataset, net: CaDMNet, train_rows: torch.Tensor, cfg: Ca
     )
 
 
+def window_rows(data: _Data, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row ids of the windows around ``anchors [...]``: the K rows before each anchor ``[..., K]``
+    (clamped at row 0) and their mask (False before the anchor's trajectory start: padding), then the H
+    rows from the anchor on ``[..., H]`` (clamped at the last row) and theirs (False past the trajectory's
+    end). Reads only ``data.start``, ``data.end`` and the offsets."""
+    hist = anchors.unsqueeze(-1) + data.hist_offsets
+    hmask = hist >= data.start[anchors].unsqueeze(-1)
+    fut = anchors.unsqueeze(-1) + data.fut_offsets
+    fmask = fut <= data.end[anchors].unsqueeze(-1)
+    return hist.clamp_min(0), hmask, fut.clamp_max(len(data.start) - 1), fmask
+
+
 def _window_losses(net: CaDMNet, data: _Data, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-member losses of windows ``anchors [M, B]`` (row ids): context from the K rows before
     each anchor, H teacher-forced targets from the anchor on.
@@ -429,13 +441,10 @@ def _window_losses(net: CaDMNet, data: _Data, anchors: torch.Tensor) -> tuple[to
     mean over the valid targets and the D coordinates (standardised units).
     """
     m, b = anchors.shape
-    hist = anchors.unsqueeze(-1) + data.hist_offsets                       # [M, B, K]
-    hmask = hist >= data.start[anchors].unsqueeze(-1)
-    hist = hist.clamp_min(0)
+    hist, hmask, fut, fmask = window_rows(data, anchors)                   # [M, B, K] x 2, [M, B, H] x 2
     ctx = net.encode(data.delta_n[hist], data.act_f[hist], hmask)          # [M, B, c]
-    fut = anchors.unsqueeze(-1) + data.fut_offsets                         # [M, B, H]
-    fmask = (fut <= data.end[anchors].unsqueeze(-1)).reshape(m, -1).float()
-    fut = fut.clamp_max(len(data.start) - 1).reshape(m, -1)                # [M, B*H]
+    fmask = fmask.reshape(m, -1).float()
+    fut = fut.reshape(m, -1)                                               # [M, B*H]
     h = data.fut_offsets.numel()
     ctx = ctx.unsqueeze(2).expand(-1, -1, h, -1).reshape(m, b * h, -1)
     act_f = data.act_f[fut]
