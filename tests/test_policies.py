@@ -50,6 +50,9 @@ def test_train_save_load_and_best_snapshot(tmp_path, caplog):
     np.testing.assert_array_equal(act(obs), algo.predict(obs))
     returns = evaluate_policy(act, "cartpole", {"force": 10.0, "length": 0.5}, 3, seed=0, max_episode_steps=50)
     assert returns.shape == (3,) and (returns >= 1).all() and (returns <= 50).all()
+    # a function of the policy and the seed: the trained algorithm scores exactly what its reload does
+    same = evaluate_policy(algo.predict, "cartpole", {"force": 10.0, "length": 0.5}, 3, seed=0, max_episode_steps=50)
+    np.testing.assert_array_equal(same, returns)
 
 
 def test_algo_must_fit_action_space():
