@@ -141,8 +141,8 @@ def run_methods(config: Mapping[str, Any]) -> list[str]:
     """Every method a run trains, each once: ``methods.simulators`` and ``methods.policies`` (Tables
     6-11), ``augmentation.methods`` (Table 3), ``unseen_agents.baselines`` (Tables 12-13) and
     ``data_scarcity.methods`` (Tables 14-16)."""
-    lists = (config["methods"]["simulators"], config["methods"]["policies"], config.get("augmentation", {}).get("methods", []),
-             config.get("unseen_agents", {}).get("baselines", []), config.get("data_scarcity", {}).get("methods", []))
+    lists = (config["methods"]["simulators"], config["methods"]["policies"], config["augmentation"]["methods"],
+             config["unseen_agents"]["baselines"], config["data_scarcity"]["methods"])
     return list(dict.fromkeys(name for names in lists for name in names))
 
 

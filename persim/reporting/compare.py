@@ -46,6 +46,7 @@ from persim.reporting.authors import (
 )
 from persim.reporting.extended import compare_extended, with_unrun_tables
 from persim.reporting.labels import (
+    AUGMENTATION_TABLE,
     DATASET_LABELS,
     ENV_LABELS,
     MAIN_TABLE,
@@ -58,7 +59,6 @@ from persim.reporting.labels import (
     TRUE_MPC_REFERENCE,
     base_label,
     is_reference,
-    overall_cells,
     reference_label,
 )
 from persim.reporting.markdown import pipe_table
@@ -367,7 +367,7 @@ def _sort(frame: pd.DataFrame) -> pd.DataFrame:
 # -------------------------------------------------------------------------------------------- summary
 def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per table, plus an "overall" row over Tables 3 and 6-16 that counts each paper cell once
-    (:func:`persim.reporting.labels.overall_cells`: without Tables 1-2, which repeat cells of 6-11, and
+    (:func:`overall_cells`: without Tables 1-2, which repeat cells of 6-11, and
     Table 3's BCQ / CQL -P / -A rows, which repeat Tables 9-11's `random` cells):
     ``table, kind, <count per verdict>, n_cells, n_ours, n_compared, share_reproduced`` where
     ``n_compared`` counts cells with both our and the paper's value and ``share_reproduced`` is
@@ -405,6 +405,24 @@ def split_reference(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     which judge the paper's True env + MPC cells a second time and so count apart."""
     reference = is_reference(cells)
     return cells[~reference], cells[reference]
+
+
+
+CELL_KEY = ["env", "dataset", "method", "agent"]
+
+
+def overall_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a comparison (:func:`compare`) that the "overall" count holds:
+    every paper cell once. Left out: Tables 1-2 (a selection of Tables 6-11's cells) and the rows of
+    Table 3 whose env, dataset, method and agent are also a cell of Tables 9-11 (its BCQ-P / -A and CQL-P /
+    -A rows: the paper prints the same numbers in both tables, and ours come from the same result files).
+    ``table`` may be int or str (a comparison read back from CSV)."""
+    table = cells["table"].astype(str)
+    key = pd.MultiIndex.from_frame(cells[CELL_KEY].astype(str))
+    in_reward_tables = table.isin({str(t) for t in REWARD_TABLES.values()}).to_numpy()
+    repeat = (table == str(AUGMENTATION_TABLE)).to_numpy() & key.isin(key[in_reward_tables])
+    main = table.isin({str(t) for t in MAIN_TABLE.values()}).to_numpy()
+    return cells[~main & ~repeat]
 
 
 def _kind(sub: pd.DataFrame) -> str:

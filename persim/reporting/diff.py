@@ -23,9 +23,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from persim.reporting.compare import (COMPARED, REFERENCE_SUMMARY, normalize_method, planner_limited_flags,
-                                      split_reference)
-from persim.reporting.labels import is_reference, overall_cells
+from persim.reporting.compare import (COMPARED, REFERENCE_SUMMARY, normalize_method, overall_cells,
+                                      planner_limited_flags, split_reference)
+from persim.reporting.labels import is_reference
 
 CELL = ["table", "env", "dataset", "method", "agent", "metric", "n_train_agents"]
 NEEDED = [*CELL[:-1], "ours", "paper", "verdict"]
@@ -83,7 +83,7 @@ def counts(cells: pd.DataFrame) -> dict[str, float]:
 
 def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """One row per table of either run, then ``overall`` (each paper cell once:
-    :func:`persim.reporting.labels.overall_cells`): each count of
+    :func:`persim.reporting.compare.overall_cells`): each count of
     :func:`counts` for both runs (columns ``<count>_old``, ``<count>_new``)."""
     (old, old_ref), (new, new_ref) = split_reference(old), split_reference(new)
     tables = sorted(set(old["table"]) | set(new["table"]), key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))

@@ -16,7 +16,7 @@ DATASET_LABELS: dict[str, str] = {"pure": "Pure", "random": "Random", "pure_eps2
 PREDICTION_TABLES: dict[str, int] = {"mountaincar": 6, "cartpole": 7, "halfcheetah": 8}
 REWARD_TABLES: dict[str, int] = {"mountaincar": 9, "cartpole": 10, "halfcheetah": 11}
 MAIN_TABLE: dict[str, int] = {"prediction": 1, "reward": 2}
-AUGMENTATION_TABLE = 3  # its BCQ / CQL -P / -A rows are Tables 9-11's `random` cells again
+AUGMENTATION_TABLE = 3
 PREDICTION_METHODS: tuple[str, ...] = labels(SIMULATOR)  # Tables 1, 6-8
 REWARD_METHODS: tuple[str, ...] = labels(SIMULATOR) + labels(POLICY)  # Tables 2, 9-11 (and True env+MPC)
 TRUE_MPC = TRUE_MPC_LABEL
@@ -46,19 +46,3 @@ def is_reference(frame: pd.DataFrame) -> np.ndarray:
     claims and every count of the paper's cells."""
     return frame["method"].astype(str).str.endswith(REFERENCE_SUFFIX).to_numpy()
 
-
-CELL_KEY = ["env", "dataset", "method", "agent"]
-
-
-def overall_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a comparison (:func:`persim.reporting.compare.compare`) that the "overall" count holds:
-    every paper cell once. Left out: Tables 1-2 (a selection of Tables 6-11's cells) and the rows of
-    Table 3 whose env, dataset, method and agent are also a cell of Tables 9-11 (its BCQ-P / -A and CQL-P /
-    -A rows: the paper prints the same numbers in both tables, and ours come from the same result files).
-    ``table`` may be int or str (a comparison read back from CSV)."""
-    table = cells["table"].astype(str)
-    key = pd.MultiIndex.from_frame(cells[CELL_KEY].astype(str))
-    in_reward_tables = table.isin({str(t) for t in REWARD_TABLES.values()}).to_numpy()
-    repeat = (table == str(AUGMENTATION_TABLE)).to_numpy() & key.isin(key[in_reward_tables])
-    main = table.isin({str(t) for t in MAIN_TABLE.values()}).to_numpy()
-    return cells[~main & ~repeat]
