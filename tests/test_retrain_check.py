@@ -1,0 +1,54 @@
+"""`python -m persim.retrain_check`: a finished run's simulator retrained and judged as the run did."""
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.mark.slow
+def test_retraining_with_the_runs_own_settings_and_seeds_gives_the_runs_own_cells(smoke_run):
+    from persim.data import load_dataset
+    from persim.methods import get_method
+    from persim.retrain_check import method_config, run_facts, score
+
+    run = smoke_run / "results/smoke"
+    agents = pd.read_parquet(run / "cartpole/agents.parquet")
+    rollouts = np.load(run / "cartpole/test_rollouts.npz")
+    for method in ("persim", "cadm_pets"):  # smoke retrains per reward seed: one simulator per seed
+        facts = run_facts(run, "cartpole", "random", method)
+        assert len(facts["train_seeds"]) == 2 and facts["train_seeds"][0] == facts["train"]["seed"]
+        cfg = method_config(method, facts, {})
+        ds = load_dataset(facts["train"]["dataset_path"], env="cartpole", n_agents=len(agents))
+        sims = [get_method(method).train(ds, agents, cfg, s, "cpu", logging.getLogger("test"))[0]
+                for s in facts["train_seeds"]]
+        cells = score(sims, facts, agents, rollouts, "cpu")
+        assert list(cells["agent"]) == [1, 2, 3, 4, 5]
+        pd.testing.assert_frame_equal(cells, facts["cells"], check_dtype=False, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_retrain_check_applies_typed_overrides_and_reports_bad_input_in_one_line(smoke_run, capsys):
+    from persim.config import ConfigError
+    from persim.retrain_check import main, method_config, run_facts
+
+    run = smoke_run / "results/smoke"
+    facts = run_facts(run, "mountaincar", "random", "persim")
+    assert method_config("persim", facts, {}).standardize is True
+    assert method_config("persim", facts, {"standardize": False}).standardize is False
+    assert method_config("persim", facts, {"state_hidden": [8]}).state_hidden == [8]
+    with pytest.raises(ConfigError, match="standardize='flase'"):
+        method_config("persim", facts, {"standardize": "flase"})
+    with pytest.raises(ConfigError, match="bogus"):
+        method_config("persim", facts, {"bogus": 1})
+
+    assert main([str(run), "mountaincar", "random", "--set", "epochs=1", "--seeds", "5", "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "changed: {'epochs': 1}" in out and "the run (recorded)" in out and "retrained, seed 5/6" in out
+    assert out.count("good ") == 2  # the recorded row and the retrained one, each with its count
+    for argv, what in ((["mountaincar", "nodata"], "model.pt.meta.json not found"),
+                       (["mountaincar", "random", "--set", "epochs"], "expected field=value"),
+                       (["mountaincar", "random", "--set", "epochs=1.5"], "expected a int")):
+        assert main([str(run), *argv]) == 1
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and what in lines[0]
