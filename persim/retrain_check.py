@@ -2,6 +2,7 @@
 
     python -m persim.retrain_check results/quick mountaincar pure --method persim \\
         --set standardize=false --seeds 0 1 2
+    python -m persim.retrain_check results/quick cartpole random --reuse --mpc n_candidates=1000 horizon=50
 
 Reads the run's provenance sidecars of ``<env>/<dataset>/<method>/`` (``model.pt``, ``prediction.csv``
 and ``reward.csv`` ``.meta.json``): the training settings, the training seed and the dataset; the
@@ -14,6 +15,10 @@ prediction test and MPC evaluation, and prints per test agent the RMSE and mean 
 run's recorded cells and the paper's, with the number of cells reproduced or better (the
 comparison's rules, :mod:`persim.reporting.verdicts`).
 
+``--reuse`` scores the run's own saved simulator(s) instead, and ``--mpc field=value`` changes the
+planner (a field of :class:`~persim.planning.mpc.MPCConfig`), e.g. ``--reuse --mpc n_candidates=1000``
+asks what the run's model scores at the paper's budget.
+
 Nothing in the run is written: a question such as "does the authors' raw-unit training help
 MountainCar's `pure` model?" or "how much does the training seed move these cells?" is answered
 without touching the pipeline's outputs. With no ``--set`` and the run's own seed the retrained
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,8 @@ from persim.data import load_dataset
 from persim.envs import get_spec
 from persim.evaluation.prediction import TestRollouts, evaluate_prediction
 from persim.evaluation.reward import plan_rewards, reward_episodes
-from persim.methods import SIMULATOR_METHODS, get_method
+from persim.methods import SIMULATOR_METHODS, get_method, load_simulator
+from persim.planning.mpc import MPCConfig
 from persim.reporting.compare import normalize_dataset, normalize_env, normalize_method, paper_prediction, paper_reward
 from persim.reporting.paper import load_paper_tables
 from persim.reporting.verdicts import reward_verdicts, rmse_verdicts
@@ -67,6 +74,7 @@ def run_facts(run_dir: Path, env: str, dataset: str, method: str) -> dict[str, A
     return {"train": {**train["settings"], "trained_with": train.get("trained_with", {}),
                       "dataset_path": in_run(run_dir, env, data[0])},
             "train_seeds": [sidecar(m)["seed"] for m in models] or [train["seed"]],
+            "models": models or [where / "model.pt"],
             "prediction": sidecar(where / "prediction.csv")["settings"],
             "reward": reward["settings"],
             "cells": recorded_cells(where)}
@@ -86,13 +94,13 @@ def recorded_cells(where: Path) -> pd.DataFrame:
     return pred.merge(rew, on="agent", how="outer").sort_values("agent").reset_index(drop=True)
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+def parse_overrides(pairs: list[str], option: str = "--set") -> dict[str, Any]:
     """``["field=value", ...]`` -> ``{field: value}``, each value read as YAML (``false``, ``[256]``, ``3``)."""
     out = {}
     for pair in pairs:
         field, sep, value = pair.partition("=")
         if not sep or not field.strip():
-            raise ConfigError(f"--set {pair!r}: expected field=value, e.g. standardize=false")
+            raise ConfigError(f"{option} {pair!r}: expected field=value, e.g. standardize=false")
         out[field.strip()] = yaml.safe_load(value)
     return out
 
@@ -112,6 +120,18 @@ def method_config(method: str, facts: dict[str, Any], overrides: dict[str, Any])
     return get_method(method).make_config({**settings, **overrides}, train["env"], train["max_episode_steps"])
 
 
+def planner_settings(facts: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The run's recorded MPC settings updated by ``overrides`` (fields of
+    :class:`~persim.planning.mpc.MPCConfig`, typed like its defaults; ConfigError naming a bad one)."""
+    known = {f.name: f.default for f in fields(MPCConfig)}
+    for field, value in overrides.items():
+        if field not in known:
+            raise ConfigError(f"--mpc {field}: not a planner setting; known: {sorted(known)}")
+        if not _same_kind(known[field], value):
+            raise ConfigError(f"--mpc {field}={value!r}: expected a {type(known[field]).__name__}")
+    return {**facts["reward"]["mpc"], **overrides}
+
+
 def _same_kind(current: Any, value: Any) -> bool:
     """Whether ``value`` can stand where the config holds ``current`` (bool, int, float, sequence, str)."""
     if isinstance(current, bool) or isinstance(value, bool):
@@ -124,10 +144,10 @@ def _same_kind(current: Any, value: Any) -> bool:
 
 
 def score(sims: list, facts: dict[str, Any], agents: pd.DataFrame, rollouts, device: str,
-          n_episodes: int | None = None) -> pd.DataFrame:
+          n_episodes: int | None = None, mpc: dict[str, Any] | None = None) -> pd.DataFrame:
     """Per test agent ``agent``, ``rmse`` (the run's prediction test, on ``sims[0]``) and ``reward`` (its
     MPC evaluation on ``sims``, one for every seed or one per seed: planner, seeds and episode cap as
-    recorded; ``n_episodes`` per seed if given)."""
+    recorded; ``n_episodes`` per seed and the planner settings ``mpc`` if given)."""
     p, r = facts["prediction"], facts["reward"]
     test = agents.query("test_agent > 0")
     rmse = []
@@ -137,7 +157,7 @@ def score(sims: list, facts: dict[str, Any], agents: pd.DataFrame, rollouts, dev
         rmse.append(evaluate_prediction(sims[0], aid, ro, warmup=p["warmup"], horizon=p["horizon"],
                                         feedback=p["feedback"])["rmse"])
     plan = reward_episodes(test, get_spec(r["env"]), r["seed"], r["n_seeds"], n_episodes or r["n_episodes"])
-    returns = plan_rewards(r["env"], plan, sims, r["mpc"], r["seed"], r["max_episode_steps"], device,
+    returns = plan_rewards(r["env"], plan, sims, mpc or r["mpc"], r["seed"], r["max_episode_steps"], device,
                            r["terminal_reward"])
     reward = [float(np.mean(s)) for s in plan.seed_means(returns)]
     return pd.DataFrame({"agent": test["test_agent"].astype(int).to_numpy(), "rmse": rmse, "reward": reward})
@@ -171,7 +191,7 @@ def _line(label: str, cells: pd.DataFrame, paper: pd.DataFrame) -> str:
     return f"{label:<{LABEL_WIDTH}s} rmse {rmse} | reward {reward} | good {n_pred}/{len(paper)} + {n_rew}/{len(paper)}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m persim.retrain_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path, help="a finished run's outdir, e.g. results/quick")
     ap.add_argument("env")
@@ -180,13 +200,48 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="config fields to change, e.g. standardize=false epochs=600")
     ap.add_argument("--seeds", nargs="*", type=int, default=None, help="training seeds (default: the run's own)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="score the run's own saved simulator(s) instead of retraining (with --mpc / --episodes)")
+    ap.add_argument("--mpc", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="planner settings to change, e.g. n_candidates=1000 horizon=50")
     ap.add_argument("--episodes", type=int, default=None, help="MPC episodes per seed (default: the run's)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
+    if args.reuse and (args.overrides or args.seeds is not None):
+        ap.error("--reuse scores the saved simulator: it takes no --set or --seeds")
+    return args
+
+
+def _header(args: argparse.Namespace, facts: dict[str, Any], overrides: dict, mpc: dict, n_transitions: int,
+            paper: pd.DataFrame) -> None:
+    what = "the run's saved simulator" if args.reuse else f"retrained, changed: {overrides or 'nothing'}"
+    print(f"{args.method} on {args.env} {args.dataset} ({n_transitions} transitions); {what}; MPC {mpc}, "
+          f"{facts['reward']['n_seeds']} seeds x {args.episodes or facts['reward']['n_episodes']} episodes; "
+          "'good' = reproduced or better (prediction + reward)")
+    print(f"{'paper':<{LABEL_WIDTH}s} rmse " + " ".join(f"{x:8.4f}" for x in paper["paper_rmse"])
+          + " | reward " + " ".join(f"{x:8.1f}" for x in paper["paper_reward"]))
+    print(_line("the run (recorded)", facts["cells"], paper), flush=True)
+
+
+def _trials(args: argparse.Namespace, facts: dict[str, Any], cfg, ds, agents: pd.DataFrame):
+    """``(label, simulators)`` per trial: the saved ones (``--reuse``), or retrained from each seed."""
+    if args.reuse:
+        yield "the run's simulator", [load_simulator(args.method, m, args.device) for m in facts["models"]]
+        return
+    log = logging.getLogger("persim.retrain_check")
+    n = len(facts["train_seeds"])
+    for seeds in [facts["train_seeds"]] if args.seeds is None else [[s + k for k in range(n)] for s in args.seeds]:
+        yield (f"retrained, seed {'/'.join(map(str, seeds))}",
+               [get_method(args.method).train(ds, agents, cfg, seed, args.device, log)[0] for seed in seeds])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
     try:
         facts = run_facts(args.run_dir, args.env, args.dataset, args.method)
         overrides = parse_overrides(args.overrides)
         cfg = method_config(args.method, facts, overrides)
+        mpc = planner_settings(facts, parse_overrides(args.mpc, "--mpc"))
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}")
         return 1
@@ -194,20 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     rollouts = np.load(args.run_dir / args.env / "test_rollouts.npz")
     ds = load_dataset(facts["train"]["dataset_path"], env=args.env, n_agents=len(agents))
     paper = paper_cells(args.env, args.dataset, args.method)
-    print(f"{args.method} on {args.env} {args.dataset} ({ds.n_transitions} transitions); changed: "
-          f"{overrides or 'nothing'}; MPC {facts['reward']['mpc']}, {facts['reward']['n_seeds']} seeds x "
-          f"{args.episodes or facts['reward']['n_episodes']} episodes; 'good' = reproduced or better "
-          "(prediction + reward)")
-    print(f"{'paper':<{LABEL_WIDTH}s} rmse " + " ".join(f"{x:8.4f}" for x in paper["paper_rmse"])
-          + " | reward " + " ".join(f"{x:8.1f}" for x in paper["paper_reward"]))
-    print(_line("the run (recorded)", facts["cells"], paper), flush=True)
-    log = logging.getLogger("persim.retrain_check")
-    trials = [facts["train_seeds"]] if args.seeds is None else [
-        [s + k for k in range(len(facts["train_seeds"]))] for s in args.seeds]
-    for seeds in trials:
-        sims = [get_method(args.method).train(ds, agents, cfg, seed, args.device, log)[0] for seed in seeds]
-        cells = score(sims, facts, agents, rollouts, args.device, args.episodes)
-        print(_line(f"retrained, seed {'/'.join(map(str, seeds))}", cells, paper), flush=True)
+    _header(args, facts, overrides, mpc, ds.n_transitions, paper)
+    for label, sims in _trials(args, facts, cfg, ds, agents):
+        print(_line(label, score(sims, facts, agents, rollouts, args.device, args.episodes, mpc), paper), flush=True)
     return 0
 
 

@@ -48,7 +48,26 @@ def test_retrain_check_applies_typed_overrides_and_reports_bad_input_in_one_line
     assert out.count("good ") == 2  # the recorded row and the retrained one, each with its count
     for argv, what in ((["mountaincar", "nodata"], "model.pt.meta.json not found"),
                        (["mountaincar", "random", "--set", "epochs"], "expected field=value"),
-                       (["mountaincar", "random", "--set", "epochs=1.5"], "expected a int")):
+                       (["mountaincar", "random", "--set", "epochs=1.5"], "expected a int"),
+                       (["mountaincar", "random", "--reuse", "--mpc", "candidates=5"], "not a planner setting"),
+                       (["mountaincar", "random", "--reuse", "--mpc", "horizon=[2]"], "expected a int")):
         assert main([str(run), *argv]) == 1
         lines = capsys.readouterr().out.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and what in lines[0]
+
+
+@pytest.mark.slow
+def test_reuse_scores_the_saved_simulators_as_recorded_and_mpc_changes_the_planner(smoke_run, capsys):
+    from persim.retrain_check import main
+
+    run = str(smoke_run / "results/smoke")
+    assert main([run, "cartpole", "random", "--method", "cadm_pets", "--reuse"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    recorded = next(line for line in lines if line.startswith("the run (recorded)"))
+    reused = next(line for line in lines if line.startswith("the run's simulator"))
+    assert recorded.split(" rmse ")[1] == reused.split(" rmse ")[1]  # the same cells, both simulators (per seed)
+    assert main([run, "cartpole", "random", "--reuse", "--mpc", "n_candidates=3", "horizon=2"]) == 0
+    out = capsys.readouterr().out
+    assert "'horizon': 2" in out and "'n_candidates': 3" in out and "the run's saved simulator" in out
+    with pytest.raises(SystemExit):
+        main([run, "cartpole", "random", "--reuse", "--set", "epochs=1"])
