@@ -61,8 +61,10 @@ def sidecar(path: Path) -> dict[str, Any]:
 
 
 def run_facts(run_dir: Path, env: str, dataset: str, method: str) -> dict[str, Any]:
-    """What the run did for one (env, dataset, method): ``train`` (settings, seed, dataset path),
-    ``prediction`` and ``reward`` (each rule's settings), and its recorded ``cells`` per test agent."""
+    """What the run did for one (env, dataset, method): ``train`` (settings, seed, dataset path);
+    ``train_seeds`` and ``models``, the seed and file of each simulator its reward evaluation planned on
+    (one, or one per reward seed); ``prediction`` and ``reward`` (each rule's settings); and its
+    recorded ``cells`` per test agent."""
     where = run_dir / env / dataset / method
     train = sidecar(where / "model.pt")
     data = [p for p in train["inputs"] if Path(p).name == f"{dataset}.parquet"]
