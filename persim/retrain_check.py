@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 from persim.config import ConfigError
@@ -208,6 +209,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                     help="planner settings to change, e.g. n_candidates=1000 horizon=50")
     ap.add_argument("--episodes", type=int, default=None, help="MPC episodes per seed (default: the run's)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1, as the quick profile trains: two such runs fill 2 cores)")
     args = ap.parse_args(argv)
     if args.reuse and (args.overrides or args.seeds is not None):
         ap.error("--reuse scores the saved simulator: it takes no --set or --seeds")
@@ -239,6 +242,7 @@ def _trials(args: argparse.Namespace, facts: dict[str, Any], cfg, ds, agents: pd
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    torch.set_num_threads(max(1, args.threads))
     try:
         facts = run_facts(args.run_dir, args.env, args.dataset, args.method)
         overrides = parse_overrides(args.overrides)
