@@ -21,15 +21,19 @@ asks what the run's model scores at the paper's budget.
 
 Nothing in the run is written: a question such as "does the authors' raw-unit training help
 MountainCar's `pure` model?" or "how much does the training seed move these cells?" is answered
-without touching the pipeline's outputs. With no ``--set`` and the run's own seed the retrained
-model gives the run's own cells (tested), so a difference is the settings' or the seed's.
+without touching the pipeline's outputs. With no ``--set``, the run's own seeds, its devices (the
+default) and its ``train_threads`` (``--threads``) the retrained model gives the run's own cells
+(tested on the smoke run, on the CPU with 1 thread), so a difference is the settings' or the seed's.
+The config rebuilt from the run's settings must equal the one it recorded (``trained_with``): if a
+default has changed since the run, the tool stops and names the fields.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-from dataclasses import fields
+import tempfile
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,7 @@ import yaml
 
 from persim.config import ConfigError
 from persim.data import load_dataset
+from persim.device import resolve_device
 from persim.envs import get_spec
 from persim.evaluation.prediction import TestRollouts, evaluate_prediction
 from persim.evaluation.reward import plan_rewards, reward_episodes
@@ -50,7 +55,6 @@ from persim.reporting.paper import load_paper_tables
 from persim.reporting.verdicts import reward_verdicts, rmse_verdicts
 
 GOOD = ("reproduced", "better")
-LABEL_WIDTH = 40  # "retrained, seed <seed>/<seed>" with 10-digit seeds
 
 
 def sidecar(path: Path) -> dict[str, Any]:
@@ -58,36 +62,36 @@ def sidecar(path: Path) -> dict[str, Any]:
     meta = Path(f"{path}.meta.json")
     if not meta.is_file():
         raise FileNotFoundError(f"{meta} not found: retrain_check needs a finished run's {path.name} and its record")
-    return json.loads(meta.read_text())
+    try:
+        return json.loads(meta.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{meta}: not a readable provenance record ({err})") from err
 
 
 def run_facts(run_dir: Path, env: str, dataset: str, method: str) -> dict[str, Any]:
-    """What the run did for one (env, dataset, method): ``train`` (settings, seed, dataset path);
-    ``train_seeds`` and ``models``, the seed and file of each simulator its reward evaluation planned on
-    (one, or one per reward seed); ``prediction`` and ``reward`` (each rule's settings); and its
-    recorded ``cells`` per test agent."""
+    """What the run did for one (env, dataset, method): ``train`` (settings, seed, dataset path, the
+    config it ``trained_with``, device); ``train_seeds`` and ``models``, the seed and file of each
+    simulator its reward evaluation planned on (one, or one per reward seed); ``prediction`` and
+    ``reward`` (each rule's settings); and its recorded ``cells`` per test agent. A record that lacks
+    a field raises ValueError naming the file and the field."""
     where = run_dir / env / dataset / method
-    train = sidecar(where / "model.pt")
-    data = [p for p in train["inputs"] if Path(p).name == f"{dataset}.parquet"]
-    if not data:
-        raise ValueError(f"{where}/model.pt.meta.json names no {dataset}.parquet among its inputs {train['inputs']}")
-    reward = sidecar(where / "reward.csv")
-    # one simulator for every reward seed, or one per seed (retrain_per_seed), each from its own seed
-    models = [in_run(run_dir, env, p) for p in reward["inputs"] if Path(p).name == "model.pt"]
-    return {"train": {**train["settings"], "trained_with": train.get("trained_with", {}),
-                      "dataset_path": in_run(run_dir, env, data[0])},
-            "train_seeds": [sidecar(m)["seed"] for m in models] or [train["seed"]],
-            "models": models or [where / "model.pt"],
-            "prediction": sidecar(where / "prediction.csv")["settings"],
-            "reward": reward["settings"],
-            "cells": recorded_cells(where)}
-
-
-def in_run(run_dir: Path, env: str, recorded: str) -> Path:
-    """A path a record names (relative to where the run ran, e.g. ``results/quick/<env>/...``) under
-    ``run_dir``, wherever the run now lies."""
-    parts = Path(recorded).parts
-    return run_dir.joinpath(*parts[parts.index(env):])
+    train, reward = sidecar(where / "model.pt"), sidecar(where / "reward.csv")
+    try:
+        outdir = Path(train["outputs"][0]).parents[3]  # <outdir>/<env>/<dataset>/<method>/model.pt
+        data = [p for p in train["inputs"] if Path(p).name == f"{dataset}.parquet"]
+        models = [p for p in reward["inputs"] if Path(p).name == "model.pt"]  # one per seed, or one
+        facts = {"train": {**train["settings"], "trained_with": train["trained_with"], "device": train["device"],
+                           "dataset_path": run_dir / Path(data[0]).relative_to(outdir)},
+                 "models": [run_dir / Path(m).relative_to(outdir) for m in models],
+                 "prediction": sidecar(where / "prediction.csv")["settings"],
+                 "reward": reward["settings"]}
+    except (KeyError, IndexError, ValueError) as err:
+        raise ValueError(f"{where}: the run's records lack what retrain_check reads ({err!r}; "
+                         "model.pt.meta.json: outputs, inputs with the dataset, settings, trained_with, device; "
+                         "reward.csv.meta.json: inputs with the model(s), settings)") from err
+    facts["train_seeds"] = [sidecar(m)["seed"] for m in facts["models"]]
+    facts["cells"] = recorded_cells(where)
+    return facts
 
 
 def recorded_cells(where: Path) -> pd.DataFrame:
@@ -110,29 +114,50 @@ def parse_overrides(pairs: list[str], option: str = "--set") -> dict[str, Any]:
 
 def method_config(method: str, facts: dict[str, Any], overrides: dict[str, Any]):
     """The method's config dataclass: the run's settings (with the rank it trained with) updated by
-    ``overrides``; a field the method does not have raises ConfigError naming it."""
+    ``overrides``. ConfigError for a field the method does not have or a value of another type, and
+    if today's code builds from the run's settings another config than the run recorded (a default
+    changed since): then the retrained model would not be the run's."""
     train = facts["train"]
     settings = dict(train["model"])
     if "rank" in train["trained_with"]:  # a rank chosen by the run's cross-validation
         settings["rank"] = train["trained_with"]["rank"]
-    base = get_method(method).make_config(settings, train["env"], train["max_episode_steps"])
-    for field, value in overrides.items():
-        current = getattr(base, field, None)
-        if current is not None and not _same_kind(current, value):
-            raise ConfigError(f"--set {field}={value!r}: expected a {type(current).__name__} like the run's {current!r}")
-    return get_method(method).make_config({**settings, **overrides}, train["env"], train["max_episode_steps"])
+    spec = get_method(method)
+    base = spec.make_config(settings, train["env"], train["max_episode_steps"])
+    changed = {k: (v, train["trained_with"].get(k)) for k, v in asdict(base).items()
+               if _plain(v) != _plain(train["trained_with"].get(k))}
+    if changed:
+        raise ConfigError(f"the run trained with other {method} settings than today's code builds from its "
+                          f"record: {changed} (today's, recorded); pass them with --set to retrain as the run did")
+    typed = {k: _typed("--set", k, v, getattr(base, k, None)) for k, v in overrides.items()}
+    return spec.make_config({**settings, **typed}, train["env"], train["max_episode_steps"])
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists (a record in JSON holds lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def planner_settings(facts: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The run's recorded MPC settings updated by ``overrides`` (fields of
     :class:`~persim.planning.mpc.MPCConfig`, typed like its defaults; ConfigError naming a bad one)."""
     known = {f.name: f.default for f in fields(MPCConfig)}
-    for field, value in overrides.items():
-        if field not in known:
-            raise ConfigError(f"--mpc {field}: not a planner setting; known: {sorted(known)}")
-        if not _same_kind(known[field], value):
-            raise ConfigError(f"--mpc {field}={value!r}: expected a {type(known[field]).__name__}")
-    return {**facts["reward"]["mpc"], **overrides}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ConfigError(f"--mpc {', '.join(unknown)}: not a planner setting; known: {sorted(known)}")
+    return {**facts["reward"]["mpc"], **{k: _typed("--mpc", k, v, known[k]) for k, v in overrides.items()}}
+
+
+def _typed(option: str, field: str, value: Any, current: Any) -> Any:
+    """``value`` for a field that holds ``current``: a YAML string such as ``1e-3`` read as a float where
+    a float is wanted; ConfigError if it is of another kind (bool, int, float, sequence, str)."""
+    if isinstance(current, float) and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if current is None or _same_kind(current, value):
+        return value
+    raise ConfigError(f"{option} {field}={value!r}: expected type {type(current).__name__}, like the run's {current!r}")
 
 
 def _same_kind(current: Any, value: Any) -> bool:
@@ -147,23 +172,35 @@ def _same_kind(current: Any, value: Any) -> bool:
 
 
 def score(sims: list, facts: dict[str, Any], agents: pd.DataFrame, rollouts, device: str,
-          n_episodes: int | None = None, mpc: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Per test agent ``agent``, ``rmse`` (the run's prediction test, on ``sims[0]``) and ``reward`` (its
-    MPC evaluation on ``sims``, one for every seed or one per seed: planner, seeds and episode cap as
-    recorded; ``n_episodes`` per seed and the planner settings ``mpc`` if given)."""
+          n_episodes: int | None = None, mpc: dict[str, Any] | None = None, predictor=None) -> pd.DataFrame:
+    """Per test agent ``agent``, ``rmse`` (the run's prediction test, on ``predictor``, default
+    ``sims[0]``: the pipeline's rule runs it on a CPU copy) and ``reward`` (its MPC evaluation on ``sims``,
+    one for every seed or one per seed, planning on ``device``: planner, seeds and episode cap as
+    recorded; ``n_episodes`` per seed and the planner settings ``mpc`` if given). One torch thread,
+    as the pipeline's evaluation rules run."""
+    torch.set_num_threads(1)
     p, r = facts["prediction"], facts["reward"]
     test = agents.query("test_agent > 0")
     rmse = []
     for _, row in test.iterrows():
         aid = int(row["agent_id"])
         ro = TestRollouts(rollouts[f"states_{aid}"], rollouts[f"actions_{aid}"], rollouts[f"terminated_{aid}"])
-        rmse.append(evaluate_prediction(sims[0], aid, ro, warmup=p["warmup"], horizon=p["horizon"],
+        rmse.append(evaluate_prediction(predictor or sims[0], aid, ro, warmup=p["warmup"], horizon=p["horizon"],
                                         feedback=p["feedback"])["rmse"])
     plan = reward_episodes(test, get_spec(r["env"]), r["seed"], r["n_seeds"], n_episodes or r["n_episodes"])
     returns = plan_rewards(r["env"], plan, sims, mpc or r["mpc"], r["seed"], r["max_episode_steps"], device,
                            r["terminal_reward"])
     reward = [float(np.mean(s)) for s in plan.seed_means(returns)]
     return pd.DataFrame({"agent": test["test_agent"].astype(int).to_numpy(), "rmse": rmse, "reward": reward})
+
+
+def on_device(method: str, sim, device: str):
+    """``sim`` itself if it lives on ``device``, else a copy there (saved and reloaded through the registry)."""
+    if torch.device(sim.device) == torch.device(device):
+        return sim
+    with tempfile.TemporaryDirectory() as tmp:
+        sim.save(Path(tmp) / "model.pt")
+        return load_simulator(method, Path(tmp) / "model.pt", device)
 
 
 def paper_cells(env: str, dataset: str, method: str) -> pd.DataFrame:
@@ -179,19 +216,27 @@ def paper_cells(env: str, dataset: str, method: str) -> pd.DataFrame:
     return out.merge(pred, on="agent", how="left").merge(rew, on="agent", how="left")
 
 
-def good_counts(cells: pd.DataFrame, paper: pd.DataFrame) -> tuple[int, int]:
-    """Cells reproduced or better against the paper: (prediction, reward), by the comparison's rules."""
+def good_counts(cells: pd.DataFrame, paper: pd.DataFrame) -> str:
+    """``"good P/p + R/q"``: cells reproduced or better against the paper's p prediction and q reward
+    cells (those it has), by the comparison's rules."""
     both = paper.merge(cells, on="agent", how="left")
     rmse = rmse_verdicts(both["rmse"], both["paper_rmse"])
     reward, _ = reward_verdicts(both["reward"], both["paper_reward"], both["paper_std"])
-    return int(np.isin(rmse, GOOD).sum()), int(np.isin(reward, GOOD).sum())
+    return (f"good {int(np.isin(rmse, GOOD).sum())}/{int(paper['paper_rmse'].notna().sum())} + "
+            f"{int(np.isin(reward, GOOD).sum())}/{int(paper['paper_reward'].notna().sum())}")
 
 
-def _line(label: str, cells: pd.DataFrame, paper: pd.DataFrame) -> str:
-    n_pred, n_rew = good_counts(cells, paper)
+def _line(label: str, cells: pd.DataFrame, paper: pd.DataFrame, width: int) -> str:
     rmse = " ".join(f"{x:8.4f}" for x in cells["rmse"])
     reward = " ".join(f"{x:8.1f}" for x in cells["reward"])
-    return f"{label:<{LABEL_WIDTH}s} rmse {rmse} | reward {reward} | good {n_pred}/{len(paper)} + {n_rew}/{len(paper)}"
+    return f"{label:<{width}s} rmse {rmse} | reward {reward} | {good_counts(cells, paper)}"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -200,64 +245,81 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("env")
     ap.add_argument("dataset")
     ap.add_argument("--method", default="persim", choices=sorted(SIMULATOR_METHODS))
-    ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="FIELD=VALUE",
+    ap.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="FIELD=VALUE",
                     help="config fields to change, e.g. standardize=false epochs=600")
-    ap.add_argument("--seeds", nargs="*", type=int, default=None, help="training seeds (default: the run's own)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=None, help="training seeds (default: the run's own)")
     ap.add_argument("--reuse", action="store_true",
                     help="score the run's own saved simulator(s) instead of retraining (with --mpc / --episodes)")
-    ap.add_argument("--mpc", nargs="*", default=[], metavar="FIELD=VALUE",
+    ap.add_argument("--mpc", nargs="+", default=[], metavar="FIELD=VALUE",
                     help="planner settings to change, e.g. n_candidates=1000 horizon=50")
-    ap.add_argument("--episodes", type=int, default=None, help="MPC episodes per seed (default: the run's)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1, as the quick profile trains: two such runs fill 2 cores)")
+    ap.add_argument("--episodes", type=_positive, default=None, help="MPC episodes per seed (default: the run's)")
+    ap.add_argument("--device", default=None,
+                    help="auto, cpu or cuda[:N] for training and planning (default: the devices the run used)")
+    ap.add_argument("--threads", type=_positive, default=1,
+                    help="torch threads for training: the run's train_threads (quick and smoke 1, the paper profile 2); "
+                         "scoring uses 1, as the pipeline's evaluation rules")
     args = ap.parse_args(argv)
     if args.reuse and (args.overrides or args.seeds is not None):
         ap.error("--reuse scores the saved simulator: it takes no --set or --seeds")
     return args
 
 
-def _header(args: argparse.Namespace, facts: dict[str, Any], overrides: dict, mpc: dict, n_transitions: int,
-            paper: pd.DataFrame) -> None:
-    what = "the run's saved simulator" if args.reuse else f"retrained, changed: {overrides or 'nothing'}"
-    print(f"{args.method} on {args.env} {args.dataset} ({n_transitions} transitions); {what}; MPC {mpc}, "
-          f"{facts['reward']['n_seeds']} seeds x {args.episodes or facts['reward']['n_episodes']} episodes; "
-          "'good' = reproduced or better (prediction + reward)")
-    print(f"{'paper':<{LABEL_WIDTH}s} rmse " + " ".join(f"{x:8.4f}" for x in paper["paper_rmse"])
-          + " | reward " + " ".join(f"{x:8.1f}" for x in paper["paper_reward"]))
-    print(_line("the run (recorded)", facts["cells"], paper), flush=True)
-
-
-def _trials(args: argparse.Namespace, facts: dict[str, Any], cfg, ds, agents: pd.DataFrame):
-    """``(label, simulators)`` per trial: the saved ones (``--reuse``), or retrained from each seed."""
+def _trial_seeds(args: argparse.Namespace, facts: dict[str, Any]) -> list[list[int]]:
+    """The training seeds of each trial (one per simulator the reward evaluation plans on); [] with --reuse."""
     if args.reuse:
-        yield "the run's simulator", [load_simulator(args.method, m, args.device) for m in facts["models"]]
-        return
-    log = logging.getLogger("persim.retrain_check")
+        return []
     n = len(facts["train_seeds"])
-    for seeds in [facts["train_seeds"]] if args.seeds is None else [[s + k for k in range(n)] for s in args.seeds]:
-        yield (f"retrained, seed {'/'.join(map(str, seeds))}",
-               [get_method(args.method).train(ds, agents, cfg, seed, args.device, log)[0] for seed in seeds])
+    return [facts["train_seeds"]] if args.seeds is None else [[s + k for k in range(n)] for s in args.seeds]
+
+
+def _simulators(args: argparse.Namespace, facts: dict[str, Any], cfg, ds, agents: pd.DataFrame, seeds: list[int],
+                device: str) -> list:
+    """The run's saved simulators (``seeds`` empty), or new ones trained from ``seeds`` with ``args.threads``."""
+    if not seeds:
+        return [load_simulator(args.method, m, device) for m in facts["models"]]
+    torch.set_num_threads(args.threads)
+    log = logging.getLogger("persim.retrain_check")
+    return [get_method(args.method).train(ds, agents, cfg, seed, device, log)[0] for seed in seeds]
+
+
+def _inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything read from the run, checked: facts, config, planner, devices, agents, rollouts, dataset."""
+    facts = run_facts(args.run_dir, args.env, args.dataset, args.method)
+    overrides = parse_overrides(args.overrides)
+    agents = pd.read_parquet(args.run_dir / args.env / "agents.parquet")
+    return {"facts": facts, "overrides": overrides, "cfg": method_config(args.method, facts, overrides),
+            "mpc": planner_settings(facts, parse_overrides(args.mpc, "--mpc")),
+            "train_device": resolve_device(args.device or facts["train"]["device"]),
+            "plan_device": resolve_device(args.device or facts["reward"]["device"]),
+            "agents": agents, "rollouts": np.load(args.run_dir / args.env / "test_rollouts.npz"),
+            "ds": load_dataset(facts["train"]["dataset_path"], env=args.env, n_agents=len(agents))}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    torch.set_num_threads(max(1, args.threads))
     try:
-        facts = run_facts(args.run_dir, args.env, args.dataset, args.method)
-        overrides = parse_overrides(args.overrides)
-        cfg = method_config(args.method, facts, overrides)
-        mpc = planner_settings(facts, parse_overrides(args.mpc, "--mpc"))
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+        inp = _inputs(args)
+    except (ConfigError, OSError, ValueError, RuntimeError) as err:  # missing files, bad records, no CUDA
         print(f"error: {err}")
         return 1
-    agents = pd.read_parquet(args.run_dir / args.env / "agents.parquet")
-    rollouts = np.load(args.run_dir / args.env / "test_rollouts.npz")
-    ds = load_dataset(facts["train"]["dataset_path"], env=args.env, n_agents=len(agents))
-    paper = paper_cells(args.env, args.dataset, args.method)
-    _header(args, facts, overrides, mpc, ds.n_transitions, paper)
-    for label, sims in _trials(args, facts, cfg, ds, agents):
-        print(_line(label, score(sims, facts, agents, rollouts, args.device, args.episodes, mpc), paper), flush=True)
+    facts, paper = inp["facts"], paper_cells(args.env, args.dataset, args.method)
+    trials = _trial_seeds(args, facts)
+    labels = [f"retrained, seed {'/'.join(map(str, seeds))}" for seeds in trials] or ["the run's simulator"]
+    width = max(len(label) for label in labels + ["the run (recorded)"]) + 2
+    what = "the run's saved simulator" if args.reuse else f"retrained, changed: {inp['overrides'] or 'nothing'}"
+    print(f"{args.method} on {args.env} {args.dataset} ({inp['ds'].n_transitions} transitions); {what}; "
+          f"MPC {inp['mpc']}, {facts['reward']['n_seeds']} seeds x {args.episodes or facts['reward']['n_episodes']} "
+          f"episodes on {inp['plan_device']}; 'good' = reproduced or better (prediction + reward)")
+    print(f"{'paper':<{width}s} rmse " + " ".join(f"{x:8.4f}" for x in paper["paper_rmse"])
+          + " | reward " + " ".join(f"{x:8.1f}" for x in paper["paper_reward"]))
+    print(_line("the run (recorded)", facts["cells"], paper, width), flush=True)
+    for label, seeds in zip(labels, trials or [[]]):
+        sims = _simulators(args, facts, inp["cfg"], inp["ds"], inp["agents"], seeds,
+                           inp["plan_device"] if args.reuse else inp["train_device"])
+        sims = [on_device(args.method, sim, inp["plan_device"]) for sim in sims]
+        cells = score(sims, facts, inp["agents"], inp["rollouts"], inp["plan_device"], args.episodes, inp["mpc"],
+                      predictor=on_device(args.method, sims[0], "cpu"))
+        print(_line(label, cells, paper, width), flush=True)
     return 0
 
 

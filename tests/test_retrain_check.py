@@ -37,10 +37,14 @@ def test_retrain_check_applies_typed_overrides_and_reports_bad_input_in_one_line
     assert method_config("persim", facts, {}).standardize is True
     assert method_config("persim", facts, {"standardize": False}).standardize is False
     assert method_config("persim", facts, {"state_hidden": [8]}).state_hidden == [8]
+    assert method_config("persim", facts, {"learning_rate": "1e-3"}).learning_rate == 0.001  # YAML reads a str
     with pytest.raises(ConfigError, match="standardize='flase'"):
         method_config("persim", facts, {"standardize": "flase"})
     with pytest.raises(ConfigError, match="bogus"):
         method_config("persim", facts, {"bogus": 1})
+    facts["train"]["trained_with"]["standardize"] = False  # as if a default had changed since the run
+    with pytest.raises(ConfigError, match="other persim settings.*standardize"):
+        method_config("persim", facts, {})
 
     assert main([str(run), "mountaincar", "random", "--set", "epochs=1", "--seeds", "5", "--episodes", "1"]) == 0
     out = capsys.readouterr().out
@@ -48,26 +52,32 @@ def test_retrain_check_applies_typed_overrides_and_reports_bad_input_in_one_line
     assert out.count("good ") == 2  # the recorded row and the retrained one, each with its count
     for argv, what in ((["mountaincar", "nodata"], "model.pt.meta.json not found"),
                        (["mountaincar", "random", "--set", "epochs"], "expected field=value"),
-                       (["mountaincar", "random", "--set", "epochs=1.5"], "expected a int"),
+                       (["mountaincar", "random", "--set", "epochs=1.5"], "expected type int"),
                        (["mountaincar", "random", "--reuse", "--mpc", "candidates=5"], "not a planner setting"),
-                       (["mountaincar", "random", "--reuse", "--mpc", "horizon=[2]"], "expected a int")):
+                       (["mountaincar", "random", "--reuse", "--mpc", "horizon=[2]"], "expected type int")):
         assert main([str(run), *argv]) == 1
         lines = capsys.readouterr().out.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and what in lines[0]
 
 
 @pytest.mark.slow
-def test_reuse_scores_the_saved_simulators_as_recorded_and_mpc_changes_the_planner(smoke_run, capsys):
-    from persim.retrain_check import main
+def test_reuse_scores_the_saved_simulators_as_recorded_and_mpc_reaches_the_planner(smoke_run, capsys, monkeypatch):
+    import persim.retrain_check as rc
 
     run = str(smoke_run / "results/smoke")
-    assert main([run, "cartpole", "random", "--method", "cadm_pets", "--reuse"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    recorded = next(line for line in lines if line.startswith("the run (recorded)"))
-    reused = next(line for line in lines if line.startswith("the run's simulator"))
-    assert recorded.split(" rmse ")[1] == reused.split(" rmse ")[1]  # the same cells, both simulators (per seed)
-    assert main([run, "cartpole", "random", "--reuse", "--mpc", "n_candidates=3", "horizon=2"]) == 0
-    out = capsys.readouterr().out
-    assert "'horizon': 2" in out and "'n_candidates': 3" in out and "the run's saved simulator" in out
+    for env, method in (("mountaincar", "persim"), ("cartpole", "cadm_pets"), ("halfcheetah", "persim")):
+        assert rc.main([run, env, "random", "--method", method, "--reuse"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        recorded = next(line for line in lines if line.startswith("the run (recorded)"))
+        reused = next(line for line in lines if line.startswith("the run's simulator"))
+        assert recorded.split(" rmse ")[1] == reused.split(" rmse ")[1], env  # the same cells, every seed's simulator
+
+    seen = []
+    real = rc.plan_rewards
+    monkeypatch.setattr(rc, "plan_rewards", lambda env, plan, sims, mpc, *a: seen.append(dict(mpc)) or real(
+        env, plan, sims, mpc, *a))
+    assert rc.main([run, "cartpole", "random", "--reuse", "--mpc", "n_candidates=3", "horizon=2"]) == 0
+    assert seen and seen[-1]["n_candidates"] == 3 and seen[-1]["horizon"] == 2
+    assert "the run's saved simulator" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main([run, "cartpole", "random", "--reuse", "--set", "epochs=1"])
+        rc.main([run, "cartpole", "random", "--reuse", "--set", "epochs=1"])
