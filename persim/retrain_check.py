@@ -21,9 +21,10 @@ asks what the run's model scores at the paper's budget.
 
 Nothing in the run is written: a question such as "does the authors' raw-unit training help
 MountainCar's `pure` model?" or "how much does the training seed move these cells?" is answered
-without touching the pipeline's outputs. With no ``--set``, the run's own seeds, its devices (the
-default) and its ``train_threads`` (``--threads``) the retrained model gives the run's own cells
-(tested on the smoke run, on the CPU with 1 thread), so a difference is the settings' or the seed's.
+without touching the pipeline's outputs. With no ``--set``, the run's own seeds, its devices and its
+training threads (the defaults; the threads read from its training log, ``--threads`` overrides)
+the retrained model gives the run's own cells (tested on the smoke run, on the CPU with 1 thread),
+so a difference is the settings' or the seed's.
 The config rebuilt from the run's settings must equal the one it recorded (``trained_with``): if a
 default has changed since the run, the tool stops and names the fields.
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -90,8 +92,20 @@ def run_facts(run_dir: Path, env: str, dataset: str, method: str) -> dict[str, A
                          "model.pt.meta.json: outputs, inputs with the dataset, settings, trained_with, device; "
                          "reward.csv.meta.json: inputs with the model(s), settings)") from err
     facts["train_seeds"] = [sidecar(m)["seed"] for m in facts["models"]]
+    facts["train_threads"] = logged_threads(run_dir / "logs" / env / dataset / method / "train.log")
     facts["cells"] = recorded_cells(where)
     return facts
+
+
+def logged_threads(log: Path) -> int | None:
+    """The torch threads a rule ran with, from the first line of its log (``... threads N``), or None
+    if the log is absent or says nothing (the provenance record does not hold them)."""
+    try:
+        first = log.open().readline()
+    except OSError:
+        return None
+    found = re.search(r" threads (\d+)\s*$", first)
+    return int(found.group(1)) if found else None
 
 
 def recorded_cells(where: Path) -> pd.DataFrame:
@@ -255,8 +269,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--episodes", type=_positive, default=None, help="MPC episodes per seed (default: the run's)")
     ap.add_argument("--device", default=None,
                     help="auto, cpu or cuda[:N] for training and planning (default: the devices the run used)")
-    ap.add_argument("--threads", type=_positive, default=1,
-                    help="torch threads for training: the run's train_threads (quick and smoke 1, the paper profile 2); "
+    ap.add_argument("--threads", type=_positive, default=None,
+                    help="torch threads for training (default: the run's, from its training log, else 1); "
                          "scoring uses 1, as the pipeline's evaluation rules")
     args = ap.parse_args(argv)
     if args.reuse and (args.overrides or args.seeds is not None):
@@ -274,10 +288,11 @@ def _trial_seeds(args: argparse.Namespace, facts: dict[str, Any]) -> list[list[i
 
 def _simulators(args: argparse.Namespace, facts: dict[str, Any], cfg, ds, agents: pd.DataFrame, seeds: list[int],
                 device: str) -> list:
-    """The run's saved simulators (``seeds`` empty), or new ones trained from ``seeds`` with ``args.threads``."""
+    """The run's saved simulators (``seeds`` empty), or new ones trained from ``seeds`` with the run's
+    training threads (``--threads`` overrides)."""
     if not seeds:
         return [load_simulator(args.method, m, device) for m in facts["models"]]
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or facts["train_threads"] or 1)
     log = logging.getLogger("persim.retrain_check")
     return [get_method(args.method).train(ds, agents, cfg, seed, device, log)[0] for seed in seeds]
 

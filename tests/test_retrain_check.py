@@ -34,6 +34,7 @@ def test_retrain_check_applies_typed_overrides_and_reports_bad_input_in_one_line
 
     run = smoke_run / "results/smoke"
     facts = run_facts(run, "mountaincar", "random", "persim")
+    assert facts["train_threads"] == 1  # smoke's train_threads, from the rule's log
     assert method_config("persim", facts, {}).standardize is True
     assert method_config("persim", facts, {"standardize": False}).standardize is False
     assert method_config("persim", facts, {"state_hidden": [8]}).state_hidden == [8]
