@@ -25,10 +25,9 @@ from persim.methods import SIMULATOR_METHODS, load_simulator
 from persim.protocols import Simulator
 
 
-def _test_agents(run_dir: Path, env: str, dataset: str,
-                 method: str) -> tuple[Simulator, list[tuple[int, int, TestRollouts]]]:
-    """The trained simulator and, per test agent, ``(test_agent, agent_id, TestRollouts)``."""
-    sim = load_simulator(method, run_dir / env / dataset / method / "model.pt")
+def test_agent_rollouts(run_dir: Path, env: str) -> list[tuple[int, int, TestRollouts]]:
+    """A finished run's test-policy rollouts per test agent: ``(test_agent, agent_id, TestRollouts)``
+    from ``<env>/test_rollouts.npz`` and ``<env>/agents.parquet``."""
     data = np.load(run_dir / env / "test_rollouts.npz")
     agents = pd.read_parquet(run_dir / env / "agents.parquet").query("test_agent > 0")
     rows = []
@@ -36,7 +35,13 @@ def _test_agents(run_dir: Path, env: str, dataset: str,
         aid = int(row["agent_id"])
         ro = TestRollouts(data[f"states_{aid}"], data[f"actions_{aid}"], data[f"terminated_{aid}"])
         rows.append((int(row["test_agent"]), aid, ro))
-    return sim, rows
+    return rows
+
+
+def _test_agents(run_dir: Path, env: str, dataset: str,
+                 method: str) -> tuple[Simulator, list[tuple[int, int, TestRollouts]]]:
+    """The trained simulator and, per test agent, ``(test_agent, agent_id, TestRollouts)``."""
+    return load_simulator(method, run_dir / env / dataset / method / "model.pt"), test_agent_rollouts(run_dir, env)
 
 
 def check_rows(run_dir: Path, env: str, dataset: str, method: str, warmup: int, horizon: int,

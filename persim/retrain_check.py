@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 import yaml
 
-from persim.config import ConfigError
+from persim.config import ConfigError, build_dataclass
 from persim.data import load_dataset
 from persim.device import resolve_device
 from persim.envs import get_spec
@@ -52,22 +52,26 @@ from persim.evaluation.prediction import TestRollouts, evaluate_prediction
 from persim.evaluation.reward import plan_rewards, reward_episodes
 from persim.methods import SIMULATOR_METHODS, get_method, load_simulator
 from persim.planning.mpc import MPCConfig
+from persim.prediction_check import test_agent_rollouts
+from persim.provenance import sidecar_path
 from persim.reporting.compare import normalize_dataset, normalize_env, normalize_method, paper_prediction, paper_reward
 from persim.reporting.paper import load_paper_tables
 from persim.reporting.verdicts import reward_verdicts, rmse_verdicts
+from persim.trace import read_provenance
 
 GOOD = ("reproduced", "better")
 
 
 def sidecar(path: Path) -> dict[str, Any]:
-    """The provenance record written beside ``path`` (``<path>.meta.json``); a clear error if absent."""
-    meta = Path(f"{path}.meta.json")
-    if not meta.is_file():
-        raise FileNotFoundError(f"{meta} not found: retrain_check needs a finished run's {path.name} and its record")
+    """The provenance record of ``path`` (:func:`persim.trace.read_provenance`); a clear error if absent."""
     try:
-        return json.loads(meta.read_text())
+        record = read_provenance(path)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{meta}: not a readable provenance record ({err})") from err
+        raise ValueError(f"{sidecar_path(path)}: not a readable provenance record ({err})") from err
+    if record is None:
+        raise FileNotFoundError(f"{sidecar_path(path)} not found: retrain_check needs a finished run's "
+                                f"{path.name} and its record")
+    return record
 
 
 def run_facts(run_dir: Path, env: str, dataset: str, method: str) -> dict[str, Any]:
@@ -155,10 +159,10 @@ def planner_settings(facts: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     """The run's recorded MPC settings updated by ``overrides`` (fields of
     :class:`~persim.planning.mpc.MPCConfig`, typed like its defaults; ConfigError naming a bad one)."""
     known = {f.name: f.default for f in fields(MPCConfig)}
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise ConfigError(f"--mpc {', '.join(unknown)}: not a planner setting; known: {sorted(known)}")
-    return {**facts["reward"]["mpc"], **{k: _typed("--mpc", k, v, known[k]) for k, v in overrides.items()}}
+    typed = {k: _typed("--mpc", k, v, known.get(k)) for k, v in overrides.items()}
+    mpc = {**facts["reward"]["mpc"], **typed}
+    build_dataclass(MPCConfig, mpc, "--mpc")  # an unknown field: one ConfigError listing the known ones
+    return mpc
 
 
 def _typed(option: str, field: str, value: Any, current: Any) -> Any:
@@ -185,27 +189,25 @@ def _same_kind(current: Any, value: Any) -> bool:
     return isinstance(value, type(current))
 
 
-def score(sims: list, facts: dict[str, Any], agents: pd.DataFrame, rollouts, device: str,
-          n_episodes: int | None = None, mpc: dict[str, Any] | None = None, predictor=None) -> pd.DataFrame:
-    """Per test agent ``agent``, ``rmse`` (the run's prediction test, on ``predictor``, default
+def score(sims: list, facts: dict[str, Any], agents: pd.DataFrame, rows: list[tuple[int, int, TestRollouts]],
+          device: str, n_episodes: int | None = None, mpc: dict[str, Any] | None = None,
+          predictor=None) -> pd.DataFrame:
+    """Per test agent of ``rows`` (:func:`persim.prediction_check.test_agent_rollouts`) ``agent``,
+    ``rmse`` (the run's prediction test, on ``predictor``, default
     ``sims[0]``: the pipeline's rule runs it on a CPU copy) and ``reward`` (its MPC evaluation on ``sims``,
     one for every seed or one per seed, planning on ``device``: planner, seeds and episode cap as
     recorded; ``n_episodes`` per seed and the planner settings ``mpc`` if given). One torch thread,
     as the pipeline's evaluation rules run."""
     torch.set_num_threads(1)
     p, r = facts["prediction"], facts["reward"]
-    test = agents.query("test_agent > 0")
-    rmse = []
-    for _, row in test.iterrows():
-        aid = int(row["agent_id"])
-        ro = TestRollouts(rollouts[f"states_{aid}"], rollouts[f"actions_{aid}"], rollouts[f"terminated_{aid}"])
-        rmse.append(evaluate_prediction(predictor or sims[0], aid, ro, warmup=p["warmup"], horizon=p["horizon"],
-                                        feedback=p["feedback"])["rmse"])
+    rmse = [evaluate_prediction(predictor or sims[0], aid, ro, warmup=p["warmup"], horizon=p["horizon"],
+                                feedback=p["feedback"])["rmse"] for _, aid, ro in rows]
+    test = agents.query("test_agent > 0")  # in the order of ``rows`` (prediction_check.test_agent_rollouts)
     plan = reward_episodes(test, get_spec(r["env"]), r["seed"], r["n_seeds"], n_episodes or r["n_episodes"])
     returns = plan_rewards(r["env"], plan, sims, mpc or r["mpc"], r["seed"], r["max_episode_steps"], device,
                            r["terminal_reward"])
     reward = [float(np.mean(s)) for s in plan.seed_means(returns)]
-    return pd.DataFrame({"agent": test["test_agent"].astype(int).to_numpy(), "rmse": rmse, "reward": reward})
+    return pd.DataFrame({"agent": [agent for agent, _, _ in rows], "rmse": rmse, "reward": reward})
 
 
 def on_device(method: str, sim, device: str):
@@ -306,7 +308,7 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
             "mpc": planner_settings(facts, parse_overrides(args.mpc, "--mpc")),
             "train_device": resolve_device(args.device or facts["train"]["device"]),
             "plan_device": resolve_device(args.device or facts["reward"]["device"]),
-            "agents": agents, "rollouts": np.load(args.run_dir / args.env / "test_rollouts.npz"),
+            "agents": agents, "rows": test_agent_rollouts(args.run_dir, args.env),
             "ds": load_dataset(facts["train"]["dataset_path"], env=args.env, n_agents=len(agents))}
 
 
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         sims = _simulators(args, facts, inp["cfg"], inp["ds"], inp["agents"], seeds,
                            inp["plan_device"] if args.reuse else inp["train_device"])
         sims = [on_device(args.method, sim, inp["plan_device"]) for sim in sims]
-        cells = score(sims, facts, inp["agents"], inp["rollouts"], inp["plan_device"], args.episodes, inp["mpc"],
+        cells = score(sims, facts, inp["agents"], inp["rows"], inp["plan_device"], args.episodes, inp["mpc"],
                       predictor=on_device(args.method, sims[0], "cpu"))
         print(_line(label, cells, paper, width), flush=True)
     return 0

@@ -1,7 +1,6 @@
 """`python -m persim.retrain_check`: a finished run's simulator retrained and judged as the run did."""
 import logging
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,11 +9,12 @@ import pytest
 def test_retraining_with_the_runs_own_settings_and_seeds_gives_the_runs_own_cells(smoke_run):
     from persim.data import load_dataset
     from persim.methods import get_method
+    from persim.prediction_check import test_agent_rollouts
     from persim.retrain_check import method_config, run_facts, score
 
     run = smoke_run / "results/smoke"
     agents = pd.read_parquet(run / "cartpole/agents.parquet")
-    rollouts = np.load(run / "cartpole/test_rollouts.npz")
+    rows = test_agent_rollouts(run, "cartpole")
     for method in ("persim", "cadm_pets"):  # smoke retrains per reward seed: one simulator per seed
         facts = run_facts(run, "cartpole", "random", method)
         assert len(facts["train_seeds"]) == 2 and facts["train_seeds"][0] == facts["train"]["seed"]
@@ -22,7 +22,7 @@ def test_retraining_with_the_runs_own_settings_and_seeds_gives_the_runs_own_cell
         ds = load_dataset(facts["train"]["dataset_path"], env="cartpole", n_agents=len(agents))
         sims = [get_method(method).train(ds, agents, cfg, s, "cpu", logging.getLogger("test"))[0]
                 for s in facts["train_seeds"]]
-        cells = score(sims, facts, agents, rollouts, "cpu")
+        cells = score(sims, facts, agents, rows, "cpu")
         assert list(cells["agent"]) == [1, 2, 3, 4, 5]
         pd.testing.assert_frame_equal(cells, facts["cells"], check_dtype=False, rtol=1e-6)
 
@@ -54,7 +54,7 @@ def test_retrain_check_applies_typed_overrides_and_reports_bad_input_in_one_line
     for argv, what in ((["mountaincar", "nodata"], "model.pt.meta.json not found"),
                        (["mountaincar", "random", "--set", "epochs"], "expected field=value"),
                        (["mountaincar", "random", "--set", "epochs=1.5"], "expected type int"),
-                       (["mountaincar", "random", "--reuse", "--mpc", "candidates=5"], "not a planner setting"),
+                       (["mountaincar", "random", "--reuse", "--mpc", "candidates=5"], "unknown setting for MPCConfig"),
                        (["mountaincar", "random", "--reuse", "--mpc", "horizon=[2]"], "expected type int")):
         assert main([str(run), *argv]) == 1
         lines = capsys.readouterr().out.strip().splitlines()
