@@ -17,25 +17,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from persim.evaluation.prediction import TestRollouts, coordinate_errors, rollout_spread
+from persim.evaluation.prediction import TestRollouts, coordinate_errors, load_test_rollouts, rollout_spread
 from persim.methods import SIMULATOR_METHODS, load_simulator
 from persim.protocols import Simulator
 
 
 def test_agent_rollouts(run_dir: Path, env: str) -> list[tuple[int, int, TestRollouts]]:
     """A finished run's test-policy rollouts per test agent: ``(test_agent, agent_id, TestRollouts)``
-    from ``<env>/test_rollouts.npz`` and ``<env>/agents.parquet``."""
-    data = np.load(run_dir / env / "test_rollouts.npz")
-    agents = pd.read_parquet(run_dir / env / "agents.parquet").query("test_agent > 0")
-    rows = []
-    for _, row in agents.iterrows():
-        aid = int(row["agent_id"])
-        ro = TestRollouts(data[f"states_{aid}"], data[f"actions_{aid}"], data[f"terminated_{aid}"])
-        rows.append((int(row["test_agent"]), aid, ro))
-    return rows
+    from ``<env>/test_rollouts.npz`` and ``<env>/agents.parquet`` (:func:`load_test_rollouts`)."""
+    return load_test_rollouts(run_dir / env / "test_rollouts.npz", pd.read_parquet(run_dir / env / "agents.parquet"))
 
 
 def _test_agents(run_dir: Path, env: str, dataset: str,

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from persim.evaluation.prediction import TestRollouts as Rollouts
-from persim.evaluation.prediction import collect_rollouts, evaluate_prediction, rmse_r2, rollout_spread
+from persim.evaluation.prediction import (collect_rollouts, evaluate_prediction, load_test_rollouts, rmse_r2,
+                                         rollout_spread, save_test_rollouts)
 
 
 def test_collect_rollouts_records_where_the_pole_fell():
@@ -18,6 +19,23 @@ def test_collect_rollouts_records_where_the_pole_fell():
         assert valid[r, :first[r] + 1].all() and not valid[r, first[r] + 1:].any()
         theta_or_x_out = (np.abs(ro.states[r, 1:, 2]) > 0.2095) | (np.abs(ro.states[r, 1:, 0]) > 2.4)
         assert theta_or_x_out[first[r]] and not theta_or_x_out[:first[r]].any()
+
+
+def test_test_rollouts_round_trip_in_the_agents_order_and_a_missing_agent_is_named(tmp_path):
+    import pandas as pd
+    rng = np.random.default_rng(0)
+    made = {aid: Rollouts(rng.normal(size=(2, 4, 3)), rng.integers(0, 2, size=(2, 3)), rng.random((2, 3)) < 0.3)
+            for aid in (7, 3)}
+    save_test_rollouts(tmp_path / "r.npz", made)
+    agents = pd.DataFrame({"agent_id": [1, 3, 7], "test_agent": [0, 2, 1]})  # agent 1 trains: not read
+    got = load_test_rollouts(tmp_path / "r.npz", agents)
+    assert [(t, a) for t, a, _ in got] == [(2, 3), (1, 7)]
+    for _, aid, ro in got:
+        for field in ("states", "actions", "terminated"):
+            np.testing.assert_array_equal(getattr(ro, field), getattr(made[aid], field))
+    agents.loc[0, "test_agent"] = 3
+    with pytest.raises(ValueError, match="agent_id 1 .test agent 3."):
+        load_test_rollouts(tmp_path / "r.npz", agents)
 
 
 def test_rmse_r2_ignores_steps_past_termination():

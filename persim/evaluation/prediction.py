@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 
 from persim.data.rollout import PolicyActor, rollout
@@ -45,6 +47,31 @@ class TestRollouts:
         if term.shape != self.actions.shape[:2]:
             raise ValueError(f"TestRollouts: terminated has shape {term.shape}, expected {self.actions.shape[:2]}")
         return np.cumsum(term, axis=1) - term == 0
+
+
+def save_test_rollouts(path: str | Path, rollouts: dict[int, TestRollouts]) -> None:
+    """Write every test agent's true rollouts to one ``.npz``: arrays ``states_<agent_id>``,
+    ``actions_<agent_id>`` and ``terminated_<agent_id>`` (the layout :func:`load_test_rollouts` reads)."""
+    arrays = {}
+    for aid, ro in rollouts.items():
+        arrays.update({f"states_{aid}": ro.states, f"actions_{aid}": ro.actions, f"terminated_{aid}": ro.terminated})
+    np.savez_compressed(path, **arrays)
+
+
+def load_test_rollouts(path: str | Path, agents: pd.DataFrame) -> list[tuple[int, int, TestRollouts]]:
+    """Per test agent of ``agents`` (the run's ``agents.parquet``; rows with ``test_agent > 0``, in
+    their order): ``(test_agent, agent_id, TestRollouts)`` read from the ``.npz`` that
+    :func:`save_test_rollouts` wrote."""
+    data = np.load(path)
+    rows = []
+    for test_agent, aid in agents.query("test_agent > 0")[["test_agent", "agent_id"]].itertuples(index=False):
+        key = f"states_{int(aid)}"
+        if key not in data:
+            raise ValueError(f"{path}: no rollouts of agent_id {int(aid)} (test agent {int(test_agent)}): "
+                             "the file does not match the run's agents.parquet")
+        rows.append((int(test_agent), int(aid), TestRollouts(data[key], data[f"actions_{int(aid)}"],
+                                                             data[f"terminated_{int(aid)}"])))
+    return rows
 
 
 def collect_rollouts(env_name: str, covariates: dict[str, float], act: Callable[[np.ndarray], np.ndarray],
