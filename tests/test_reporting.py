@@ -98,15 +98,20 @@ def test_seed_runs_and_interval_table():
 
 # ------------------------------------------------------------------------------------------ verdicts
 def test_reward_verdict_boundaries():
-    paper = np.array([10.0, 10.0, 10.0, 100.0, 100.0, -500.0, -500.0, 0.5, 0.5])
-    std = np.array([1.5, 1.5, 1.5, 0.0, np.nan, 0.0, 0.0, 0.0, 0.0])
-    ours = np.array([13.0, 13.01, 6.99, 105.0, 94.9, -525.0, -525.1, 1.5, -0.51])
+    paper = np.array([10.0, 10.0, 10.0, 200.0, 200.0, 199.8, -500.0, -500.0, 100.0, 100.0])
+    std = np.array([1.5, 1.5, 1.5, 0.0, np.nan, 0.2, 0.0, 0.0, 0.3, 0.3])
+    ours = np.array([13.0, 13.01, 6.99, 199.0, 192.7, 198.8, -480.0, -501.01, 101.0, 98.99])
     verdict, tol = cmp.reward_verdicts(ours, paper, std)
     assert list(verdict) == ["reproduced", "better", "worse",  # exactly 2 std in; just past it out
-                             "reproduced", "worse",  # std 0 / NaN -> 5% of |paper|
-                             "reproduced", "worse",  # 5% of 500 = 25
-                             "reproduced", "worse"]  # small |paper|: at least 1 reward unit
-    np.testing.assert_allclose(tol, [3, 3, 3, 5, 5, 25, 25, 1, 1])
+                             "reproduced", "worse",  # std 0 / NaN: 1 reward unit, not a % of the paper's value
+                             "reproduced",  # std 0.2 -> the same floor: the tolerance never shrinks as std grows
+                             "better", "worse",  # a failed -500 +- 0.0: above it is better
+                             "reproduced", "worse"]  # 2 x 0.3 < 1: the floor
+    np.testing.assert_allclose(tol, [3, 3, 3, 1, 1, 1, 1, 1, 1, 1])
+    # monotone: a larger paper std never makes a cell harder to reproduce
+    stds = np.linspace(0, 5, 51)
+    _, tols = cmp.reward_verdicts(np.zeros_like(stds), np.full_like(stds, 100.0), stds)
+    assert np.all(np.diff(tols) >= 0)
 
 
 def test_rmse_verdict_boundaries():
@@ -304,31 +309,38 @@ def test_mpc_rows_carry_this_runs_true_env_ceiling(paper):
 
 def test_worse_mpc_cells_whose_ceiling_misses_too_are_planner_limited(paper):
     """A simulator's worse MPC cell is planner-limited only where this run's True env + MPC (same budget)
-    is itself below the paper's value of that cell by more than its tolerance; a worse True env + MPC
-    cell always is; policies, reproduced cells and cells above a good ceiling never are."""
-    reward = pd.DataFrame({"env": ["mountaincar"] * 6, "dataset": ["", "", "pure", "pure", "random", "pure"],
-                           "method": ["true_mpc", "true_mpc", "persim", "persim", "persim", "bcq_p"],
-                           "agent": [4, 5, 4, 5, 4, 3], "reward": [-290.0, -200.0, -370.0, -400.0, -187.0, -500.0],
-                           "reward_std": [1.0] * 6})
+    is itself below the paper's value of that cell by more than its tolerance and the cell reaches that
+    ceiling within the tolerance; a worse True env + MPC cell always is; policies, reproduced cells,
+    cells above a good ceiling and cells well below a failing one never are."""
+    reward = pd.DataFrame({"env": ["mountaincar"] * 7, "dataset": ["", "", "pure", "pure", "random", "pure", "pure_eps20"],
+                           "method": ["true_mpc", "true_mpc", "persim", "persim", "persim", "bcq_p", "persim"],
+                           "agent": [4, 5, 4, 5, 4, 3, 4], "reward": [-290.0, -200.0, -295.0, -400.0, -187.0, -500.0, -370.0],
+                           "reward_std": [1.0] * 7})
     c = cmp.compare(None, reward, paper)
     cell = lambda ds, m, a: c[(c["table"] == 9) & (c["dataset"] == ds) & (c["method"] == m) & (c["agent"] == a)].iloc[0]  # noqa: E731
     assert cell("", "True env+MPC", 4)["planner_limited"]          # -290 vs -182.9 +- 2 x 22.9
     assert not cell("", "True env+MPC", 5)["planner_limited"]      # reproduced
-    assert cell("pure", "PerSim", 4)["planner_limited"]            # ceiling -290 < -189.4 - 2 x 6.44
+    assert cell("pure", "PerSim", 4)["planner_limited"]            # ceiling -290 < -189.4 - 2 x 6.44; -295 reaches it
+    assert cell("pure_eps20", "PerSim", 4)["verdict"] == "worse"   # the same failing ceiling, but -370 is
+    assert not cell("pure_eps20", "PerSim", 4)["planner_limited"]  # 80 below it (tolerance 2 x 6.7): the model too
     assert cell("pure", "PerSim", 5)["verdict"] == "worse"
     assert not cell("pure", "PerSim", 5)["planner_limited"]        # the ceiling -200 reproduces -210.6: the model
     assert cell("random", "PerSim", 4)["verdict"] == "reproduced" and not cell("random", "PerSim", 4)["planner_limited"]
     assert cell("pure", "BCQ-P", 3)["verdict"] == "worse" and not cell("pure", "BCQ-P", 3)["planner_limited"]
     summary = cmp.summarize(c).set_index("table")
-    assert summary.loc["9", "worse"] == 4 and summary.loc["9", "worse_planner_limited"] == 2
+    assert summary.loc["9", "worse"] == 5 and summary.loc["9", "worse_planner_limited"] == 2
     claim_row = pd.DataFrame([{"table": "claim (i)", "kind": "claim"}])  # NaN counts: the columns turn float
     md = cmp.to_markdown(c, pd.concat([cmp.summarize(c), claim_row], ignore_index=True))
-    assert "| 9 | reward | 2 | 0 | 4 | 179 | 0 | 0 | 2 | 185 | 6 | 6 | 33.3% |" in md  # counts print as integers
-    assert "-370.0 ± 1.0 [-189.4 ± 6.4] ▽" in md and "-400.0 ± 1.0 [-210.6 ± 4.3] ▼" in md
+    assert "| 9 | reward | 2 | 0 | 5 | 178 | 0 | 0 | 2 | 185 | 7 | 7 | 28.6% |" in md  # counts print as integers
+    assert "-295.0 ± 1.0 [-189.4 ± 6.4] ▽" in md and "-400.0 ± 1.0 [-210.6 ± 4.3] ▼" in md
+    assert "-370.0 ± 1.0 [-191.2 ± 6.7] ▼" in md
     from persim.reporting.html import comparison_html
 
     page = comparison_html(c, cmp.summarize(c))
     assert "<th>worse_planner_limited</th>" in page and "<th>planner_limited</th>" in page
+    import html
+    assert "<th>tolerance</th>" in page  # the HTML states the same rules as the Markdown, and each cell's tolerance
+    assert all(html.escape(line) in page for line in cmp.rule_text(c)[1:]) and cmp.rule_text(c)[1] in md
     # a comparison.csv written before the column: recomputed from its ceiling
     assert list(cmp.planner_limited(c.drop(columns="planner_limited"))) == list(c["planner_limited"])
 

@@ -67,8 +67,7 @@ from persim.reporting.selection import SELECTED_AGENTS
 from persim.reporting.verdicts import (
     COLUMNS,
     COMPARED,
-    REWARD_FALLBACK_ABS,
-    REWARD_FALLBACK_REL,
+    REWARD_FLOOR,
     REWARD_STD_FACTOR,
     RMSE_DECIMALS,
     RMSE_FACTOR,
@@ -299,20 +298,23 @@ def add_ceiling(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def planner_limited(cells: pd.DataFrame) -> np.ndarray:
-    """Bool ``[n]``: the cell is "worse" and so is its ceiling. The ceiling (this run's True env + MPC
-    for that env and agent, at the same planner budget: what a perfect simulator scores here) lies
-    below the paper's value of the cell by more than the cell's tolerance, so no simulator could
-    have reproduced the cell at this run's budget: the planner budget decides it, not the model.
+    """Bool ``[n]``: the cell is "worse", its ceiling (this run's True env + MPC for that env and agent,
+    at the same planner budget: what a perfect simulator scores here) lies below the paper's value of
+    the cell by more than the cell's tolerance, and the cell itself reached that ceiling (it is not
+    below the ceiling by more than the same tolerance). Then no simulator could have reproduced the
+    cell at this run's budget and this one did as well as a perfect one: the planner budget decides
+    it, not the model. A cell well below a failing ceiling lost to the model as well: not marked.
     A worse True env + MPC cell is planner-limited by definition (no model is involved).
-    Needs columns ``method, metric, verdict, paper, tolerance, ceiling`` (False where any is absent)."""
-    if not {"method", "metric", "verdict", "paper", "tolerance", "ceiling"} <= set(cells.columns):
+    Needs columns ``method, metric, verdict, ours, paper, tolerance, ceiling`` (False where any is absent)."""
+    if not {"method", "metric", "verdict", "ours", "paper", "tolerance", "ceiling"} <= set(cells.columns):
         return np.zeros(len(cells), dtype=bool)
-    ceiling, paper, tol = (pd.to_numeric(cells[c], errors="coerce").to_numpy(float)
-                           for c in ("ceiling", "paper", "tolerance"))
+    ours, ceiling, paper, tol = (pd.to_numeric(cells[c], errors="coerce").to_numpy(float)
+                                 for c in ("ours", "ceiling", "paper", "tolerance"))
     below = reward_verdicts_within(ceiling, paper, tol) == "worse"  # the ceiling judged like the cell
+    at_ceiling = reward_verdicts_within(ours, ceiling, tol) != "worse"  # the simulator lost nothing to it
     worse = cells["verdict"].to_numpy() == "worse"
     true_env = (cells["method"] == TRUE_MPC).to_numpy() & (cells["metric"] == "reward").to_numpy()
-    return worse & (below | true_env)  # True env + MPC worse: the planner on the true dynamics itself
+    return worse & ((below & at_ceiling) | true_env)  # True env + MPC worse: the planner on the true dynamics itself
 
 
 def planner_limited_flags(cells: pd.DataFrame) -> np.ndarray:
@@ -537,6 +539,28 @@ TABLE_TITLES = {1: "Table 1: prediction error (main text; agents as in the paper
                 16: "Table 16: HalfCheetah reward, fewer training agents (mean ± std across trials)"}
 
 
+def rule_text(comparison: pd.DataFrame, mark: str = "planner_limited:") -> list[str]:
+    """The verdict rules, one sentence a line, as the Markdown and the HTML report state them; ``mark``
+    names the planner-limited flag (▽ in the Markdown, the column in the HTML)."""
+    return [f"{mark} worse, planner-limited: an MPC cell below the paper where this run's own True env + MPC "
+            "(a perfect simulator at the same planner budget, the column ceiling) is below the paper's value by "
+            "more than the tolerance too, and the cell reaches that ceiling within the tolerance: the budget "
+            "decides the cell, not the simulator (counted as worse). A cell well below its ceiling is plain worse.",
+            f"Rewards: reproduced if |ours − paper| ≤ tolerance = max({REWARD_STD_FACTOR:g} × paper std, "
+            f"{REWARD_FLOOR:g}) (the column tolerance; the floor of {REWARD_FLOOR:g} reward unit keeps a printed "
+            "± 0.0 from asking for an exact match), else better (above) or worse. RMSE (lower is better): "
+            f"reproduced if within a factor {RMSE_FACTOR:g} of the paper's printed value, taken over that value's "
+            f"rounding interval (± {0.5 * 10.0 ** -RMSE_DECIMALS:g}), better below it, worse above; median R² "
+            "shown, not judged.",
+            "Share reproduced = reproduced / cells with both values. 'overall' counts each paper cell once: "
+            "Tables 3 and 6-16, without Tables 1-2 (a selection of Tables 6-11's cells) and without Table 3's "
+            "BCQ / CQL -P / -A rows (Tables 9-11's random cells again).",
+            "n_train_agents is the paper's number of training agents of the cell (the row of the paper's table it "
+            "is compared with); this run's own number is in the title (Tables 14-16: the same N).",
+            *([f"{REFERENCE_NOTE} Their cells count in the summary row '{REFERENCE_SUMMARY}' only."]
+              if is_reference(comparison).any() else [])]
+
+
 def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
                 title: str = "Reproduction vs. paper") -> str:
     """Markdown report: verdict rules, the summary table, then one section per table and env with
@@ -546,16 +570,7 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
         summary = summary[summary["kind"] != "claim"]
     lines = [f"# {title}", "",
              "Cells: ours [paper] verdict. ✓ reproduced, ▲ better, ▼ worse, ? no paper value, — not produced.",
-             f"{PLANNER_LIMITED_MARK} worse, planner-limited: an MPC cell below the paper where this run's own True "
-             "env + MPC (a perfect simulator at the same planner budget, the ceiling) is below the paper's value "
-             "by more than the tolerance too: the budget decides the cell, not the simulator (counted as worse).",
-             f"Rewards: reproduced if |ours − paper| ≤ {REWARD_STD_FACTOR:g} × paper std (std 0/missing: "
-             f"max({100 * REWARD_FALLBACK_REL:g}% of |paper|, {REWARD_FALLBACK_ABS:g})). RMSE: reproduced if within "
-             f"a factor {RMSE_FACTOR:g} of the paper's printed value (± its rounding); median R² shown, not judged.",
-             "Share reproduced = reproduced / cells with both values. 'overall' counts Tables 3 and 6-16 "
-             "(Tables 1-2 repeat cells of Tables 6-11).",
-             *([f"{REFERENCE_NOTE} Their cells count in the summary row '{REFERENCE_SUMMARY}' only."]
-               if is_reference(comparison).any() else []), "",
+             *rule_text(comparison, PLANNER_LIMITED_MARK), "",
              "## Summary", "", _summary_markdown(summary), "", *authors_markdown(comparison)]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]

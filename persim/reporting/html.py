@@ -6,7 +6,7 @@ import html
 import pandas as pd
 
 from persim.reporting.authors import AUTHORS_NOTE, stored_cells
-from persim.reporting.labels import REFERENCE_NOTE, is_reference
+from persim.reporting.compare import rule_text
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:110em} table{border-collapse:collapse;"
          "font-size:90%;margin-bottom:1.5em} td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}"
@@ -36,17 +36,12 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
     authors' code stored a result of its own, every compared cell (rows coloured by verdict), and the
     reward intervals."""
     cols = ["table", "env", "dataset", "n_train_agents", "method", "agent", "metric", "ours", "ours_std", "paper",
-            "paper_std", "ratio", "difference", "ceiling", "planner_limited", "verdict", "authors_code"]
+            "paper_std", "ratio", "difference", "tolerance", "ceiling", "planner_limited", "verdict", "authors_code"]
     have = comparison[comparison["verdict"] != "missing"]
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
              f"</head><body><h1>{html.escape(title)}</h1>",
-             "<p>Rewards: reproduced if within the paper's ± 2 std; RMSE: within a factor 2. "
-             "Cells the pipeline did not produce are counted as missing, never filled in. "
-             "ceiling: this run's True env + MPC at the same planner budget, beside each simulator's MPC cell; "
-             "planner_limited: a worse cell whose ceiling misses the paper's value too (the planner budget "
-             "decides it, not the simulator)."
-             + (f" {html.escape(REFERENCE_NOTE)}" if is_reference(comparison).any() else "")
-             + "</p>",
+             "<p>" + "<br>".join(html.escape(line) for line in rule_text(comparison)) + " Cells the pipeline did not "
+             "produce are counted as missing, never filled in.</p>",
              "<h2>Summary</h2>", _table(summary[summary["kind"] != "claim"] if "kind" in summary else summary)]
     if claims is not None:
         parts += ["<h2>The paper's claims</h2><p>Each conclusion judged over the cells it rests on, with the "

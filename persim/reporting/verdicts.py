@@ -2,9 +2,10 @@
 or the authors' stored output), and the columns of a judged cell.
 
 * Rewards: ``difference = ours - reference``. "reproduced" if ``|difference| <= tolerance``; the
-  paper's cells use ``tolerance = 2 x paper_std``, or, when the paper's std is 0 or missing (printed
-  "±0.0"), ``max(5% of |paper|, 1 reward unit)`` (:func:`reward_verdicts`). Otherwise "better" if
-  ours is above, else "worse".
+  paper's cells use ``tolerance = max(2 x paper_std, 1 reward unit)`` (:func:`reward_verdicts`): the
+  floor keeps a printed "±0.0" (all the paper's seeds equal, e.g. CartPole's 200) from asking for an
+  exact match, and the tolerance never shrinks as the paper's std grows. Otherwise "better" if ours
+  is above, else "worse".
 * Prediction RMSE: ``ratio = ours / reference``. "reproduced" within a factor 2, "better" below half,
   "worse" above twice. The paper prints RMSE to 3 decimals (three PerSim cells read "0.000"), so by
   default the factor-2 band is taken around the printed value's rounding interval
@@ -21,8 +22,7 @@ import numpy as np
 VERDICTS = ("reproduced", "better", "worse", "missing", "failed", "no paper value")
 COMPARED = ("reproduced", "better", "worse")
 REWARD_STD_FACTOR = 2.0
-REWARD_FALLBACK_REL = 0.05  # tolerance when the paper's std is 0/missing: 5% of |paper| ...
-REWARD_FALLBACK_ABS = 1.0  # ... but at least 1 reward unit
+REWARD_FLOOR = 1.0  # the smallest reward tolerance: 1 reward unit (one step of CartPole / MountainCar)
 RMSE_FACTOR = 2.0
 RMSE_DECIMALS = 3
 BOUNDARY_EPS = 1e-9  # relative slack so that exact boundaries (2x, 2 std) are not lost to float rounding
@@ -34,8 +34,7 @@ COLUMNS = ["table", "env", "dataset", "method", "agent", "metric", "ours", "ours
 def reward_verdicts(ours: np.ndarray, paper: np.ndarray, paper_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Verdicts and absolute tolerances of reward cells against the paper's mean and std."""
     ours, paper, std = (np.asarray(a, dtype=float) for a in (ours, paper, paper_std))
-    fallback = np.maximum(REWARD_FALLBACK_REL * np.abs(paper), REWARD_FALLBACK_ABS)
-    tol = np.where(np.nan_to_num(std) > 0, REWARD_STD_FACTOR * np.nan_to_num(std), fallback)
+    tol = np.maximum(REWARD_STD_FACTOR * np.nan_to_num(std), REWARD_FLOOR)
     return reward_verdicts_within(ours, paper, tol), np.where(np.isnan(paper), np.nan, tol)
 
 
