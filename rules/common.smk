@@ -364,5 +364,7 @@ def policy_rewards_settings(wildcards):
 
 
 def comparison_settings(wildcards):
+    scarce = config.get("data_scarcity")
     return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
-            "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS)}
+            "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS),
+            "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"]} if scarce else None}

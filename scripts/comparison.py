@@ -11,6 +11,7 @@ from persim.reporting.compare import compare, load_results, summarize, to_markdo
 from persim.reporting.html import comparison_html
 from persim.reporting.intervals import interval_table, seed_runs
 from persim.reporting.labels import ENV_LABELS
+from persim.reporting.scope import policy_notes, table_notes
 from persim.workflow import rule_run
 
 with rule_run(snakemake) as run:  # noqa: F821
@@ -32,9 +33,11 @@ with rule_run(snakemake) as run:  # noqa: F821
     not_run = [label for env, label in ENV_LABELS.items() if env not in s.get("envs", ENV_LABELS)]
     title = (f"Reproduction vs. paper ({s['run_name']} profile, {s['n_agents']} training agents per env"
              + (f"; {', '.join(not_run)} not run (config envs)" if not_run else "") + ")")
-    Path(out.markdown).write_text(to_markdown(cmp, summary, title=title) + "\n" + claims_markdown(claims))
     policies = pd.read_csv(snakemake.input.policy_returns)  # noqa: F821
-    Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title, claims=claims, policies=policies))
+    notes = {"table_notes": table_notes(s.get("scarcity")), "env_notes": policy_notes(policies)}
+    Path(out.markdown).write_text(to_markdown(cmp, summary, title=title, **notes) + "\n" + claims_markdown(claims))
+    Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title, claims=claims, policies=policies,
+                                              **notes))
     run.logger.info("claims:\n%s", claims[["claim", "n_units", "paper_share", "ours_share", "verdict"]].to_string())
     overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
     run.logger.info("overall: %s of %s compared cells reproduced (%s missing)", overall.get("reproduced"),

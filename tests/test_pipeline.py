@@ -182,7 +182,9 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert claims.loc["iv", "n_units"] == 1 + 2 + 2  # one unit per covariate: gravity; force, length; mass, damping
     assert "The paper's claims" in (out / "report/comparison.html").read_text()
     intervals = pd.read_csv(out / "report/reward_intervals.csv")
-    assert (intervals["iqm_ci_low"] <= intervals["iqm_ci_high"]).all()
+    few = intervals["n_runs"] < 5  # too few seeds for a bootstrap CI: left empty, not their range
+    assert intervals.loc[few, "iqm_ci_low"].isna().all()
+    assert (intervals.loc[~few, "iqm_ci_low"] <= intervals.loc[~few, "iqm_ci_high"]).all()
     for sidecar in ("cartpole/random/cadm_pets/model.pt", "cartpole/random/bcq_a/policy.pt"):
         prov = json.loads((out / f"{sidecar}.meta.json").read_text())
         assert {"settings_hash", "seed", "git", "versions", "inputs", "trained_with"} <= set(prov)

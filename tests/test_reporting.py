@@ -85,7 +85,10 @@ def test_seed_runs_and_interval_table():
     per_agent = interval_table(runs, ["env", "agent"], "seed_return", "seed", n_boot=200)
     a1, a2 = per_agent.iloc[0], per_agent.iloc[1]
     assert a1["mean"] == pytest.approx(20.0) and a1["std"] == pytest.approx(np.std([10, 20, 30]))
-    assert a1["mean_ci_low"] < 20.0 < a1["mean_ci_high"]
+    assert per_agent[["mean_ci_low", "mean_ci_high", "iqm_ci_low", "iqm_ci_high"]].isna().all().all()  # 3 runs: no CI
+    five = seed_runs(rewards.assign(seed_returns=["10;20;30;40;50", "5;5;5;5;5"]))
+    a1, a2 = (r for _, r in interval_table(five, ["env", "agent"], "seed_return", "seed", n_boot=200).iterrows())
+    assert a1["mean_ci_low"] < 30.0 < a1["mean_ci_high"]
     assert a2["mean_ci_low"] == a2["mean_ci_high"] == 5.0
     pooled = interval_table(runs, ["env"], "seed_return", "seed", task_col="agent", n_boot=200)
     assert pooled.loc[0, "n_runs"] == 3 and pooled.loc[0, "n_tasks"] == 2
@@ -578,3 +581,33 @@ def test_run_diff_names_a_bad_input(tmp_path):
     pd.DataFrame({"table": [6], "env": ["mountaincar"]}).to_csv(bad, index=False)
     with pytest.raises(ValueError, match=r"cells.csv: not a comparison.csv, it lacks columns \['dataset'"):
         diff.load_comparison(bad)
+
+
+def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_data_differ(paper):
+    """The report states beside the tables the paper's N a run does not train (Tables 14-16: missing, not
+    run) and the envs whose policies miss the paper's target by more than 25% (their data differ)."""
+    from persim.reporting.html import comparison_html
+    from persim.reporting.scope import policy_notes, table_notes
+
+    notes = table_notes({"n_agents": [50, 25], "n_trials": 2})
+    assert set(notes) == {14, 15, 16}
+    assert "N = 50, 25 (config data_scarcity.n_agents" in notes[14] and "2 trials per N" in notes[14]
+    assert "N = 250, 100: not run in this profile" in notes[14]
+    assert "not run" not in table_notes({"n_agents": [25, 50, 100, 250], "n_trials": 5})[15]
+    assert table_notes(None) == {}
+    policies = pd.DataFrame({"env": ["halfcheetah", "halfcheetah", "mountaincar"], "policy": ["logging0", "test", "test"],
+                             "mean_return": [-245.5, 57.8, -120.0], "paper_target": [3000.0, 4000.0, -150.0],
+                             "off_target": [True, True, False]})
+    env_notes = policy_notes(policies)
+    assert list(env_notes) == ["halfcheetah"]
+    assert "2 of this run's 2 policies" in env_notes["halfcheetah"] and "test 57.8 (target 4000)" in env_notes["halfcheetah"]
+    reward = pd.DataFrame({"env": ["halfcheetah", "mountaincar"], "dataset": ["pure", "pure"], "method": ["persim"] * 2,
+                           "agent": [1, 1], "reward": [100.0, -60.0], "reward_std": [1.0, 1.0]})
+    c = cmp.compare(None, reward, paper)
+    md = cmp.to_markdown(c, table_notes=notes, env_notes=env_notes)
+    section = lambda title: md.split(f"\n## {title}")[1].split("\n## ")[0]  # noqa: E731
+    assert env_notes["halfcheetah"] in section("Table 11") and env_notes["halfcheetah"] not in section("Table 9")
+    md = cmp.to_markdown(c, table_notes={9: notes[14]})  # a table's note stands under its title (here Table 9's)
+    assert notes[14] in section("Table 9") and notes[14] not in section("Table 11")
+    page = comparison_html(c, cmp.summarize(c), table_notes=notes, env_notes=env_notes)
+    assert "Scope of this run" in page and page.count("not run in this profile") == 1  # one note for the three tables

@@ -482,7 +482,7 @@ def _summary_markdown(summary: pd.DataFrame) -> str:
     return pipe_table(headers, rows)
 
 
-def _env_section(sub: pd.DataFrame, env: str) -> list[str]:
+def _env_section(sub: pd.DataFrame, env: str, note: str = "") -> list[str]:
     agents = sorted(int(a) for a in sub["agent"].unique())
     headers = ["Data", "Method", *[f"Agent {a}" for a in agents]]
     rows, absent = [], {}
@@ -495,7 +495,7 @@ def _env_section(sub: pd.DataFrame, env: str) -> list[str]:
             continue
         by_agent = {int(r["agent"]): _cell(r) for _, r in g.iterrows()}
         rows.append([DATASET_LABELS.get(ds, ds), label, *[by_agent.get(a, "—") for a in agents]])
-    lines = [f"### {ENV_LABELS[env]}", ""]
+    lines = [f"### {ENV_LABELS[env]}", "", *([note, ""] if note else [])]
     lines += [pipe_table(headers, rows), ""] if rows else ["No cells produced.", ""]
     lines += _ceiling_lines(sub)
     if absent:
@@ -562,9 +562,13 @@ def rule_text(comparison: pd.DataFrame, mark: str = "planner_limited:") -> list[
 
 
 def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
-                title: str = "Reproduction vs. paper") -> str:
+                title: str = "Reproduction vs. paper", table_notes: dict[int, str] | None = None,
+                env_notes: dict[str, str] | None = None) -> str:
     """Markdown report: verdict rules, the summary table, then one section per table and env with
-    cells ``ours [paper] mark`` (RMSE (median R²) to 3 decimals; reward mean ± std to 1 decimal)."""
+    cells ``ours [paper] mark`` (RMSE (median R²) to 3 decimals; reward mean ± std to 1 decimal);
+    ``table_notes`` under a table's title, ``env_notes`` in each of that env's sections
+    (:mod:`persim.reporting.scope`)."""
+    table_notes, env_notes = table_notes or {}, env_notes or {}
     summary = summarize(comparison) if summary is None else summary
     if "kind" in summary:  # claim rows have their own page (persim.reporting.claims)
         summary = summary[summary["kind"] != "claim"]
@@ -574,9 +578,10 @@ def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
              "## Summary", "", _summary_markdown(summary), "", *authors_markdown(comparison)]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]
-        lines += [f"## {TABLE_TITLES.get(table, f'Table {table}')}", ""]
+        lines += [f"## {TABLE_TITLES.get(table, f'Table {table}')}", "",
+                  *([table_notes[table], ""] if table in table_notes else [])]
         for env in [e for e in ENV_LABELS if e in set(sub["env"])]:
-            lines += _env_section(sub[sub["env"] == env], env)
+            lines += _env_section(sub[sub["env"] == env], env, env_notes.get(env, ""))
     return "\n".join(lines).rstrip() + "\n"
 
 

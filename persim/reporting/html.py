@@ -7,6 +7,7 @@ import pandas as pd
 
 from persim.reporting.authors import AUTHORS_NOTE, stored_cells
 from persim.reporting.compare import rule_text
+from persim.reporting.intervals import MIN_CI_RUNS
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:110em} table{border-collapse:collapse;"
          "font-size:90%;margin-bottom:1.5em} td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}"
@@ -25,14 +26,28 @@ def _table(frame: pd.DataFrame, verdict_col: str | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _scope(table_notes: dict[int, str], env_notes: dict[str, str]) -> list[str]:
+    """The section "Scope of this run": each distinct table note once, with its tables, and each env note."""
+    by_note: dict[str, list[int]] = {}
+    for table, note in table_notes.items():
+        by_note.setdefault(note, []).append(table)
+    items = [f"Tables {', '.join(map(str, tables))}: {note}" for note, tables in by_note.items()]
+    items += list(env_notes.values())
+    if not items:
+        return []
+    return ["<h2>Scope of this run</h2><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"]
+
+
 def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: pd.DataFrame | None = None,
                     title: str = "Reproduction vs. paper", claims: pd.DataFrame | None = None,
-                    policies: pd.DataFrame | None = None) -> str:
-    """Summary first, then the paper's claims (if given), the policies off target, the cells where the
+                    policies: pd.DataFrame | None = None, table_notes: dict[int, str] | None = None,
+                    env_notes: dict[str, str] | None = None) -> str:
+    """The rules and the run's scope (``table_notes``, ``env_notes``: :mod:`persim.reporting.scope`) first,
+    then the summary, the paper's claims (if given), the policies off target, the cells where the
     authors' code stored a result of its own, every compared cell (rows coloured by verdict), and the
     reward intervals."""
     cols = ["table", "env", "dataset", "n_train_agents", "method", "agent", "metric", "ours", "ours_std", "paper",
@@ -42,6 +57,7 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
              f"</head><body><h1>{html.escape(title)}</h1>",
              "<p>" + "<br>".join(html.escape(line) for line in rule_text(comparison)) + " Cells the pipeline did not "
              "produce are counted as missing, never filled in.</p>",
+             *_scope(table_notes or {}, env_notes or {}),
              "<h2>Summary</h2>", _table(summary[summary["kind"] != "claim"] if "kind" in summary else summary)]
     if claims is not None:
         parts += ["<h2>The paper's claims</h2><p>Each conclusion judged over the cells it rests on, with the "
@@ -61,7 +77,9 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
     parts += [f"<h2>Cells with our value ({len(have)} of {len(comparison)})</h2>",
               _table(have[[c for c in cols if c in have.columns]], "verdict")]
     if intervals is not None and len(intervals):
-        parts += ["<h2>Reward interval estimates over seeds (IQM, stratified bootstrap 95% CI)</h2>",
+        parts += ["<h2>Reward interval estimates over seeds (IQM, stratified bootstrap 95% CI)</h2><p>std: the "
+                  "population std over the seeds (ddof = 0, as the paper's ± std is read). The CIs are left empty "
+                  f"for fewer than {MIN_CI_RUNS} seeds (n_runs): a bootstrap over 2 seeds only restates them.</p>",
                   _table(intervals)]
     parts.append("</body></html>")
     return "\n".join(parts)

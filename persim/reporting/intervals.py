@@ -18,6 +18,7 @@ from scipy import stats
 Statistic = Callable[[np.ndarray], np.ndarray]
 
 TRIM = 0.25  # IQM drops the bottom and top 25%
+MIN_CI_RUNS = 5  # fewer runs get no bootstrap CI: over 2 runs it is just their range (the paper ran 5 seeds)
 
 
 def iqm(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray | float:
@@ -125,7 +126,8 @@ def interval_table(
     frame: pd.DataFrame, group_cols: list[str], score_col: str, run_col: str, task_col: str | None = None,
     n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
 ) -> pd.DataFrame:
-    """Per group: n_runs, n_tasks, mean, std, IQM, and stratified-bootstrap CIs of the mean and the IQM.
+    """Per group: n_runs, n_tasks, mean, std, IQM, and stratified-bootstrap CIs of the mean and the IQM
+    (NaN for a group of fewer than ``MIN_CI_RUNS`` runs: a bootstrap over 2 seeds only restates them).
 
     ``frame`` is long: one row per (group, [task,] run) with the score in ``score_col``. Without
     ``task_col`` each group is one task ``[n_runs, 1]``; with it the group's scores are pivoted to
@@ -140,6 +142,8 @@ def interval_table(
         scores = _group_matrix(g, score_col, run_col, task_col, key)
         point_m, lo_m, hi_m = stratified_bootstrap_ci(scores, "mean", n_boot, alpha, seed)
         point_i, lo_i, hi_i = stratified_bootstrap_ci(scores, "iqm", n_boot, alpha, seed)
+        if scores.shape[0] < MIN_CI_RUNS:
+            lo_m = hi_m = lo_i = hi_i = np.nan
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(group_cols, key)), "n_runs": scores.shape[0], "n_tasks": scores.shape[1],
                      "mean": point_m, "std": float(scores.std()), "iqm": point_i,

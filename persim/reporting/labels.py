@@ -17,6 +17,7 @@ PREDICTION_TABLES: dict[str, int] = {"mountaincar": 6, "cartpole": 7, "halfcheet
 REWARD_TABLES: dict[str, int] = {"mountaincar": 9, "cartpole": 10, "halfcheetah": 11}
 MAIN_TABLE: dict[str, int] = {"prediction": 1, "reward": 2}
 AUGMENTATION_TABLE = 3
+SCARCITY_TABLES = (14, 15, 16)  # reward with fewer training agents: MountainCar, CartPole, HalfCheetah
 PREDICTION_METHODS: tuple[str, ...] = labels(SIMULATOR)  # Tables 1, 6-8
 REWARD_METHODS: tuple[str, ...] = labels(SIMULATOR) + labels(POLICY)  # Tables 2, 9-11 (and True env+MPC)
 TRUE_MPC = TRUE_MPC_LABEL

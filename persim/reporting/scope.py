@@ -1,0 +1,52 @@
+"""What a run's report says about its own scope, beside the cells it compares: where this run's data
+differ from the paper's (policies off their target) and which of the paper's settings it does not run
+(the numbers of training agents of Tables 14-16). Both are notes printed with the tables, so a missing
+or off cell carries its reason where it is read."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from persim.reporting.labels import ENV_LABELS, SCARCITY_TABLES
+
+PAPER_SCARCITY_N = (250, 100, 50, 25)  # the paper's numbers of training agents in Tables 14-16
+PAPER_SCARCITY_TRIALS = 5
+
+
+def policy_notes(policies: pd.DataFrame | None) -> dict[str, str]:
+    """Per env with a logging or test policy more than 25% off the paper's target (``policy_returns.csv``:
+    ``env, policy, mean_return, paper_target, off_target``): one sentence naming them, their returns
+    and targets, and what that means for the env's cells."""
+    if policies is None or "off_target" not in policies:
+        return {}
+    notes = {}
+    for env, off in policies[policies["off_target"].fillna(False).astype(bool)].groupby("env", sort=False):
+        n_all = int((policies["env"] == env).sum())
+        listed = ", ".join(f"{r.policy} {r.mean_return:.1f} (target {r.paper_target:g})" for r in off.itertuples())
+        notes[env] = (f"{ENV_LABELS.get(env, env)}: {len(off)} of this run's {n_all} policies are more than 25% off "
+                      f"the paper's target ({listed}), so its datasets and test rollouts are not the paper's and "
+                      "its cells compare models of other data; read them as a run of the pipeline, not as a "
+                      "reproduction of the paper's numbers.")
+    return notes
+
+
+def scarcity_note(n_agents: Sequence[int], n_trials: int) -> str:
+    """Tables 14-16's note: which of the paper's numbers of training agents this run trains, and how many
+    trials; the paper's other N stand as missing cells, not run here."""
+    ran = sorted({int(n) for n in n_agents}, reverse=True)
+    skipped = [n for n in PAPER_SCARCITY_N if n not in ran]
+    note = (f"This run trains N = {', '.join(map(str, ran))} (config data_scarcity.n_agents; the paper: "
+            f"{', '.join(map(str, PAPER_SCARCITY_N))}) with {n_trials} trials per N (data_scarcity.n_trials; "
+            f"the paper: {PAPER_SCARCITY_TRIALS}).")
+    if skipped:
+        note += f" N = {', '.join(map(str, skipped))}: not run in this profile, so their cells are missing."
+    return note
+
+
+def table_notes(scarcity: dict | None) -> dict[int, str]:
+    """Notes per table number from the run's settings (``scarcity``: ``n_agents``, ``n_trials``)."""
+    if not scarcity:
+        return {}
+    note = scarcity_note(scarcity["n_agents"], scarcity["n_trials"])
+    return {table: note for table in SCARCITY_TABLES}
