@@ -185,11 +185,13 @@ def factor_regression_r2(factors: np.ndarray, covariates: pd.DataFrame, n_folds:
 def claims_markdown(claims: pd.DataFrame) -> str:
     """The claims page as Markdown: one line per claim with its verdict and the shares behind it."""
     lines = ["## The paper's claims", "",
+             f"Each conclusion judged over the cells it rests on: holds where it holds in at least {HOLDS:.0%} of "
+             f"its units, holds partly in at least {PARTLY:.0%}, else fails; not run where this run has none.", "",
              "| claim | statement | units | paper: holds in | ours: holds in | verdict |",
              "|---|---|---|---|---|---|"]
     for _, r in claims.iterrows():
-        paper = "—" if pd.isna(r["paper_share"]) else f"{r['paper_holds']}/{r['n_units']} ({r['paper_share']:.0%})"
-        ours = "—" if pd.isna(r["ours_share"]) else f"{r['ours_holds']}/{r['n_units']} ({r['ours_share']:.0%})"
+        paper = "—" if pd.isna(r["paper_share"]) else f"{r['paper_holds']:.0f}/{r['n_units']} ({r['paper_share']:.0%})"
+        ours = "—" if pd.isna(r["ours_share"]) else f"{r['ours_holds']:.0f}/{r['n_units']} ({r['ours_share']:.0%})"
         lines.append(f"| ({r['claim']}) | {r['statement']} | {r['n_units']} | {paper} | {ours} | {r['verdict']} |")
     return "\n".join(lines) + "\n"
 

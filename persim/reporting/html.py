@@ -6,6 +6,7 @@ import html
 import pandas as pd
 
 from persim.reporting.authors import AUTHORS_NOTE, stored_cells
+from persim.reporting.claims import HOLDS, PARTLY
 from persim.reporting.compare import rule_text
 from persim.reporting.intervals import MIN_CI_RUNS
 
@@ -61,7 +62,8 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
              "<h2>Summary</h2>", _table(summary[summary["kind"] != "claim"] if "kind" in summary else summary)]
     if claims is not None:
         parts += ["<h2>The paper's claims</h2><p>Each conclusion judged over the cells it rests on, with the "
-                  "paper's numbers and with ours (holds: in at least 90% of the units; partly: 50%).</p>",
+                  f"paper's numbers and with ours (holds: in at least {HOLDS:.0%} of the units; partly: "
+                  f"{PARTLY:.0%}).</p>",
                   _table(claims, "verdict")]
     if policies is not None and "off_target" in policies and policies["off_target"].any():
         off = policies[policies["off_target"]]
