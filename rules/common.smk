@@ -21,6 +21,7 @@ from persim.reference_budget import reference_budget_note, reference_methods, re
 from persim.reporting.labels import TRUE_MPC_REFERENCE, reference_label
 from persim.reporting.labels import PREDICTION_TABLES as PREDICTION_TABLE
 from persim.reporting.labels import REWARD_TABLES as REWARD_TABLE
+from persim.scale import paper_profile, section_note, training_note
 from persim.seeding import derive_seed
 
 
@@ -94,6 +95,28 @@ def seed_models(wildcards):
 
 
 PAPER_N_AGENTS = 500  # the paper's training agents per env (Tables 3, 5-13): the key of its cells
+PAPER_PROFILE = paper_profile()  # config/config.yaml: what the captions compare this run's settings with
+
+
+def training_scale_note(methods):
+    """The caption's list of training settings of ``methods`` (and the simulators) that differ from the
+    paper profile, "" when none do (persim.scale)."""
+    return training_note(config, PAPER_PROFILE, [*SIMULATORS, *methods], list(ENVS))
+
+
+def prediction_scale_note():
+    """Tables 1, 6-8 and 12: training agents, the simulators' training and the prediction test's settings
+    where they differ from the paper profile."""
+    notes = [training_scale_note([]), section_note(config, PAPER_PROFILE, "evaluation.prediction", "Prediction test settings")]
+    return " ".join([f"This run ({config['run_name']}): {config['agents']['n_agents']} training agents "
+                     f"(paper {PAPER_N_AGENTS})."] + [f"{n}." for n in notes if n])
+
+
+def policy_scale_note():
+    """Table 5: the logging policies' training where it differs from the paper profile, per env."""
+    notes = [section_note(config, PAPER_PROFILE, f"policies.{e}", f"{get_spec(e).label} policy training settings")
+             for e in ENVS]
+    return " ".join(f"{n}." for n in notes if n)
 
 
 def scale_note(dataset=None, methods=(), extra=""):
@@ -112,7 +135,9 @@ def scale_note(dataset=None, methods=(), extra=""):
     updates = policy_updates_note(config, ENVS, list(methods))
     note += f"; {updates}" if updates else ""
     note += f"; {extra}" if extra else ""
-    return note + (f"; {dataset} data." if dataset else ".")
+    note += f"; {dataset} data." if dataset else "."
+    training = training_scale_note(list(methods))
+    return note + (f" {training}." if training else "")
 
 
 def logging_policies(env):
@@ -367,4 +392,5 @@ def comparison_settings(wildcards):
     scarce = config.get("data_scarcity")
     return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
             "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS),
-            "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"]} if scarce else None}
+            "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"]} if scarce else None,
+            "scale_note": scale_note(methods=POLICIES)}

@@ -9,6 +9,7 @@ rule table5:
         csv=f"{OUT}/tables/table5.csv",
         tex=f"{OUT}/tables/table5.tex",
     params:
+        scale_note=policy_scale_note(),
         code=code("table5.py"),
     log:
         f"{OUT}/logs/tables/table5.log",
@@ -62,6 +63,7 @@ rule prediction_tables:
         table1_tex=f"{OUT}/tables/table1.tex",
     params:
         n_agents=config["agents"]["n_agents"],
+        scale_note=prediction_scale_note(),
         code=code("prediction_tables.py"),
     log:
         f"{OUT}/logs/tables/prediction_tables.log",

@@ -11,7 +11,7 @@ from persim.reporting.compare import compare, load_results, summarize, to_markdo
 from persim.reporting.html import comparison_html
 from persim.reporting.intervals import interval_table, seed_runs
 from persim.reporting.labels import ENV_LABELS
-from persim.reporting.scope import policy_notes, table_notes
+from persim.reporting.scope import Scope, policy_notes, table_notes
 from persim.workflow import rule_run
 
 with rule_run(snakemake) as run:  # noqa: F821
@@ -34,10 +34,10 @@ with rule_run(snakemake) as run:  # noqa: F821
     title = (f"Reproduction vs. paper ({s['run_name']} profile, {s['n_agents']} training agents per env"
              + (f"; {', '.join(not_run)} not run (config envs)" if not_run else "") + ")")
     policies = pd.read_csv(snakemake.input.policy_returns)  # noqa: F821
-    notes = {"table_notes": table_notes(s.get("scarcity")), "env_notes": policy_notes(policies)}
-    Path(out.markdown).write_text(to_markdown(cmp, summary, title=title, **notes) + "\n" + claims_markdown(claims))
+    scope = Scope(s.get("scale_note", ""), table_notes(s.get("scarcity")), policy_notes(policies))
+    Path(out.markdown).write_text(to_markdown(cmp, summary, title=title, scope=scope) + "\n" + claims_markdown(claims))
     Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title, claims=claims, policies=policies,
-                                              **notes))
+                                              scope=scope))
     run.logger.info("claims:\n%s", claims[["claim", "n_units", "paper_share", "ours_share", "verdict"]].to_string())
     overall = summary[summary["table"].astype(str) == "overall"].iloc[0]
     run.logger.info("overall: %s of %s compared cells reproduced (%s missing)", overall.get("reproduced"),

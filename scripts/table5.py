@@ -23,5 +23,5 @@ with rule_run(snakemake) as run:  # noqa: F821
     n_agents = int(next(iter(agents.values())).shape[0])
     table = build_table5(rows, n_agents)
     table.to_csv(snakemake.output.csv, index=False)  # noqa: F821
-    Path(snakemake.output.tex).write_text(table5_latex(table))  # noqa: F821
+    Path(snakemake.output.tex).write_text(table5_latex(table, snakemake.params.scale_note))  # noqa: F821
     write_sidecar(snakemake.output.csv, run.provenance())  # noqa: F821

@@ -164,3 +164,25 @@ def test_method_episodes_give_a_cheap_planner_more_episodes_per_seed():
         check_method_episodes(merge(quick, {"evaluation": {"reward": {"method_episodes": {"bcq_p": {"cartpole": 5}}}}}))
     with pytest.raises(ConfigError, match=r"method_episodes.persim.mountaincar"):
         check_config(merge(quick, {"evaluation": {"reward": {"method_episodes": {"persim": {"mountaincar": 0}}}}}))
+
+
+def test_captions_list_every_training_setting_that_differs_from_the_paper_profile():
+    """A reduced run says so: per method the fields of its built config that differ from the paper
+    profile's (config/config.yaml), grouped over envs and methods; the paper profile itself lists none."""
+    from persim.scale import paper_profile, section_note, training_note
+
+    paper, quick = paper_profile(), load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml")
+    envs = ["mountaincar", "cartpole", "halfcheetah"]
+    note = training_note(quick, paper, ["persim", "cadm_pets", "bcq_p", "persim_bcq_5"], envs)
+    assert note.startswith("Training settings that differ from the paper profile (config/config.yaml")
+    assert "PerSim — HalfCheetah: epochs 10 (300)" in note  # MountainCar and CartPole train as the paper does
+    assert "PE-TS CaDM — MountainCar, CartPole: n_particles 5 (20), hidden 4 x 128 (4 x 200)" in note
+    assert "HalfCheetah: n_particles 5 (20)" in note and "epochs 1 (200)" in note
+    assert "BCQ-P, PerSim-BCQ-5 — MountainCar, CartPole: n_steps 3000 (550000)" in note  # one text, said once
+    assert training_note(paper, paper, ["persim", "cadm_pets", "bcq_p", "morel_a"], envs) == ""
+    policies = section_note(quick, paper, "policies.halfcheetah", "HalfCheetah policy training settings")
+    assert "n_steps 8000 (300000)" in policies and policies.startswith("HalfCheetah policy training settings")
+    assert section_note(paper, paper, "policies.halfcheetah", "x") == ""
+    changed = merge(paper, {"evaluation": {"prediction": {"n_rollouts": 7}}})
+    assert section_note(changed, paper, "evaluation.prediction", "Prediction test settings").endswith(
+        "n_rollouts 7 (200)")

@@ -151,6 +151,15 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert "synthetic trajectories planned at (candidates x horizon) MountainCar" in (
         out / "tables/table3.tex").read_text()
     assert "N = [25] (paper 250, 100, 50, 25), 2 trials" in (out / "tables/table14.tex").read_text()
+    # every table says which training settings differ from the paper profile (persim.scale)
+    for tex in ("table1", "table7_cartpole", "table10_cartpole", "table3", "table13", "table14"):
+        assert "Training settings that differ from the paper profile" in (out / f"tables/{tex}.tex").read_text(), tex
+    assert "PE-TS CaDM — n\\_members 2 (5), n\\_particles 4 (20)" in (out / "tables/table7_cartpole.tex").read_text()
+    assert "CartPole policy training settings that differ" in (out / "tables/table5.tex").read_text()
+    assert "n\\_rollouts 6 (200)" in (out / "tables/table1.tex").read_text()  # the prediction test's settings
+    report = (out / "report/comparison.md").read_text()
+    assert "Training settings that differ from the paper profile" in report.split("## Summary")[0]
+    assert "not run in this profile" in report.split("## Table 14")[1]  # smoke trains N = 25 only
     synthetic = pd.read_parquet(out / "cartpole/random/persim/synthetic.parquet")
     assert synthetic["agent_id"].nunique() == 5 and (synthetic["t"] == 0).sum() == 5 * 2  # 2 per test agent
     scarce = [pd.read_parquet(out / f"mountaincar/scarcity/n25_t{k}/agents.parquet") for k in (0, 1)]

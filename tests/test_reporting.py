@@ -587,7 +587,7 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     """The report states beside the tables the paper's N a run does not train (Tables 14-16: missing, not
     run) and the envs whose policies miss the paper's target by more than 25% (their data differ)."""
     from persim.reporting.html import comparison_html
-    from persim.reporting.scope import policy_notes, table_notes
+    from persim.reporting.scope import Scope, policy_notes, table_notes
 
     notes = table_notes({"n_agents": [50, 25], "n_trials": 2})
     assert set(notes) == {14, 15, 16}
@@ -604,10 +604,11 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     reward = pd.DataFrame({"env": ["halfcheetah", "mountaincar"], "dataset": ["pure", "pure"], "method": ["persim"] * 2,
                            "agent": [1, 1], "reward": [100.0, -60.0], "reward_std": [1.0, 1.0]})
     c = cmp.compare(None, reward, paper)
-    md = cmp.to_markdown(c, table_notes=notes, env_notes=env_notes)
+    md = cmp.to_markdown(c, scope=Scope("This run (test): 100 training agents.", notes, env_notes))
+    assert "This run (test): 100 training agents." in md.split("## Summary")[0]
     section = lambda title: md.split(f"\n## {title}")[1].split("\n## ")[0]  # noqa: E731
     assert env_notes["halfcheetah"] in section("Table 11") and env_notes["halfcheetah"] not in section("Table 9")
-    md = cmp.to_markdown(c, table_notes={9: notes[14]})  # a table's note stands under its title (here Table 9's)
+    md = cmp.to_markdown(c, scope=Scope(tables={9: notes[14]}))  # a table's note stands under its title (here Table 9's)
     assert notes[14] in section("Table 9") and notes[14] not in section("Table 11")
-    page = comparison_html(c, cmp.summarize(c), table_notes=notes, env_notes=env_notes)
+    page = comparison_html(c, cmp.summarize(c), scope=Scope("This run (test).", notes, env_notes))
     assert "Scope of this run" in page and page.count("not run in this profile") == 1  # one note for the three tables

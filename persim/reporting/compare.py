@@ -63,6 +63,7 @@ from persim.reporting.labels import (
 )
 from persim.reporting.markdown import pipe_table
 from persim.reporting.paper import load_paper_tables, with_reference_rows
+from persim.reporting.scope import Scope
 from persim.reporting.selection import SELECTED_AGENTS
 from persim.reporting.verdicts import (
     COLUMNS,
@@ -562,19 +563,19 @@ def rule_text(comparison: pd.DataFrame, mark: str = "planner_limited:") -> list[
 
 
 def to_markdown(comparison: pd.DataFrame, summary: pd.DataFrame | None = None,
-                title: str = "Reproduction vs. paper", table_notes: dict[int, str] | None = None,
-                env_notes: dict[str, str] | None = None) -> str:
-    """Markdown report: verdict rules, the summary table, then one section per table and env with
-    cells ``ours [paper] mark`` (RMSE (median R²) to 3 decimals; reward mean ± std to 1 decimal);
-    ``table_notes`` under a table's title, ``env_notes`` in each of that env's sections
-    (:mod:`persim.reporting.scope`)."""
-    table_notes, env_notes = table_notes or {}, env_notes or {}
+                title: str = "Reproduction vs. paper", scope: Scope | None = None) -> str:
+    """Markdown report: verdict rules, the run's scale, the summary table, then one section per table and
+    env with cells ``ours [paper] mark`` (RMSE (median R²) to 3 decimals; reward mean ± std to 1
+    decimal); ``scope`` (:mod:`persim.reporting.scope`): the run's scale after the rules, a table's
+    note under its title, an env's note in each of that env's sections."""
+    scope = scope or Scope()
+    table_notes, env_notes = scope.tables, scope.envs
     summary = summarize(comparison) if summary is None else summary
     if "kind" in summary:  # claim rows have their own page (persim.reporting.claims)
         summary = summary[summary["kind"] != "claim"]
     lines = [f"# {title}", "",
              "Cells: ours [paper] verdict. ✓ reproduced, ▲ better, ▼ worse, ? no paper value, — not produced.",
-             *rule_text(comparison, PLANNER_LIMITED_MARK), "",
+             *rule_text(comparison, PLANNER_LIMITED_MARK), "", *([scope.run, ""] if scope.run else []),
              "## Summary", "", _summary_markdown(summary), "", *authors_markdown(comparison)]
     for table in [t for t in TABLE_ORDER if t in set(comparison["table"])]:
         sub = comparison[comparison["table"] == table]

@@ -9,6 +9,7 @@ from persim.reporting.authors import AUTHORS_NOTE, stored_cells
 from persim.reporting.claims import HOLDS, PARTLY
 from persim.reporting.compare import rule_text
 from persim.reporting.intervals import MIN_CI_RUNS
+from persim.reporting.scope import Scope
 
 STYLE = ("body{font-family:sans-serif;margin:1.5em;max-width:110em} table{border-collapse:collapse;"
          "font-size:90%;margin-bottom:1.5em} td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}"
@@ -27,13 +28,15 @@ def _table(frame: pd.DataFrame, verdict_col: str | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _scope(table_notes: dict[int, str], env_notes: dict[str, str]) -> list[str]:
-    """The section "Scope of this run": each distinct table note once, with its tables, and each env note."""
+def _scope(scope: Scope) -> list[str]:
+    """The section "Scope of this run": the run's scale, each distinct table note once, with its tables,
+    and each env note."""
     by_note: dict[str, list[int]] = {}
-    for table, note in table_notes.items():
+    for table, note in scope.tables.items():
         by_note.setdefault(note, []).append(table)
-    items = [f"Tables {', '.join(map(str, tables))}: {note}" for note, tables in by_note.items()]
-    items += list(env_notes.values())
+    items = ([scope.run] if scope.run else []) + [f"Tables {', '.join(map(str, tables))}: {note}"
+                                                  for note, tables in by_note.items()]
+    items += list(scope.envs.values())
     if not items:
         return []
     return ["<h2>Scope of this run</h2><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"]
@@ -45,9 +48,8 @@ def _fmt(v) -> str:
 
 def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: pd.DataFrame | None = None,
                     title: str = "Reproduction vs. paper", claims: pd.DataFrame | None = None,
-                    policies: pd.DataFrame | None = None, table_notes: dict[int, str] | None = None,
-                    env_notes: dict[str, str] | None = None) -> str:
-    """The rules and the run's scope (``table_notes``, ``env_notes``: :mod:`persim.reporting.scope`) first,
+                    policies: pd.DataFrame | None = None, scope: Scope | None = None) -> str:
+    """The rules and the run's scope (:mod:`persim.reporting.scope`) first,
     then the summary, the paper's claims (if given), the policies off target, the cells where the
     authors' code stored a result of its own, every compared cell (rows coloured by verdict), and the
     reward intervals."""
@@ -58,7 +60,7 @@ def comparison_html(comparison: pd.DataFrame, summary: pd.DataFrame, intervals: 
              f"</head><body><h1>{html.escape(title)}</h1>",
              "<p>" + "<br>".join(html.escape(line) for line in rule_text(comparison)) + " Cells the pipeline did not "
              "produce are counted as missing, never filled in.</p>",
-             *_scope(table_notes or {}, env_notes or {}),
+             *_scope(scope or Scope()),
              "<h2>Summary</h2>", _table(summary[summary["kind"] != "claim"] if "kind" in summary else summary)]
     if claims is not None:
         parts += ["<h2>The paper's claims</h2><p>Each conclusion judged over the cells it rests on, with the "

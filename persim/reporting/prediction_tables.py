@@ -36,8 +36,9 @@ def _cell(sub: pd.DataFrame, column: str) -> str:
     return f"{rmse:.3f} ({r2:.3f})"
 
 
-def prediction_latex(long: pd.DataFrame, env: str, n_agents: int | None = None) -> str:
-    """Paper-shaped table for one env: rows dataset x method, columns agents; 'ours [paper]'."""
+def prediction_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note: str = "") -> str:
+    """Paper-shaped table for one env: rows dataset x method, columns agents; 'ours [paper]'. ``note``:
+    the run's scale, which then stands in the caption instead of ``n_agents``."""
     sub = long[long["env"] == env]
     rows = []
     for ds in DATASET_LABELS:
@@ -49,7 +50,8 @@ def prediction_latex(long: pd.DataFrame, env: str, n_agents: int | None = None) 
                 row[f"Agent {k}"] = f"{_cell(c, 'ours')} [{_cell(c, 'paper')}]"
             rows.append(row)
     table = PREDICTION_TABLES[env]
-    scale = f" ({n_agents} training agents)" if n_agents else ""
+    scale = f" ({n_agents} training agents)" if n_agents and not note else ""
     caption = (f"Table {table}: {ENV_LABELS[env]} prediction error, RMSE (median R²) over 50-step open-loop "
-               f"predictions; ours{scale}, the paper's value in brackets; — = not produced.")
+               f"predictions; ours{scale}, the paper's value in brackets; — = not produced."
+               + (f" {note}" if note else ""))
     return to_booktabs(pd.DataFrame(rows), caption, f"tab:table{table}")

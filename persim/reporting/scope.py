@@ -5,6 +5,7 @@ or off cell carries its reason where it is read."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -12,6 +13,16 @@ from persim.reporting.labels import ENV_LABELS, SCARCITY_TABLES
 
 PAPER_SCARCITY_N = (250, 100, 50, 25)  # the paper's numbers of training agents in Tables 14-16
 PAPER_SCARCITY_TRIALS = 5
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the report says of a run's scope: ``run``, its scale against the paper profile (the tables'
+    captions' statement); ``tables``, a note per table number; ``envs``, a note per env."""
+
+    run: str = ""
+    tables: dict[int, str] = field(default_factory=dict)
+    envs: dict[str, str] = field(default_factory=dict)
 
 
 def policy_notes(policies: pd.DataFrame | None) -> dict[str, str]:

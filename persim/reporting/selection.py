@@ -37,8 +37,9 @@ def _header(env: str, k: int) -> str:
     return f"{ENV_LABELS[env]} {k}"
 
 
-def table1_latex(long: pd.DataFrame, n_agents: int | None = None) -> str:
-    """Table 1: RMSE (median R²), ours [paper], datasets x {PerSim, CaDM variants} x 9 agents."""
+def table1_latex(long: pd.DataFrame, n_agents: int | None = None, note: str = "") -> str:
+    """Table 1: RMSE (median R²), ours [paper], datasets x {PerSim, CaDM variants} x 9 agents; ``note``:
+    the run's scale, which then stands in the caption instead of ``n_agents``."""
     def cell(sub: pd.DataFrame, col: str) -> str:
         vals = dict(zip(sub["metric"], sub[col]))
         rmse, r2 = vals.get("rmse"), vals.get("r2_median")
@@ -53,9 +54,9 @@ def table1_latex(long: pd.DataFrame, n_agents: int | None = None) -> str:
                            & (long["agent"] == k)]
                 row[_header(env, k)] = f"{cell(sub, 'ours')} [{cell(sub, 'paper')}]"
             rows.append(row)
-    scale = f" ({n_agents} training agents)" if n_agents else ""
+    scale = f" ({n_agents} training agents)" if n_agents and not note else ""
     caption = (f"Table 1: prediction error, RMSE (median R²); ours{scale}, the paper's appendix value in "
-               "brackets; agents as in the paper's Table 1; — = not produced.")
+               "brackets; agents as in the paper's Table 1; — = not produced." + (f" {note}" if note else ""))
     return to_booktabs(pd.DataFrame(rows), caption, "tab:table1")
 
 

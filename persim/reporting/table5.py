@@ -46,8 +46,9 @@ def build_table5(rows: list[dict], n_agents: int, paper: pd.DataFrame | None = N
     return out
 
 
-def table5_latex(table: pd.DataFrame) -> str:
-    """Paper-shaped Table 5; each cell 'ours (paper)'."""
+def table5_latex(table: pd.DataFrame, note: str = "") -> str:
+    """Paper-shaped Table 5; each cell 'ours (paper)'; ``note``: the run's policy training where it
+    differs from the paper profile (appended to the caption)."""
     def cell(sub: pd.DataFrame, metric: str, agent=None) -> str:
         sel = sub[sub["metric"] == metric]
         if agent is not None:
@@ -68,5 +69,6 @@ def table5_latex(table: pd.DataFrame) -> str:
         wide.append(row)
     n = int(table["n_agents"].iloc[0]) if len(table) else 0
     caption = (f"Observed return and trajectory length of the offline datasets, ours ({n} agents) with the "
-               "paper's value (500 agents) in parentheses. Length = transitions per trajectory.")
+               "paper's value (500 agents) in parentheses. Length = transitions per trajectory."
+               + (f" {note}" if note else ""))
     return to_booktabs(pd.DataFrame(wide), caption, "tab:table5")
