@@ -4,8 +4,8 @@ experiment).
 The paper profile is ``config/config.yaml`` (the paper's own settings). For a run's ``config`` (the
 merged profile) these functions list, per method, the fields of its built config dataclass that
 differ from the same dataclass built from the paper profile, and, per config section, the leaves that
-differ: ``"PE-TS CaDM: epochs 3 (paper profile 200), n_particles 5 (20)"``. An empty list means the
-run trains as the paper profile does. Read at workflow parse time (rules pass the notes as
+differ: ``"PE-TS CaDM — MountainCar, CartPole: n_particles 5 (20), hidden 4 x 128 (4 x 200), ..."``.
+An empty note means the run trains as the paper profile does. Read at workflow parse time (rules pass the notes as
 ``params:``), so a setting that changes a caption reruns the table that prints it.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ def method_differences(config: Mapping[str, Any], paper: Mapping[str, Any], meth
 def training_note(config: Mapping[str, Any], paper: Mapping[str, Any], methods: Sequence[str],
                   envs: Sequence[str], skip: Mapping[str, Iterable[str]] | None = None) -> str:
     """``"Training settings that differ from the paper profile (config/config.yaml; its value in brackets):
-    PerSim: HalfCheetah epochs 10 (300); ..."``: per method of ``methods`` its differing fields, once for
+    PerSim — HalfCheetah: epochs 10 (300), ... | BCQ-P, PerSim-BCQ-5 — ..."``: per method of ``methods`` its differing fields, once for
     all ``envs`` where they are the same on each, else per env; ``skip``: fields per method stated
     elsewhere in the caption. "" when every method trains as the paper profile does."""
     from persim.envs import get_spec

@@ -104,12 +104,19 @@ def training_scale_note(methods):
     return training_note(config, PAPER_PROFILE, [*SIMULATORS, *methods], list(ENVS))
 
 
+def prediction_test_note():
+    """The prediction test's settings that differ from the paper profile, as a sentence ("" if none)."""
+    note = section_note(config, PAPER_PROFILE, "evaluation.prediction", "Prediction test settings")
+    return f"{note}." if note else ""
+
+
 def prediction_scale_note():
-    """Tables 1, 6-8 and 12: training agents, the simulators' training and the prediction test's settings
+    """Tables 1 and 6-8: training agents, the simulators' training and the prediction test's settings
     where they differ from the paper profile."""
-    notes = [training_scale_note([]), section_note(config, PAPER_PROFILE, "evaluation.prediction", "Prediction test settings")]
-    return " ".join([f"This run ({config['run_name']}): {config['agents']['n_agents']} training agents "
-                     f"(paper {PAPER_N_AGENTS})."] + [f"{n}." for n in notes if n])
+    training = training_scale_note([])
+    return " ".join(n for n in [f"This run ({config['run_name']}): {config['agents']['n_agents']} training agents "
+                                f"(paper {PAPER_N_AGENTS}).", f"{training}." if training else "",
+                                prediction_test_note()] if n)
 
 
 def policy_scale_note():
@@ -393,4 +400,4 @@ def comparison_settings(wildcards):
     return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
             "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS),
             "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"]} if scarce else None,
-            "scale_note": scale_note(methods=POLICIES)}
+            "scale_note": scale_note(methods=run_methods(config))}

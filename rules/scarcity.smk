@@ -3,7 +3,8 @@
 # the methods trained on it and evaluated on the five test agents. The stages are the standard rules
 # with the trial's paths and seeds (`use rule ... with`); cells are mean ± std across trials.
 SCARCE = config["data_scarcity"]
-SCARCITY_TABLE = {"mountaincar": 14, "cartpole": 15, "halfcheetah": 16}
+from persim.reporting.labels import SCARCITY_TABLE
+from persim.reporting.scope import scarcity_note
 
 
 wildcard_constraints:
@@ -146,8 +147,8 @@ rule scarcity_tables:
     params:
         settings={"tables": [SCARCITY_TABLE[e] for e in ENVS if e in SCARCITY_TABLE],
                   "inputs": [f for _, f in scarcity_inputs()], "across_trials": True,
-                  "scale_note": scale_note(methods=SCARCE["methods"]) + f" N = {SCARCE['n_agents']} (paper 250, 100, 50, 25), "
-                                               f"{SCARCE['n_trials']} trials (paper 5)."},
+                  "scale_note": scale_note(methods=SCARCE["methods"]) + " " + scarcity_note(SCARCE["n_agents"],
+                                                                                         SCARCE["n_trials"])},
         code=code("extended_table.py"),
     log:
         f"{OUT}/logs/tables/scarcity_tables.log",

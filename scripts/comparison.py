@@ -34,7 +34,7 @@ with rule_run(snakemake) as run:  # noqa: F821
     title = (f"Reproduction vs. paper ({s['run_name']} profile, {s['n_agents']} training agents per env"
              + (f"; {', '.join(not_run)} not run (config envs)" if not_run else "") + ")")
     policies = pd.read_csv(snakemake.input.policy_returns)  # noqa: F821
-    scope = Scope(s.get("scale_note", ""), table_notes(s.get("scarcity")), policy_notes(policies))
+    scope = Scope(s.get("scale_note", ""), table_notes(s.get("scarcity"), s["envs"]), policy_notes(policies))
     Path(out.markdown).write_text(to_markdown(cmp, summary, title=title, scope=scope) + "\n" + claims_markdown(claims))
     Path(out.html).write_text(comparison_html(cmp, summary, intervals, title=title, claims=claims, policies=policies,
                                               scope=scope))

@@ -595,6 +595,7 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     assert "N = 250, 100: not run in this profile" in notes[14]
     assert "not run" not in table_notes({"n_agents": [25, 50, 100, 250], "n_trials": 5})[15]
     assert table_notes(None) == {}
+    assert set(table_notes({"n_agents": [25], "n_trials": 2}, ["mountaincar"])) == {14}  # no note for envs not run
     policies = pd.DataFrame({"env": ["halfcheetah", "halfcheetah", "mountaincar"], "policy": ["logging0", "test", "test"],
                              "mean_return": [-245.5, 57.8, -120.0], "paper_target": [3000.0, 4000.0, -150.0],
                              "off_target": [True, True, False]})

@@ -62,15 +62,15 @@ def load_test_rollouts(path: str | Path, agents: pd.DataFrame) -> list[tuple[int
     """Per test agent of ``agents`` (the run's ``agents.parquet``; rows with ``test_agent > 0``, in
     their order): ``(test_agent, agent_id, TestRollouts)`` read from the ``.npz`` that
     :func:`save_test_rollouts` wrote."""
-    data = np.load(path)
     rows = []
-    for test_agent, aid in agents.query("test_agent > 0")[["test_agent", "agent_id"]].itertuples(index=False):
-        key = f"states_{int(aid)}"
-        if key not in data:
-            raise ValueError(f"{path}: no rollouts of agent_id {int(aid)} (test agent {int(test_agent)}): "
-                             "the file does not match the run's agents.parquet")
-        rows.append((int(test_agent), int(aid), TestRollouts(data[key], data[f"actions_{int(aid)}"],
-                                                             data[f"terminated_{int(aid)}"])))
+    with np.load(path) as data:
+        for test_agent, aid in agents.query("test_agent > 0")[["test_agent", "agent_id"]].itertuples(index=False):
+            key = f"states_{int(aid)}"
+            if key not in data:
+                raise ValueError(f"{path}: no rollouts of agent_id {int(aid)} (test agent {int(test_agent)}): "
+                                 "the file does not match the run's agents.parquet")
+            rows.append((int(test_agent), int(aid), TestRollouts(data[key], data[f"actions_{int(aid)}"],
+                                                                 data[f"terminated_{int(aid)}"])))
     return rows
 
 

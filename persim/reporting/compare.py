@@ -5,15 +5,16 @@ One row per (table, env, dataset, method, agent) cell (Tables 14-16 also per num
 tolerance, ours_r2, paper_r2, verdict, n_train_agents, ceiling, planner_limited``. The extended tables'
 cells (3, 12-16) come from their long tables (:mod:`persim.reporting.extended`) and are judged by the
 same rules. ``ceiling``: for a simulator's MPC reward cell, this run's True env + MPC for that agent
-at the same planner budget (:func:`add_ceiling`); ``planner_limited``: the cell is "worse" and so is
-its ceiling (:func:`planner_limited`), i.e. the reduced planner budget, not the simulator, decides it.
+at the same planner budget (:func:`add_ceiling`); ``planner_limited``: the cell is "worse", so is its
+ceiling, and the cell reaches that ceiling (:func:`planner_limited`), i.e. the reduced planner budget,
+not the simulator, decides it.
 Cells where the authors' released code stored a result of its own carry it as a second reference
 (``authors_code``, ``authors_code_vs_paper``, ``ours_vs_authors_code``: :mod:`persim.reporting.authors`).
 
 Verdict rules
 -------------
-The rules are :mod:`persim.reporting.verdicts`'s: a reward is "reproduced" within 2 x the paper's std
-(``max(5% of |paper|, 1)`` where it printed "±0.0"), an RMSE within a factor 2 of the paper's printed
+The rules are :mod:`persim.reporting.verdicts`'s: a reward is "reproduced" within ``max(2 x the paper's
+std, 1)``, an RMSE within a factor 2 of the paper's printed
 value's rounding interval (``rmse_decimals=None``: of the value itself); otherwise "better" or "worse".
 
 * A cell the paper has and we do not: "missing" (ours stays NaN; nothing is invented). A cell whose
@@ -544,11 +545,11 @@ def rule_text(comparison: pd.DataFrame, mark: str = "planner_limited:") -> list[
     """The verdict rules, one sentence a line, as the Markdown and the HTML report state them; ``mark``
     names the planner-limited flag (▽ in the Markdown, the column in the HTML)."""
     return [f"{mark} worse, planner-limited: an MPC cell below the paper where this run's own True env + MPC "
-            "(a perfect simulator at the same planner budget, the column ceiling) is below the paper's value by "
+            "(a perfect simulator at the same planner budget: column ceiling of comparison.csv and the HTML) is below the paper's value by "
             "more than the tolerance too, and the cell reaches that ceiling within the tolerance: the budget "
             "decides the cell, not the simulator (counted as worse). A cell well below its ceiling is plain worse.",
             f"Rewards: reproduced if |ours − paper| ≤ tolerance = max({REWARD_STD_FACTOR:g} × paper std, "
-            f"{REWARD_FLOOR:g}) (the column tolerance; the floor of {REWARD_FLOOR:g} reward unit keeps a printed "
+            f"{REWARD_FLOOR:g}) (column tolerance of comparison.csv and the HTML; the floor of {REWARD_FLOOR:g} reward unit keeps a printed "
             "± 0.0 from asking for an exact match), else better (above) or worse. RMSE (lower is better): "
             f"reproduced if within a factor {RMSE_FACTOR:g} of the paper's printed value, taken over that value's "
             f"rounding interval (± {0.5 * 10.0 ** -RMSE_DECIMALS:g}), better below it, worse above; median R² "

@@ -140,10 +140,12 @@ def interval_table(
     rows = []
     for key, g in frame.groupby(group_cols, sort=True, dropna=False):
         scores = _group_matrix(g, score_col, run_col, task_col, key)
-        point_m, lo_m, hi_m = stratified_bootstrap_ci(scores, "mean", n_boot, alpha, seed)
-        point_i, lo_i, hi_i = stratified_bootstrap_ci(scores, "iqm", n_boot, alpha, seed)
         if scores.shape[0] < MIN_CI_RUNS:
+            point_m, point_i = (float(np.asarray(f(scores[None])).reshape(())) for f in (mean_score, iqm_score))
             lo_m = hi_m = lo_i = hi_i = np.nan
+        else:
+            point_m, lo_m, hi_m = stratified_bootstrap_ci(scores, "mean", n_boot, alpha, seed)
+            point_i, lo_i, hi_i = stratified_bootstrap_ci(scores, "iqm", n_boot, alpha, seed)
         key = key if isinstance(key, tuple) else (key,)
         rows.append({**dict(zip(group_cols, key)), "n_runs": scores.shape[0], "n_tasks": scores.shape[1],
                      "mean": point_m, "std": float(scores.std()), "iqm": point_i,

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from persim.reporting.labels import ENV_LABELS, SCARCITY_TABLES
+from persim.policies.targets import OFF_TARGET
+from persim.reporting.labels import ENV_LABELS, SCARCITY_TABLE
 
 PAPER_SCARCITY_N = (250, 100, 50, 25)  # the paper's numbers of training agents in Tables 14-16
 PAPER_SCARCITY_TRIALS = 5
@@ -26,7 +27,7 @@ class Scope:
 
 
 def policy_notes(policies: pd.DataFrame | None) -> dict[str, str]:
-    """Per env with a logging or test policy more than 25% off the paper's target (``policy_returns.csv``:
+    """Per env with a logging or test policy more than ``OFF_TARGET`` (25%) off the paper's target (``policy_returns.csv``:
     ``env, policy, mean_return, paper_target, off_target``): one sentence naming them, their returns
     and targets, and what that means for the env's cells."""
     if policies is None or "off_target" not in policies:
@@ -35,7 +36,8 @@ def policy_notes(policies: pd.DataFrame | None) -> dict[str, str]:
     for env, off in policies[policies["off_target"].fillna(False).astype(bool)].groupby("env", sort=False):
         n_all = int((policies["env"] == env).sum())
         listed = ", ".join(f"{r.policy} {r.mean_return:.1f} (target {r.paper_target:g})" for r in off.itertuples())
-        notes[env] = (f"{ENV_LABELS.get(env, env)}: {len(off)} of this run's {n_all} policies are more than 25% off "
+        notes[env] = (f"{ENV_LABELS.get(env, env)}: {len(off)} of this run's {n_all} policies are more than "
+                      f"{OFF_TARGET:.0%} off "
                       f"the paper's target ({listed}), so its datasets and test rollouts are not the paper's and "
                       "its cells compare models of other data; read them as a run of the pipeline, not as a "
                       "reproduction of the paper's numbers.")
@@ -55,9 +57,10 @@ def scarcity_note(n_agents: Sequence[int], n_trials: int) -> str:
     return note
 
 
-def table_notes(scarcity: dict | None) -> dict[int, str]:
-    """Notes per table number from the run's settings (``scarcity``: ``n_agents``, ``n_trials``)."""
+def table_notes(scarcity: dict | None, envs: Sequence[str] = tuple(SCARCITY_TABLE)) -> dict[int, str]:
+    """Notes per table number from the run's settings (``scarcity``: ``n_agents``, ``n_trials``), for the
+    tables of the ``envs`` the run has (a table of an env not run says nothing of its N)."""
     if not scarcity:
         return {}
     note = scarcity_note(scarcity["n_agents"], scarcity["n_trials"])
-    return {table: note for table in SCARCITY_TABLES}
+    return {SCARCITY_TABLE[env]: note for env in envs if env in SCARCITY_TABLE}
