@@ -66,7 +66,8 @@ def method_differences(config: Mapping[str, Any], paper: Mapping[str, Any], meth
 def training_note(config: Mapping[str, Any], paper: Mapping[str, Any], methods: Sequence[str],
                   envs: Sequence[str], skip: Mapping[str, Iterable[str]] | None = None) -> str:
     """``"Training settings that differ from the paper profile (config/config.yaml; its value in brackets):
-    PerSim — HalfCheetah: epochs 10 (300), ... | BCQ-P, PerSim-BCQ-5 — ..."``: per method of ``methods`` its differing fields, once for
+    PerSim — HalfCheetah: epochs 10 (300), ... | BCQ-P, PerSim-BCQ-5 — ..."``: per method of ``methods``
+    its differing fields, once for
     all ``envs`` where they are the same on each, else per env; ``skip``: fields per method stated
     elsewhere in the caption. "" when every method trains as the paper profile does."""
     from persim.envs import get_spec

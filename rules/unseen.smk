@@ -170,8 +170,9 @@ rule unseen_tables:
         tex=[f"{OUT}/tables/table{t}.tex" for t in (12, 13)],
     params:
         settings={"tables": [12, 13], "inputs": [f for _, f in unseen_table_inputs()],
-                  "scale_note": " ".join(n for n in [scale_note(methods=UNSEEN["baselines"]), prediction_test_note(),
-                                                      f"Unseen agents {UNSEEN['covariates']}; p = {UNSEEN['fractions']}."] if n)},
+                  "scale_note": " ".join(n for n in [
+                      scale_note(methods=UNSEEN["baselines"]), prediction_test_note(),
+                      f"Unseen agents {UNSEEN['covariates']}; p = {UNSEEN['fractions']}."] if n)},
         code=code("extended_table.py"),
     log:
         f"{OUT}/logs/tables/unseen_tables.log",

@@ -27,9 +27,9 @@ class Scope:
 
 
 def policy_notes(policies: pd.DataFrame | None) -> dict[str, str]:
-    """Per env with a logging or test policy more than ``OFF_TARGET`` (25%) off the paper's target (``policy_returns.csv``:
-    ``env, policy, mean_return, paper_target, off_target``): one sentence naming them, their returns
-    and targets, and what that means for the env's cells."""
+    """Per env with a logging or test policy more than ``OFF_TARGET`` (25%) off the paper's target
+    (``policy_returns.csv``: ``env, policy, mean_return, paper_target, off_target``): one sentence
+    naming them, their returns and targets, and what that means for the env's cells."""
     if policies is None or "off_target" not in policies:
         return {}
     notes = {}
