@@ -10,10 +10,18 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from persim.policies.targets import OFF_TARGET
-from persim.reporting.labels import ENV_LABELS, SCARCITY_TABLE
+from persim.reporting.labels import ENV_LABELS, SCARCITY_TABLE, SCARCITY_TABLES
+from persim.reporting.paper import load_paper_tables
 
-PAPER_SCARCITY_N = (250, 100, 50, 25)  # the paper's numbers of training agents in Tables 14-16
-PAPER_SCARCITY_TRIALS = 5
+PAPER_SCARCITY_TRIALS = 5  # the paper's trials per N in Tables 14-16 (App. F.6)
+
+
+def paper_scarcity_n() -> list[int]:
+    """The paper's numbers of training agents in Tables 14-16, largest first, read from its cells
+    (``paper_tables.csv``)."""
+    paper = load_paper_tables()
+    return sorted({int(n) for n in paper.loc[paper["table"].isin(SCARCITY_TABLES), "n_train_agents"].dropna()},
+                  reverse=True)
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,10 @@ def policy_notes(policies: pd.DataFrame | None) -> dict[str, str]:
 def scarcity_note(n_agents: Sequence[int], n_trials: int) -> str:
     """Tables 14-16's note: which of the paper's numbers of training agents this run trains, and how many
     trials; the paper's other N stand as missing cells, not run here."""
-    ran = sorted({int(n) for n in n_agents}, reverse=True)
-    skipped = [n for n in PAPER_SCARCITY_N if n not in ran]
+    ran, paper = sorted({int(n) for n in n_agents}, reverse=True), paper_scarcity_n()
+    skipped = [n for n in paper if n not in ran]
     note = (f"This run trains N = {', '.join(map(str, ran))} (config data_scarcity.n_agents; the paper: "
-            f"{', '.join(map(str, PAPER_SCARCITY_N))}) with {n_trials} trials per N (data_scarcity.n_trials; "
+            f"{', '.join(map(str, paper))}) with {n_trials} trials per N (data_scarcity.n_trials; "
             f"the paper: {PAPER_SCARCITY_TRIALS}).")
     if skipped:
         note += f" N = {', '.join(map(str, skipped))}: not run in this profile, so their cells are missing."
