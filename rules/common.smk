@@ -19,6 +19,7 @@ from persim.methods import (METHOD_LABELS, POLICY_METHODS, SIMULATOR_METHODS, TR
                             get_method, run_methods, table3_methods)
 from persim.reference_budget import reference_budget_note, reference_methods, reference_mpc_settings
 from persim.reporting.labels import TRUE_MPC_REFERENCE, reference_label
+from persim.reporting.scope import main_run_n
 from persim.reporting.labels import PREDICTION_TABLES as PREDICTION_TABLE
 from persim.reporting.labels import REWARD_TABLES as REWARD_TABLE
 from persim.scale import paper_profile, section_note, training_note
@@ -399,5 +400,6 @@ def comparison_settings(wildcards):
     scarce = config.get("data_scarcity")
     return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
             "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS),
-            "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"]} if scarce else None,
+            "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"],
+                         "main_run_n": main_run_n(config)} if scarce else None,
             "scale_note": scale_note(methods=run_methods(config))}

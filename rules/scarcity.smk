@@ -1,10 +1,14 @@
 # Tables 14-16 (App. F.6): fewer training agents. For each N and trial, a fresh agents table (the five
 # test agents + N - 5 re-sampled ones, the trial's own seed), its dataset (the run's logging policies),
 # the methods trained on it and evaluated on the five test agents. The stages are the standard rules
-# with the trial's paths and seeds (`use rule ... with`); cells are mean ± std across trials.
+# with the trial's paths and seeds (`use rule ... with`); cells are mean ± std across trials. With
+# data_scarcity.main_run_trial the main run's results (agents.n_agents agents) are one more trial, at
+# that N: no job of its own.
 SCARCE = config["data_scarcity"]
 from persim.reporting.labels import SCARCITY_TABLE
-from persim.reporting.scope import scarcity_note
+from persim.reporting.scope import main_run_n, scarcity_note
+
+MAIN_N = main_run_n(config)  # raises ConfigError naming the key if that N is also trained as trials
 
 
 wildcard_constraints:
@@ -44,6 +48,9 @@ def scarcity_inputs():
             for k in range(SCARCE["n_trials"]):
                 facts = {"table": SCARCITY_TABLE[env], "n_train_agents": n, "trial": k}
                 out += [(f"{trial_dir(env, n, k)}/{ds}/{m}/reward.csv", facts) for m in SCARCE["methods"]]
+        if MAIN_N is not None:
+            facts = {"table": SCARCITY_TABLE[env], "n_train_agents": MAIN_N, "trial": 0}
+            out += [(method_path(env, ds, m, "reward.csv"), facts) for m in SCARCE["methods"]]
     return out
 
 
@@ -148,7 +155,7 @@ rule scarcity_tables:
         settings={"tables": [SCARCITY_TABLE[e] for e in ENVS if e in SCARCITY_TABLE],
                   "inputs": [f for _, f in scarcity_inputs()], "across_trials": True,
                   "scale_note": scale_note(methods=SCARCE["methods"]) + " " + scarcity_note(SCARCE["n_agents"],
-                                                                                         SCARCE["n_trials"])},
+                                                                                         SCARCE["n_trials"], MAIN_N)},
         code=code("extended_table.py"),
     log:
         f"{OUT}/logs/tables/scarcity_tables.log",

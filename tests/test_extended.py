@@ -15,7 +15,8 @@ from persim.data import generate_dataset
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
 from persim.models.persim import PerSimConfig, PerSimNet, PerSimSimulator, train_persim
 from persim.models.unseen import FactorMapConfig, fit_factor_map, known_agents, simulator_for
-from persim.reporting.extended import across_trials, cells_from_results, compare_extended, extended_long
+from persim.reporting.extended import (across_trials, cells_from_results, compare_extended, extended_latex,
+                                      extended_long)
 
 torch.set_num_threads(1)
 MPC = {"n_candidates": 32, "horizon": 5}
@@ -158,6 +159,16 @@ def test_data_scarcity_cells_are_mean_and_std_across_trials():
     long = extended_long(cells, 14)
     row = long[(long["method"] == "PerSim") & (long["n_train_agents"] == 25) & (long["agent"] == 1)]
     assert row["paper"].iloc[0] == pytest.approx(-56.80) and row["ours"].iloc[0] == pytest.approx(-60.0)
+
+
+def test_a_cell_of_one_trial_has_no_std_and_prints_none():
+    """The main run standing as a trial (data_scarcity.main_run_trial) gives cells of one trial: their
+    std is undefined (NaN), not 0, and the LaTeX table prints the mean alone."""
+    one = across_trials(cells_from_results(_rewards("PerSim", [-58.0] * 5), 14, 100))
+    assert (one["n_trials"] == 1).all() and one["ours_std"].isna().all()
+    tex = extended_latex(extended_long(one, 14), 14)
+    assert "-58.0 [" in tex and "-58.0 ±" not in tex
+    assert "-58.0 [-55.0 ± 0.7]" in tex  # the paper's cell keeps its std (Table 14, N = 100, agent 1)
 
 
 def test_a_comparison_lists_every_extended_table_and_counts_each_paper_cell_once():

@@ -141,10 +141,19 @@ def test_smoke_run_produces_every_output(smoke_run):
     for t in (3, 12, 13, 14, 15, 16):  # the extended experiments: ours beside every paper cell of the run's N
         table = pd.read_csv(out / f"tables/table{t}.csv", keep_default_na=False, na_values=[""])
         run = table["n_train_agents"].isin([25] if t >= 14 else [500])  # smoke: N = 25 only in Tables 14-16
+        # and the main run (8 agents) as one trial of N = 8 (data_scarcity.main_run_trial): no paper cell there
+        main = (table["n_train_agents"] == 8) if t >= 14 else pd.Series(False, index=table.index)
         if t in (12, 13):  # smoke: random data, p = 1.0 and 0.1 (and the baselines)
             run &= (table["dataset"] == "random") & ~table["method"].isin(["PerSim(p=0.5)", "PerSim(p=0.25)"])
-        assert len(table) and table["paper"].notna().all() and table.loc[run, "ours"].notna().all(), t
-        assert table.loc[~run, "ours"].isna().all()  # N not run: empty, never made up
+        assert len(table) and table.loc[~main, "paper"].notna().all() and table.loc[run | main, "ours"].notna().all(), t
+        assert table.loc[~run & ~main, "ours"].isna().all()  # N not run: empty, never made up
+        if t >= 14:  # the main run's cells are its own reward files, one trial, no std
+            ds = {14: "mountaincar/random", 15: "cartpole/pure", 16: "halfcheetah/random"}[t]
+            own = pd.concat(pd.read_csv(out / f"{ds}/{m}/reward.csv") for m in ("persim", "cadm_vanilla", "cadm_pets",
+                                                                                   "bcq_p"))
+            cells = table[main].merge(own, on=["method", "agent"])
+            assert len(cells) == 20 and np.allclose(cells["ours"], cells["reward"]), t
+            assert (cells["n_trials"] == 1).all() and cells["ours_std"].isna().all(), t
     assert "This run (smoke): 8 training agents" in (out / "tables/table3.tex").read_text()
     assert "BCQ/CQL gradient updates per policy (paper 550,000): MountainCar 20," in (
         out / "tables/table3.tex").read_text()  # the baselines' reduced training, stated
@@ -162,6 +171,7 @@ def test_smoke_run_produces_every_output(smoke_run):
     report = (out / "report/comparison.md").read_text()
     assert "Training settings that differ from the paper profile" in report.split("## Summary")[0]
     assert "not run in this profile" in report.split("## Table 14")[1]  # smoke trains N = 25 only
+    assert "N = 8 is this run's main experiment" in report.split("## Table 14")[1]
     synthetic = pd.read_parquet(out / "cartpole/random/persim/synthetic.parquet")
     assert synthetic["agent_id"].nunique() == 5 and (synthetic["t"] == 0).sum() == 5 * 2  # 2 per test agent
     scarce = [pd.read_parquet(out / f"mountaincar/scarcity/n25_t{k}/agents.parquet") for k in (0, 1)]
@@ -177,7 +187,9 @@ def test_smoke_run_produces_every_output(smoke_run):
     # extended tables whose paper value exists in the smoke run's settings (Tables 14-16: N = 25 only);
     # of Table 3 only PerSim-BCQ-5 / -CQL-5: its -P / -A rows are Table 9-11 cells counted there
     extended = 3 * 2 * 5 + 1 * 4 * 5 + 1 * 5 * 5 + 3 * 4 * 5  # Tables 12-13: random data, p = 1.0 and 0.1
-    assert overall["n_ours"] == overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5 + extended
+    assert overall["n_compared"] == 3 * 2 * 5 * (3 + 9) + 3 * 5 + extended
+    # ours has 3 x 4 x 5 cells more: the main run's N = 8 in Tables 14-16, an N the paper does not have
+    assert overall["n_ours"] == overall["n_compared"] + 3 * 4 * 5
     reference_row = summary[summary["table"] == "reference budget"].iloc[0]
     # counted apart from Table 9: True env + MPC's 5 cells, PerSim's 4 x 5 (2 datasets run)
     assert (reference_row["n_cells"], reference_row["n_compared"]) == (5 + 4 * 5, 5 + 2 * 5)

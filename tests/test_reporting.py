@@ -596,6 +596,9 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     assert "not run" not in table_notes({"n_agents": [25, 50, 100, 250], "n_trials": 5})[15]
     assert table_notes(None) == {}
     assert set(table_notes({"n_agents": [25], "n_trials": 2}, ["mountaincar"])) == {14}  # no note for envs not run
+    main = table_notes({"n_agents": [50, 25], "n_trials": 2, "main_run_n": 100})[14]  # quick: the main run is N = 100
+    assert "N = 100 is this run's main experiment" in main and "as its one trial" in main
+    assert "N = 250: not run in this profile" in main
     policies = pd.DataFrame({"env": ["halfcheetah", "halfcheetah", "mountaincar"], "policy": ["logging0", "test", "test"],
                              "mean_return": [-245.5, 57.8, -120.0], "paper_target": [3000.0, 4000.0, -150.0],
                              "off_target": [True, True, False]})
@@ -613,3 +616,19 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     assert notes[14] in section("Table 9") and notes[14] not in section("Table 11")
     page = comparison_html(c, cmp.summarize(c), scope=Scope("This run (test).", notes, env_notes))
     assert "Scope of this run" in page and page.count("not run in this profile") == 1  # one note for the three tables
+
+
+def test_the_main_run_stands_as_a_trial_only_at_an_n_not_also_trained_as_trials():
+    """data_scarcity.main_run_trial: the main run's N (agents.n_agents) joins Tables 14-16 as one trial;
+    listing that N among the trained N as well is refused, naming the key (it would be two experiments
+    under one N)."""
+    from persim.config import ConfigError
+    from persim.reporting.scope import main_run_n
+
+    config = {"agents": {"n_agents": 100}, "data_scarcity": {"n_agents": [50, 25], "n_trials": 2}}
+    assert main_run_n(config) is None  # off unless asked for
+    config["data_scarcity"]["main_run_trial"] = True
+    assert main_run_n(config) == 100
+    config["data_scarcity"]["n_agents"] = [100, 50]
+    with pytest.raises(ConfigError, match="data_scarcity.main_run_trial.*N = 100"):
+        main_run_n(config)

@@ -43,9 +43,11 @@ def cells_from_results(results: pd.DataFrame, table: int, n_train_agents: int) -
 
 
 def across_trials(cells: pd.DataFrame) -> pd.DataFrame:
-    """Tables 14-16: cells with a ``trial`` column -> mean and std (ddof 0) of the trials' values."""
+    """Tables 14-16: cells with a ``trial`` column -> mean and std (ddof 0) of the trials' values; a cell
+    of one trial has no std (NaN, printed without ±), not a std of 0."""
     grouped = cells.groupby(KEY, sort=False)
-    out = grouped["ours"].agg(ours="mean", ours_std=lambda x: float(np.std(x)), n_trials="size").reset_index()
+    out = grouped["ours"].agg(ours="mean", ours_std=lambda x: float(np.std(x)) if len(x) > 1 else np.nan,
+                              n_trials="size").reset_index()
     out["failed"] = grouped["ours"].apply(lambda x: bool(x.isna().any())).to_numpy()
     out.loc[out["failed"], ["ours", "ours_std"]] = np.nan  # a failed trial leaves the cell empty
     return out
@@ -84,7 +86,9 @@ def _fmt(cells: pd.DataFrame, which: str) -> str:
         rmse, r2 = vals["rmse"][0], vals.get("r2_median", (np.nan, None))[0]
         return "—" if pd.isna(rmse) else f"{rmse:.3f} ({r2:.2f})"
     mean, std = vals.get("reward", (np.nan, np.nan))
-    return "—" if pd.isna(mean) else f"{mean:.1f} ± {0.0 if pd.isna(std) else std:.1f}"
+    if pd.isna(mean):
+        return "—"
+    return f"{mean:.1f}" if pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
 
 
 def extended_latex(long: pd.DataFrame, table: int, scale_note: str = "") -> str:
