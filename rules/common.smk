@@ -127,18 +127,25 @@ def policy_scale_note():
     return " ".join(f"{n}." for n in notes if n)
 
 
-def scale_note(dataset=None, methods=(), extra=""):
+def seeds_clause():
+    """How the reward seeds of Tables 9-11 get their simulators, for the captions."""
+    if retrain_per_seed():
+        return "; every seed plans on its own retrained simulator (the authors' trials)"
+    return "; one simulator per dataset for every seed (the authors retrain it per seed)"
+
+
+def scale_note(dataset=None, methods=(), extra="", trials=False):
     """The caption's statement of this run's scale (never a silently smaller experiment); with the
     BCQ / CQL training updates of those of ``methods`` the table holds, and ``extra`` (a table's own
-    settings) after them."""
+    settings) after them. ``trials``: Tables 14-16, whose trials say themselves how they train (their
+    note, persim.reporting.scope.scarcity_note), so the main run's simulators-per-seed clause is left out."""
     n = config["agents"]["n_agents"]
     r = config["evaluation"]["reward"]
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
             f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes{mpc_episodes_note(config, ENVS)} / "
             f"{r['policy_episodes']} policy episodes per agent"
             + (f" (True env + MPC: {r['true_env_episodes']} episodes per seed)" if r.get("true_env_episodes") else "")
-            + ("; every seed plans on its own retrained simulator (the authors' trials)" if retrain_per_seed()
-               else "; one simulator per dataset for every seed (the authors retrain it per seed)")
+            + ("" if trials else seeds_clause())
             + "; " + mpc_budget_note(config, ENVS) + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
     updates = policy_updates_note(config, ENVS, list(methods))
     note += f"; {updates}" if updates else ""
@@ -401,5 +408,5 @@ def comparison_settings(wildcards):
     return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
             "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS),
             "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"],
-                         "main_run_n": main_run_n(config)} if scarce else None,
+                         "main_run_n": main_run_n(config), "main_run_retrained": retrain_per_seed()} if scarce else None,
             "scale_note": scale_note(methods=run_methods(config))}

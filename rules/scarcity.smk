@@ -154,8 +154,8 @@ rule scarcity_tables:
     params:
         settings={"tables": [SCARCITY_TABLE[e] for e in ENVS if e in SCARCITY_TABLE],
                   "inputs": [f for _, f in scarcity_inputs()], "across_trials": True,
-                  "scale_note": scale_note(methods=SCARCE["methods"]) + " " + scarcity_note(SCARCE["n_agents"],
-                                                                                         SCARCE["n_trials"], MAIN_N)},
+                  "scale_note": scale_note(methods=SCARCE["methods"], trials=True) + " "
+                                + scarcity_note(SCARCE["n_agents"], SCARCE["n_trials"], MAIN_N, retrain_per_seed())},
         code=code("extended_table.py"),
     log:
         f"{OUT}/logs/tables/scarcity_tables.log",

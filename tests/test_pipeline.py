@@ -172,6 +172,8 @@ def test_smoke_run_produces_every_output(smoke_run):
     assert "Training settings that differ from the paper profile" in report.split("## Summary")[0]
     assert "not run in this profile" in report.split("## Table 14")[1]  # smoke trains N = 25 only
     assert "N = 8 is this run's main experiment" in report.split("## Table 14")[1]
+    tex14 = (out / "tables/table14.tex").read_text()  # smoke retrains per seed: said of the main run, not the trials
+    assert "averages its seeds' own retrained simulators" in tex14 and "own retrained simulator (the" not in tex14
     synthetic = pd.read_parquet(out / "cartpole/random/persim/synthetic.parquet")
     assert synthetic["agent_id"].nunique() == 5 and (synthetic["t"] == 0).sum() == 5 * 2  # 2 per test agent
     scarce = [pd.read_parquet(out / f"mountaincar/scarcity/n25_t{k}/agents.parquet") for k in (0, 1)]
@@ -289,9 +291,11 @@ def test_baseline_setting_reruns_only_that_baseline(smoke_run):
     override.write_text(yaml.safe_dump({"baselines": {"cql": {"common": {"n_steps": 25}}}}))
     res = snakemake(smoke_run, "-n", *SMOKE, "--configfile", "config/smoke.yaml", str(override))
     # CQL-P/A on 2 datasets x 3 envs and PerSim-CQL-5 (same CQL settings) per env; the policy
-    # evaluations of those 6 (env, dataset) pairs (one job each, all methods) and of PerSim-CQL-5
+    # evaluations of those 6 (env, dataset) pairs (one job each, all methods) and of PerSim-CQL-5; those
+    # jobs also rewrite BCQ-P's reward files, which Tables 14-16 read as the main run's trial (main_run_trial)
     assert job_counts(res.stdout) == {"train_policy_set": 12 + 3, "eval_policy_rewards": 6, "eval_policy_reward": 3,
-                                      "reward_tables": 1, "table3": 1, "comparison": 1, "all": 1, "total": 28}
+                                      "reward_tables": 1, "table3": 1, "scarcity_tables": 1, "comparison": 1, "all": 1,
+                                      "total": 29}
     outputs = [line for line in res.stdout.split("Job stats")[0].splitlines() if line.strip().startswith("output:")]
     assert not any("bcq_" in line and "policy.pt" in line for line in outputs)  # no BCQ retrained
 

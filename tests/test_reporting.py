@@ -598,7 +598,9 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     assert set(table_notes({"n_agents": [25], "n_trials": 2}, ["mountaincar"])) == {14}  # no note for envs not run
     main = table_notes({"n_agents": [50, 25], "n_trials": 2, "main_run_n": 100})[14]  # quick: the main run is N = 100
     assert "N = 100 is this run's main experiment" in main and "as its one trial" in main
-    assert "N = 250: not run in this profile" in main
+    assert "N = 250: not run in this profile" in main and "retrained" not in main
+    retrained = table_notes({"n_agents": [50], "n_trials": 1, "main_run_n": 100, "main_run_retrained": True})[14]
+    assert "averages its seeds' own retrained simulators" in retrained and "one trial: no std" in retrained
     policies = pd.DataFrame({"env": ["halfcheetah", "halfcheetah", "mountaincar"], "policy": ["logging0", "test", "test"],
                              "mean_return": [-245.5, 57.8, -120.0], "paper_target": [3000.0, 4000.0, -150.0],
                              "off_target": [True, True, False]})
@@ -625,10 +627,18 @@ def test_the_main_run_stands_as_a_trial_only_at_an_n_not_also_trained_as_trials(
     from persim.config import ConfigError
     from persim.reporting.scope import main_run_n
 
-    config = {"agents": {"n_agents": 100}, "data_scarcity": {"n_agents": [50, 25], "n_trials": 2}}
+    scarce = {"n_agents": [50, 25], "n_trials": 2, "datasets": {"mountaincar": "random", "cartpole": "pure"},
+              "methods": ["persim", "bcq_p"]}
+    config = {"agents": {"n_agents": 100}, "envs": ["mountaincar", "cartpole"], "behaviours": ["pure", "random"],
+              "methods": {"simulators": ["persim"], "policies": ["bcq_p"]}, "data_scarcity": scarce}
     assert main_run_n(config) is None  # off unless asked for
-    config["data_scarcity"]["main_run_trial"] = True
+    scarce["main_run_trial"] = True
     assert main_run_n(config) == 100
-    config["data_scarcity"]["n_agents"] = [100, 50]
     with pytest.raises(ConfigError, match="data_scarcity.main_run_trial.*N = 100"):
-        main_run_n(config)
+        main_run_n({**config, "data_scarcity": {**scarce, "n_agents": [100, 50]}})
+    # a trial at no cost: the main run must hold every method and dataset of the tables
+    with pytest.raises(ConfigError, match="data_scarcity.main_run_trial.*no bcq_p"):
+        main_run_n({**config, "methods": {"simulators": ["persim"], "policies": []}})
+    with pytest.raises(ConfigError, match="no cartpole pure data"):
+        main_run_n({**config, "behaviours": ["random"]})
+    assert main_run_n({**config, "envs": ["mountaincar"], "behaviours": ["random"]}) == 100  # CartPole not run

@@ -57,30 +57,43 @@ def main_run_n(config: dict) -> int | None:
     """N at which the main run stands as a trial of Tables 14-16 (``data_scarcity.main_run_trial``): the
     run's ``agents.n_agents``, or None when the option is off. Its agents, datasets and models are a
     trial of that N by construction (the five test agents and N - 5 sampled ones, one trajectory each,
-    the same methods and evaluation), so Tables 14-16 get that N from results the run has anyway."""
+    the same methods and evaluation), so Tables 14-16 get that N from results the run has anyway.
+    Raises :class:`ConfigError`, naming the key, where that N is also trained as trials or the main run
+    lacks a method or dataset of Tables 14-16 (it would have to train them: not a trial at no cost)."""
     scarce = config.get("data_scarcity") or {}
     if not scarce.get("main_run_trial"):
         return None
-    n = int(config["agents"]["n_agents"])
+    key, n = "config key 'data_scarcity.main_run_trial'", int(config["agents"]["n_agents"])
     if n in {int(k) for k in scarce["n_agents"]}:
-        raise ConfigError(f"config key 'data_scarcity.main_run_trial': N = {n} (agents.n_agents) is also in "
-                          "data_scarcity.n_agents; train it as separate trials there, or let the main run stand "
-                          "for it, not both")
+        raise ConfigError(f"{key}: N = {n} (agents.n_agents) is also in data_scarcity.n_agents; train it as "
+                          "separate trials there, or let the main run stand for it, not both")
+    run = set(config["methods"]["simulators"]) | set(config["methods"]["policies"])
+    lacking = [m for m in scarce["methods"] if m not in run]
+    lacking += [f"{env} {ds} data" for env, ds in scarce["datasets"].items()
+                if env in config["envs"] and ds not in config["behaviours"]]
+    if lacking:
+        raise ConfigError(f"{key}: the main run has no {', '.join(lacking)} (methods.simulators / methods.policies, "
+                          "behaviours), so it holds no such cells of Tables 14-16; add them there or turn the "
+                          "option off")
     return n
 
 
-def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = None) -> str:
+def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = None,
+                  main_retrained: bool = False) -> str:
     """Tables 14-16's note: which of the paper's numbers of training agents this run trains, with how many
-    trials, and ``main_n``, the N of the main run's one trial (:func:`main_run_n`); the paper's other N
-    stand as missing cells, not run here."""
+    trials, and ``main_n``, the N of the main run's one trial (:func:`main_run_n`; ``main_retrained``: its
+    seeds plan on their own retrained simulators); the paper's other N stand as missing cells, not run
+    here."""
     ran, paper = sorted({int(n) for n in n_agents}, reverse=True), paper_scarcity_n()
     skipped = [n for n in paper if n not in ran and n != main_n]
     note = (f"This run trains N = {', '.join(map(str, ran))} (config data_scarcity.n_agents; the paper: "
             f"{', '.join(map(str, paper))}) with {n_trials} trials per N (data_scarcity.n_trials; "
-            f"the paper: {PAPER_SCARCITY_TRIALS}).")
+            f"the paper: {PAPER_SCARCITY_TRIALS}); each trial trains one simulator per method, which every "
+            "seed of the trial plans on" + ("; one trial: no std." if n_trials == 1 else "."))
     if main_n is not None:
         note += (f" N = {main_n} is this run's main experiment (agents.n_agents; the models and rewards of "
-                 "Tables 9-11) as its one trial (data_scarcity.main_run_trial), so its cells have no std.")
+                 "Tables 9-11) as its one trial (data_scarcity.main_run_trial), so its cells have no std"
+                 + ("; its value averages its seeds' own retrained simulators." if main_retrained else "."))
     if skipped:
         note += f" N = {', '.join(map(str, skipped))}: not run in this profile, so their cells are missing."
     return note
@@ -88,9 +101,10 @@ def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = N
 
 def table_notes(scarcity: dict | None, envs: Sequence[str] = tuple(SCARCITY_TABLE)) -> dict[int, str]:
     """Notes per table number from the run's settings (``scarcity``: ``n_agents``, ``n_trials`` and
-    optionally ``main_run_n``), for the tables of the ``envs`` the run has (a table of an env not run
+    optionally ``main_run_n``, ``main_run_retrained``), for the tables of the ``envs`` the run has (a table of an env not run
     says nothing of its N)."""
     if not scarcity:
         return {}
-    note = scarcity_note(scarcity["n_agents"], scarcity["n_trials"], scarcity.get("main_run_n"))
+    note = scarcity_note(scarcity["n_agents"], scarcity["n_trials"], scarcity.get("main_run_n"),
+                         bool(scarcity.get("main_run_retrained")))
     return {SCARCITY_TABLE[env]: note for env in envs if env in SCARCITY_TABLE}
