@@ -8,7 +8,7 @@ SCARCE = config["data_scarcity"]
 from persim.reporting.labels import SCARCITY_TABLE
 from persim.reporting.scope import main_run_n, scarcity_note
 
-MAIN_N = main_run_n(config)  # raises ConfigError naming the key if that N is also trained as trials
+MAIN_N = main_run_n(config)  # None when off; a ConfigError naming the key where it cannot be a trial
 
 
 wildcard_constraints:

@@ -101,8 +101,8 @@ def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = N
 
 def table_notes(scarcity: dict | None, envs: Sequence[str] = tuple(SCARCITY_TABLE)) -> dict[int, str]:
     """Notes per table number from the run's settings (``scarcity``: ``n_agents``, ``n_trials`` and
-    optionally ``main_run_n``, ``main_run_retrained``), for the tables of the ``envs`` the run has (a table of an env not run
-    says nothing of its N)."""
+    optionally ``main_run_n``, ``main_run_retrained``), for the tables of the ``envs`` the run has (a
+    table of an env not run says nothing of its N)."""
     if not scarcity:
         return {}
     note = scarcity_note(scarcity["n_agents"], scarcity["n_trials"], scarcity.get("main_run_n"),
