@@ -97,6 +97,7 @@ def seed_models(wildcards):
 
 PAPER_N_AGENTS = 500  # the paper's training agents per env (Tables 3, 5-13): the key of its cells
 PAPER_PROFILE = paper_profile()  # config/config.yaml: what the captions compare this run's settings with
+MAIN_N = main_run_n(config)  # Tables 14-16's N of the main run (None: off); refused, naming the key, where it can't be
 
 
 def training_scale_note(methods):
@@ -407,6 +408,6 @@ def comparison_settings(wildcards):
     scarce = config.get("data_scarcity")
     return {"run_name": config["run_name"], "n_agents": config["agents"]["n_agents"], "n_boot": 2000, "alpha": 0.05,
             "seed": derive_seed(config["seed"], "bootstrap"), "envs": list(ENVS),
-            "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"],
-                         "main_run_n": main_run_n(config), "main_run_retrained": retrain_per_seed()} if scarce else None,
+            "scarcity": {"n_agents": list(scarce["n_agents"]), "n_trials": scarce["n_trials"], "main_run_n": MAIN_N,
+                         "main_run_retrained": retrain_per_seed()} if scarce else None,
             "scale_note": scale_note(methods=run_methods(config))}

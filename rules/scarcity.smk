@@ -2,13 +2,11 @@
 # test agents + N - 5 re-sampled ones, the trial's own seed), its dataset (the run's logging policies),
 # the methods trained on it and evaluated on the five test agents. The stages are the standard rules
 # with the trial's paths and seeds (`use rule ... with`); cells are mean ± std across trials. With
-# data_scarcity.main_run_trial the main run's results (agents.n_agents agents) are one more trial, at
+# data_scarcity.main_run_trial (MAIN_N, rules/common.smk) the main run's results are one more trial, at
 # that N: no job of its own.
 SCARCE = config["data_scarcity"]
 from persim.reporting.labels import SCARCITY_TABLE
-from persim.reporting.scope import main_run_n, scarcity_note
-
-MAIN_N = main_run_n(config)  # None when off; a ConfigError naming the key where it cannot be a trial
+from persim.reporting.scope import scarcity_note
 
 
 wildcard_constraints:

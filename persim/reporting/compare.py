@@ -546,11 +546,13 @@ def rule_text(comparison: pd.DataFrame, mark: str = "planner_limited:") -> list[
     names the planner-limited flag (▽ in the Markdown, the column in the HTML)."""
     return [f"{mark} worse, planner-limited: an MPC cell below the paper where this run's own True env + MPC "
             "(a perfect simulator at the same planner budget: column ceiling of comparison.csv and the HTML) "
-            "is below the paper's value by more than the tolerance too, and the cell reaches that ceiling within the tolerance: the budget "
-            "decides the cell, not the simulator (counted as worse). A cell well below its ceiling is plain worse.",
+            "is below the paper's value by more than the tolerance too, and the cell reaches that ceiling "
+            "within the tolerance: the budget decides the cell, not the simulator (counted as worse). A cell well "
+            "below its ceiling is plain worse.",
             f"Rewards: reproduced if |ours − paper| ≤ tolerance = max({REWARD_STD_FACTOR:g} × paper std, "
             f"{REWARD_FLOOR:g}) (column tolerance of comparison.csv and the HTML; the floor of "
-            f"{REWARD_FLOOR:g} reward unit keeps a printed ± 0.0 from asking for an exact match), else better (above) or worse. RMSE (lower is better): "
+            f"{REWARD_FLOOR:g} reward unit keeps a printed ± 0.0 from asking for an exact match), else better "
+            "(above) or worse. RMSE (lower is better): "
             f"reproduced if within a factor {RMSE_FACTOR:g} of the paper's printed value, taken over that value's "
             f"rounding interval (± {0.5 * 10.0 ** -RMSE_DECIMALS:g}), better below it, worse above; median R² "
             "shown, not judged.",
