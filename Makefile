@@ -49,9 +49,10 @@ paper-dry-run: setup
 	$(BIN)/python -m persim.config config/config.yaml
 	$(BIN)/snakemake -n --configfile config/config.yaml $(SNAKEMAKE_ARGS)
 
-# Check a config file (YAML syntax with line numbers, schema, every method's settings): make check-config CONFIG=my.yaml
+# Check a config file (YAML syntax with line numbers, schema, every method's settings, then the checks that
+# run where Snakemake parses the workflow): make check-config CONFIG=my.yaml
 check-config: setup
-	$(BIN)/python -m persim.config $(CONFIG) $(OVERLAY)
+	$(BIN)/python -m persim.config_check $(CONFIG) $(OVERLAY)
 
 # Estimated wall time of a profile before running it (a short calibration run on this machine, cached):
 #   make cost PROFILE=quick [CORES=2] [GPUS=1]

@@ -298,7 +298,7 @@ def test_method_names_live_only_in_the_registry_config_and_own_module():
 
 
 def test_check_config_covers_the_extended_experiments_methods(tmp_path, capsys):
-    """`make check-config` (`python -m persim.config`) checks every method a run trains: a typo under
+    """`python -m persim.config` (the first half of `make check-config`) checks every method a run trains: a typo under
     Table 3's PerSim-BCQ-5 variant (a method in `augmentation.methods`, not in `methods.policies`) is
     named before any job starts."""
     from persim.config import main
@@ -312,3 +312,22 @@ def test_check_config_covers_the_extended_experiments_methods(tmp_path, capsys):
     assert main([str(REPO / "config/quick.yaml"), str(bad)]) == 1
     assert "baselines.bcq.variants.persim_bcq_5.env.mountaincar.n_stepz" in capsys.readouterr().err
     assert main([str(REPO / "config/quick.yaml")]) == 0
+
+
+def test_check_config_runs_the_workflows_own_checks(tmp_path, capsys):
+    """`make check-config` (`python -m persim.config_check`) also runs the checks that only the parsed
+    workflow makes (rules/common.smk): a setting the schema allows but the run contradicts is refused
+    with the config key and no Snakemake traceback; the quick profile passes."""
+    from persim.config_check import main
+
+    both = tmp_path / "both.yaml"  # N = 100 as scarcity trials while the 100-agent main run stands for it
+    both.write_text("data_scarcity: {n_agents: [100, 50]}\n")
+    assert main([str(REPO / "config/quick.yaml"), str(both)]) == 1
+    err = capsys.readouterr().err
+    assert "config key 'data_scarcity.main_run_trial'" in err and "File \"" not in err
+    unknown = tmp_path / "ref.yaml"
+    unknown.write_text("evaluation: {reward: {reference_methods: [persimm]}}\n")
+    assert main([str(REPO / "config/quick.yaml"), str(unknown)]) == 1
+    assert "config key 'evaluation.reward.reference_methods'" in capsys.readouterr().err
+    assert main([str(REPO / "config/quick.yaml")]) == 0
+    assert "workflow ok" in capsys.readouterr().out

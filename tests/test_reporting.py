@@ -642,3 +642,18 @@ def test_the_main_run_stands_as_a_trial_only_at_an_n_not_also_trained_as_trials(
     with pytest.raises(ConfigError, match="no cartpole pure data"):
         main_run_n({**config, "behaviours": ["random"]})
     assert main_run_n({**config, "envs": ["mountaincar"], "behaviours": ["random"]}) == 100  # CartPole not run
+
+
+def test_reward_cell_prints_no_std_it_does_not_have():
+    """One format for every reward cell (Tables 2, 9-11, 14-16, the comparison): a NaN std (one seed or
+    trial) prints no "±", never a made-up "± 0.0"; a std of 0 (every seed equal) prints "± 0.0"."""
+    from persim.reporting.latex import reward_cell
+    from persim.reporting.reward_tables import reward_latex, reward_long
+
+    assert reward_cell(-56.84, np.nan) == "-56.8" and reward_cell(200.0, 0.0) == "200.0 ± 0.0"
+    assert reward_cell(-56.84, 1.26) == "-56.8 ± 1.3" and reward_cell(np.nan, 1.0) == "—" and reward_cell(None, None) == "—"
+    paper = load_paper_tables()
+    one_seed = pd.DataFrame([{"env": "mountaincar", "dataset": "pure", "method": "PerSim", "agent": 1,
+                              "reward": -60.0, "reward_std": np.nan}])
+    tex = reward_latex(reward_long(one_seed, paper), "mountaincar")
+    assert "-60.0 [-56.8 ± 1.8]" in tex and "-60.0 ±" not in tex

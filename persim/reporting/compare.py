@@ -62,6 +62,7 @@ from persim.reporting.labels import (
     is_reference,
     reference_label,
 )
+from persim.reporting.latex import reward_cell
 from persim.reporting.markdown import pipe_table
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 from persim.reporting.scope import Scope
@@ -455,12 +456,6 @@ def _fmt_rmse(value, r2) -> str:
     return f"{value:.3f}" + ("" if pd.isna(r2) else f" ({r2:.3f})")
 
 
-def _fmt_reward(mean, std) -> str:
-    if pd.isna(mean):
-        return "—"
-    return f"{mean:.1f}" + ("" if pd.isna(std) else f" ± {std:.1f}")
-
-
 def _fmt_share(x) -> str:
     return "—" if pd.isna(x) else f"{100 * x:.1f}%"
 
@@ -469,7 +464,7 @@ def _cell(row: pd.Series) -> str:
     if row["metric"] == "rmse":
         ours, paper = _fmt_rmse(row["ours"], row["ours_r2"]), _fmt_rmse(row["paper"], row["paper_r2"])
     else:
-        ours, paper = _fmt_reward(row["ours"], row["ours_std"]), _fmt_reward(row["paper"], row["paper_std"])
+        ours, paper = reward_cell(row["ours"], row["ours_std"]), reward_cell(row["paper"], row["paper_std"])
     limited = row.get("planner_limited", False)
     mark = PLANNER_LIMITED_MARK if pd.notna(limited) and bool(limited) else MARKS[row["verdict"]]
     return f"{ours} [{paper}] {mark}".rstrip()

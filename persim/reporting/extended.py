@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from persim.reporting.labels import DATASET_LABELS, ENV_LABELS
-from persim.reporting.latex import to_booktabs
+from persim.reporting.latex import reward_cell, to_booktabs
 from persim.reporting.paper import load_paper_tables
 from persim.reporting.verdicts import COLUMNS, RMSE_DECIMALS, reward_verdicts, rmse_ratio, rmse_verdicts
 
@@ -85,10 +85,7 @@ def _fmt(cells: pd.DataFrame, which: str) -> str:
     if "rmse" in vals:
         rmse, r2 = vals["rmse"][0], vals.get("r2_median", (np.nan, None))[0]
         return "—" if pd.isna(rmse) else f"{rmse:.3f} ({r2:.2f})"
-    mean, std = vals.get("reward", (np.nan, np.nan))
-    if pd.isna(mean):
-        return "—"
-    return f"{mean:.1f}" if pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
+    return reward_cell(*vals.get("reward", (np.nan, np.nan)))
 
 
 def extended_latex(long: pd.DataFrame, table: int, scale_note: str = "") -> str:

@@ -1,4 +1,4 @@
-"""Minimal booktabs LaTeX rendering of wide tables (no jinja2 dependency)."""
+"""Minimal booktabs LaTeX rendering of wide tables (no jinja2 dependency), and the reward cell format."""
 from __future__ import annotations
 
 import pandas as pd
@@ -8,6 +8,14 @@ def _escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
         text = text.replace(a, b)
     return text
+
+
+def reward_cell(mean, std) -> str:
+    """A reward cell "mean ± std" to one decimal; "—" where there is no mean, no "±" where there is no
+    std (NaN: one seed or trial, or a paper cell printed without one) rather than a made-up "± 0.0"."""
+    if mean is None or pd.isna(mean):
+        return "—"
+    return f"{mean:.1f}" if std is None or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
 
 
 def to_booktabs(frame: pd.DataFrame, caption: str, label: str) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, REFERENCE_NOTE, REWARD_METHODS, REWARD_TABLES,
                                      TRUE_MPC, is_reference, reference_label)
-from persim.reporting.latex import to_booktabs
+from persim.reporting.latex import reward_cell, to_booktabs
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 
 
@@ -32,12 +32,6 @@ def reward_long(results: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.
     return out.sort_values(["table", "dataset", "method", "agent"]).reset_index(drop=True)
 
 
-def _fmt(mean, std) -> str:
-    if mean is None or pd.isna(mean):
-        return "—"
-    return f"{mean:.1f} ± {0.0 if pd.isna(std) else std:.1f}"
-
-
 def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note: str = "") -> str:
     """Paper-shaped table: rows dataset x method plus True env+MPC, each followed (where run) by its row
     at the reference budget; cells 'ours [paper]'. ``note``: the run's scale, which then stands in the
@@ -54,8 +48,8 @@ def reward_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note
         row = {"Data": DATASET_LABELS.get(ds, "—"), "Method": method}
         for k in range(1, 6):
             c = cells[cells["agent"] == k]
-            o = _fmt(c["ours"].iloc[0], c["ours_std"].iloc[0]) if len(c) else "—"
-            p = _fmt(c["paper"].iloc[0], c["paper_std"].iloc[0]) if len(c) else "—"
+            o = reward_cell(c["ours"].iloc[0], c["ours_std"].iloc[0]) if len(c) else "—"
+            p = reward_cell(c["paper"].iloc[0], c["paper_std"].iloc[0]) if len(c) else "—"
             row[f"Agent {k}"] = f"{o} [{p}]"
         rows.append(row)
     table = REWARD_TABLES[env]

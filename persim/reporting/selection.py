@@ -10,7 +10,7 @@ import pandas as pd
 
 from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, REWARD_METHODS, TRUE_MPC,
                                      is_reference)
-from persim.reporting.latex import to_booktabs
+from persim.reporting.latex import reward_cell, to_booktabs
 
 # Table 1/2 headers: MountainCar gravity x100 0.01/0.025/0.035 -> agents 1, 4, 5; CartPole
 # (force/length) (2/0.5), (10/0.85), (10/0.15) -> 1, 4, 5; HalfCheetah (mass/damping) (0.3/1.7),
@@ -64,10 +64,7 @@ def table2_latex(long: pd.DataFrame, n_agents: int | None = None, note: str = ""
     """Table 2: average reward mean ± std, ours [paper], datasets x methods (+ True env+MPC) x 9 agents;
     ``note``: the run's scale, which then stands in the caption instead of ``n_agents``."""
     def cell(sub: pd.DataFrame, mean: str, std: str) -> str:
-        if sub.empty or pd.isna(sub[mean].iloc[0]):
-            return "—"
-        s = sub[std].iloc[0]
-        return f"{sub[mean].iloc[0]:.1f} ± {0.0 if pd.isna(s) else s:.1f}"
+        return "—" if sub.empty else reward_cell(sub[mean].iloc[0], sub[std].iloc[0])
 
     long = long.assign(dataset=long["dataset"].fillna("").astype(str))
     rows = []

@@ -1,0 +1,61 @@
+"""``python -m persim.config_check FILE ...`` (``make check-config``): every check a config gets before
+a run, without running anything.
+
+1. :func:`persim.config.main`: YAML syntax, the schema, every method's settings (one line per problem).
+2. The checks that need the workflow's view (which methods, datasets and Ns a run has, e.g.
+   ``data_scarcity.main_run_trial``, ``evaluation.reward.method_episodes``,
+   ``evaluation.reward.reference_methods``): they run where Snakemake parses the workflow
+   (``rules/common.smk``), so this parses it with the same files (``snakemake --list-rules``, a few
+   seconds, no DAG) and prints the parse's error without Snakemake's traceback.
+
+Not imported by any job, so editing it reruns nothing (:mod:`persim.codehash`).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from persim.config import ROOT
+from persim.config import main as check_files
+
+
+def _snakemake() -> str:
+    """The snakemake beside this Python (the project's venv), else the one on PATH."""
+    here = Path(sys.executable).with_name("snakemake")
+    return str(here) if here.is_file() else (shutil.which("snakemake") or "snakemake")
+
+
+def parse_error(stderr: str) -> str:
+    """The lines of a failed Snakemake parse that name the problem: its error lines without the
+    traceback's ``File ...`` frames and Snakemake's own notices."""
+    notices = ("Using workflow specific profile", "Config file ", "Building DAG")
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("  File ")
+             and not ln.startswith(notices)]
+    return "\n".join(lines) or stderr.strip()
+
+
+def check_workflow(files: list[str]) -> str | None:
+    """Parse the workflow with ``files`` laid over ``config/config.yaml``; None if it parses, else the
+    error (see :func:`parse_error`)."""
+    paths = [str(Path(f).resolve()) for f in files]
+    cmd = [_snakemake(), "--list-rules", *(["--configfile", *paths] if paths else [])]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return None if done.returncode == 0 else parse_error(done.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    files = list(sys.argv[1:] if argv is None else argv)
+    if check_files(files):
+        return 1
+    error = check_workflow(files)
+    if error:
+        print(f"error: the workflow refuses this config:\n{error}", file=sys.stderr)
+        return 1
+    print("workflow ok: Snakemake parsed it with these files (the checks of rules/common.smk)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
