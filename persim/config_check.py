@@ -29,11 +29,21 @@ def _snakemake() -> str:
 
 def parse_error(stderr: str) -> str:
     """The lines of a failed Snakemake parse that name the problem: its error lines without the
-    traceback's ``File ...`` frames and Snakemake's own notices."""
-    notices = ("Using workflow specific profile", "Config file ", "Building DAG")
-    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("  File ")
-             and not ln.startswith(notices)]
-    return "\n".join(lines) or stderr.strip()
+    traceback (``Traceback ...``, its ``File ...`` frames and their indented source lines) and without
+    Snakemake's own notices; all of ``stderr`` if nothing is left."""
+    notices = ("Using workflow specific profile", "Building DAG", "Assuming unrestricted shared filesystem")
+    kept, in_frame = [], False
+    for ln in stderr.splitlines():
+        if ln.startswith("  File ") or ln.startswith("Traceback (most recent call last)"):
+            in_frame = True
+        elif in_frame and ln.startswith("    "):
+            continue  # a frame's source line or its ^^^ marker
+        else:
+            in_frame = False
+            extended = ln.startswith("Config file ") and "extended by additional config" in ln
+            if ln.strip() and not ln.startswith(notices) and not extended:
+                kept.append(ln)
+    return "\n".join(kept) or stderr.strip()
 
 
 def check_workflow(files: list[str]) -> str | None:
@@ -41,7 +51,10 @@ def check_workflow(files: list[str]) -> str | None:
     error (see :func:`parse_error`)."""
     paths = [str(Path(f).resolve()) for f in files]
     cmd = [_snakemake(), "--list-rules", *(["--configfile", *paths] if paths else [])]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not run {cmd[0]} ({exc}); `make setup` installs it into .venv"
     return None if done.returncode == 0 else parse_error(done.stderr)
 
 
@@ -51,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     error = check_workflow(files)
     if error:
-        print(f"error: the workflow refuses this config:\n{error}", file=sys.stderr)
+        print(f"error: Snakemake could not parse the workflow with these files:\n{error}", file=sys.stderr)
         return 1
     print("workflow ok: Snakemake parsed it with these files (the checks of rules/common.smk)")
     return 0

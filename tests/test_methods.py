@@ -331,3 +331,17 @@ def test_check_config_runs_the_workflows_own_checks(tmp_path, capsys):
     assert "config key 'evaluation.reward.reference_methods'" in capsys.readouterr().err
     assert main([str(REPO / "config/quick.yaml")]) == 0
     assert "workflow ok" in capsys.readouterr().out
+
+
+def test_config_check_keeps_the_message_and_drops_the_traceback():
+    from persim.config_check import parse_error
+
+    err = ("Using workflow specific profile profiles/default for setting default command line arguments.\n"
+           "Config file config/config.yaml is extended by additional config specified via the command line.\n"
+           "Traceback (most recent call last):\n  File \"/x/common.smk\", line 100, in <module>\n"
+           "    MAIN_N = main_run_n(config)\n             ^^^^^^^^^^\n"
+           "ConfigError: config key 'data_scarcity.main_run_trial': bad\n"
+           "Config file must be given as JSON or YAML with keys at top level.\n")
+    assert parse_error(err).splitlines() == ["ConfigError: config key 'data_scarcity.main_run_trial': bad",
+                                             "Config file must be given as JSON or YAML with keys at top level."]
+    assert parse_error("  File \"x\", line 1\n") == "File \"x\", line 1"  # nothing left: all of it
