@@ -52,7 +52,7 @@ def _quick(*overlays):
 
 
 @pytest.mark.parametrize("overlay", sorted((REPO / "config/overlays").glob("*.yaml")), ids=lambda p: p.name)
-def test_overlays_validate_on_quick_and_keep_their_own_outdir(overlay):
+def test_overlays_validate_on_quick_and_never_overwrite_its_results(overlay):
     """Each file of config/overlays/ lays over quick as ``make quick OVERLAY=...`` passes it (after
     config/quick.yaml, to persim.config and to snakemake), and writes beside quick's results, not over
     them; or, sharing quick's outdir, only adds Tables 14-16 trials at more N (no quick job reruns)."""
@@ -63,6 +63,9 @@ def test_overlays_validate_on_quick_and_keep_their_own_outdir(overlay):
         added = both["data_scarcity"]["n_agents"]
         assert set(quick["data_scarcity"]["n_agents"]) < set(added)
         assert {**both, "data_scarcity": {**both["data_scarcity"], "n_agents": quick["data_scarcity"]["n_agents"]}} == quick
+        from persim.reporting.scope import main_run_n
+
+        assert main_run_n(both) == main_run_n(quick)  # the workflow's parse-time check: refused N = 100 twice
     else:
         assert both["run_name"] != quick["run_name"]
     rel = overlay.relative_to(REPO)
