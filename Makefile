@@ -74,9 +74,12 @@ gpu-check: setup
 slurm-test: setup
 	bash tests/slurm/run_slurm_test.sh
 
-# Self-contained HTML report of the quick run (tables, figures, comparison, provenance).
+# Self-contained HTML report of the quick run (tables, figures, comparison, provenance), written to
+# <outdir>/report.html: results/quick/report.html, or the overlay's outdir with OVERLAY=... (the same
+# OVERLAY and ENVS as the run it reports on).
 report: setup
-	$(BIN)/snakemake --configfile config/quick.yaml $(ENVS_CONFIG) --report results/quick/report.html
+	outdir=$$($(BIN)/python -m persim.config_check --outdir config/quick.yaml $(OVERLAY)) && \
+	  $(BIN)/snakemake --configfile config/quick.yaml $(OVERLAY) $(ENVS_CONFIG) --report $$outdir/report.html
 
 lint: setup
 	$(BIN)/snakemake --lint --configfile config/smoke.yaml

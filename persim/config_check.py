@@ -8,6 +8,9 @@ a run, without running anything.
    (``rules/common.smk``), so this parses it with the same files (``snakemake --list-rules``, a few
    seconds, no DAG) and prints the parse's error without Snakemake's traceback.
 
+``python -m persim.config_check --outdir FILE ...`` prints the merged config's ``outdir`` (where
+``make report`` writes), or the first check's error.
+
 Not imported by any job, so editing it reruns nothing (:mod:`persim.codehash`).
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from persim.config import ROOT
+from persim.config import ROOT, ConfigError, load_config
 from persim.config import main as check_files
 
 
@@ -58,8 +61,23 @@ def check_workflow(files: list[str]) -> str | None:
     return None if done.returncode == 0 else parse_error(done.stderr)
 
 
+def outdir(files: list[str]) -> str:
+    """The ``outdir`` of ``files`` merged over ``config/config.yaml`` as Snakemake merges them, without
+    a trailing slash (raises ConfigError as :func:`persim.config.load_config` does)."""
+    base = ROOT / "config" / "config.yaml"
+    paths = [base] + [Path(f) for f in files if Path(f).resolve() != base.resolve()]
+    return str(load_config(*paths)["outdir"]).rstrip("/")
+
+
 def main(argv: list[str] | None = None) -> int:
     files = list(sys.argv[1:] if argv is None else argv)
+    if files[:1] == ["--outdir"]:
+        try:
+            print(outdir(files[1:]))
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if check_files(files):
         return 1
     error = check_workflow(files)

@@ -73,6 +73,14 @@ def test_overlays_validate_on_quick_and_never_overwrite_its_results(overlay):
                          capture_output=True, text=True, check=True).stdout
     assert f"-m persim.config config/quick.yaml {rel}" in dry
     assert f"--configfile config/quick.yaml {rel} --config 'envs=[mountaincar]'" in dry
+    # make report with the same OVERLAY reports on that run: its files, into its own outdir
+    from persim.config_check import outdir
+
+    assert outdir(["config/quick.yaml", str(rel)]) == both["outdir"].rstrip("/")
+    report = " ".join(subprocess.run(["make", "-n", "report", f"OVERLAY={rel}"], cwd=REPO,
+                                     capture_output=True, text=True, check=True).stdout.split())
+    assert f"-m persim.config_check --outdir config/quick.yaml {rel}" in report
+    assert f"--configfile config/quick.yaml {rel} --report $outdir/report.html" in report
 
 
 def test_mountaincar_overlay_plans_every_mountaincar_mpc_method_at_200_x_50():
