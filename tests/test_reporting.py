@@ -657,3 +657,19 @@ def test_reward_cell_prints_no_std_it_does_not_have():
                               "reward": -60.0, "reward_std": np.nan}])
     tex = reward_latex(reward_long(one_seed, paper), "mountaincar")
     assert "-60.0 [-56.8 ± 1.8]" in tex and "-60.0 ±" not in tex
+
+
+def test_rmse_cell_prints_the_papers_precision_and_no_r2_it_does_not_have():
+    """Prediction cells print RMSE to 3 decimals and R² as the paper's table does (3 decimals in Tables
+    6-8, 2 in Tables 1 and 12); a missing R² prints the RMSE alone, never "(nan)"."""
+    from persim.reporting.latex import rmse_cell
+    from persim.reporting.prediction_tables import prediction_latex, prediction_long
+
+    assert rmse_cell(0.0251, 0.9687) == "0.025 (0.969)" and rmse_cell(0.0251, 0.9687, r2_decimals=2) == "0.025 (0.97)"
+    assert rmse_cell(0.0251, np.nan) == "0.025" and rmse_cell(0.0251, None) == "0.025"
+    assert rmse_cell(np.nan, 0.9) == "—" and rmse_cell(None, None) == "—"
+    paper = load_paper_tables()
+    no_r2 = pd.DataFrame([{"env": "mountaincar", "dataset": "pure", "method": "PerSim", "agent": 1,
+                           "rmse": 0.03, "r2_median": np.nan}])
+    tex = prediction_latex(prediction_long(no_r2, paper), "mountaincar")
+    assert "0.030 [0.025 (0.969)]" in tex and "nan" not in tex.lower()

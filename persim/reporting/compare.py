@@ -62,7 +62,7 @@ from persim.reporting.labels import (
     is_reference,
     reference_label,
 )
-from persim.reporting.latex import reward_cell
+from persim.reporting.latex import reward_cell, rmse_cell
 from persim.reporting.markdown import pipe_table
 from persim.reporting.paper import load_paper_tables, with_reference_rows
 from persim.reporting.scope import Scope
@@ -450,19 +450,13 @@ MARKS = {"reproduced": "✓", "better": "▲", "worse": "▼", "missing": "", "f
 PLANNER_LIMITED_MARK = "▽"  # worse, and so is this run's True env + MPC at the same planner budget
 
 
-def _fmt_rmse(value, r2) -> str:
-    if pd.isna(value):
-        return "—"
-    return f"{value:.3f}" + ("" if pd.isna(r2) else f" ({r2:.3f})")
-
-
 def _fmt_share(x) -> str:
     return "—" if pd.isna(x) else f"{100 * x:.1f}%"
 
 
 def _cell(row: pd.Series) -> str:
     if row["metric"] == "rmse":
-        ours, paper = _fmt_rmse(row["ours"], row["ours_r2"]), _fmt_rmse(row["paper"], row["paper_r2"])
+        ours, paper = rmse_cell(row["ours"], row["ours_r2"]), rmse_cell(row["paper"], row["paper_r2"])
     else:
         ours, paper = reward_cell(row["ours"], row["ours_std"]), reward_cell(row["paper"], row["paper_std"])
     limited = row.get("planner_limited", False)

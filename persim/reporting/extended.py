@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from persim.reporting.labels import DATASET_LABELS, ENV_LABELS
-from persim.reporting.latex import reward_cell, to_booktabs
+from persim.reporting.latex import reward_cell, rmse_cell, to_booktabs
 from persim.reporting.paper import load_paper_tables
 from persim.reporting.verdicts import COLUMNS, RMSE_DECIMALS, reward_verdicts, rmse_ratio, rmse_verdicts
 
@@ -83,8 +83,7 @@ def with_unrun_tables(long: pd.DataFrame, paper: pd.DataFrame | None = None) -> 
 def _fmt(cells: pd.DataFrame, which: str) -> str:
     vals = {m: (r[which], r[f"{which}_std"]) for m, r in zip(cells["metric"], cells.to_dict("records"))}
     if "rmse" in vals:
-        rmse, r2 = vals["rmse"][0], vals.get("r2_median", (np.nan, None))[0]
-        return "—" if pd.isna(rmse) else f"{rmse:.3f} ({r2:.2f})"
+        return rmse_cell(vals["rmse"][0], vals.get("r2_median", (np.nan, None))[0], r2_decimals=2)  # as Table 12
     return reward_cell(*vals.get("reward", (np.nan, np.nan)))
 
 

@@ -1,4 +1,5 @@
-"""Minimal booktabs LaTeX rendering of wide tables (no jinja2 dependency), and the reward cell format."""
+"""Minimal booktabs LaTeX rendering of wide tables (no jinja2 dependency), and the reward and RMSE cell
+formats."""
 from __future__ import annotations
 
 import pandas as pd
@@ -16,6 +17,15 @@ def reward_cell(mean, std) -> str:
     if mean is None or pd.isna(mean):
         return "—"
     return f"{mean:.1f}" if std is None or pd.isna(std) else f"{mean:.1f} ± {std:.1f}"
+
+
+def rmse_cell(rmse, r2, r2_decimals: int = 3) -> str:
+    """A prediction cell "RMSE (median R²)": RMSE to 3 decimals, R² to ``r2_decimals`` (the paper prints 2
+    in Tables 1 and 12, 3 in Tables 6-8); "—" where there is no RMSE, the RMSE alone where there is no
+    R² (None or NaN) rather than "(nan)"."""
+    if rmse is None or pd.isna(rmse):
+        return "—"
+    return f"{rmse:.3f}" if r2 is None or pd.isna(r2) else f"{rmse:.3f} ({r2:.{r2_decimals}f})"
 
 
 def to_booktabs(frame: pd.DataFrame, caption: str, label: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from persim.reporting.labels import DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, PREDICTION_TABLES
-from persim.reporting.latex import to_booktabs
+from persim.reporting.latex import rmse_cell, to_booktabs
 from persim.reporting.paper import load_paper_tables
 
 METRICS = ("rmse", "r2_median")
@@ -30,10 +30,7 @@ def prediction_long(results: pd.DataFrame, paper: pd.DataFrame | None = None) ->
 
 def _cell(sub: pd.DataFrame, column: str) -> str:
     vals = dict(zip(sub["metric"], sub[column]))
-    rmse, r2 = vals.get("rmse"), vals.get("r2_median")
-    if rmse is None or pd.isna(rmse):
-        return "—"
-    return f"{rmse:.3f} ({r2:.3f})"
+    return rmse_cell(vals.get("rmse"), vals.get("r2_median"))  # 3 decimals of R², as Tables 6-8
 
 
 def prediction_latex(long: pd.DataFrame, env: str, n_agents: int | None = None, note: str = "") -> str:

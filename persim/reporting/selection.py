@@ -10,7 +10,7 @@ import pandas as pd
 
 from persim.reporting.labels import (DATASET_LABELS, ENV_LABELS, PREDICTION_METHODS, REWARD_METHODS, TRUE_MPC,
                                      is_reference)
-from persim.reporting.latex import reward_cell, to_booktabs
+from persim.reporting.latex import reward_cell, rmse_cell, to_booktabs
 
 # Table 1/2 headers: MountainCar gravity x100 0.01/0.025/0.035 -> agents 1, 4, 5; CartPole
 # (force/length) (2/0.5), (10/0.85), (10/0.15) -> 1, 4, 5; HalfCheetah (mass/damping) (0.3/1.7),
@@ -42,8 +42,7 @@ def table1_latex(long: pd.DataFrame, n_agents: int | None = None, note: str = ""
     the run's scale, which then stands in the caption instead of ``n_agents``."""
     def cell(sub: pd.DataFrame, col: str) -> str:
         vals = dict(zip(sub["metric"], sub[col]))
-        rmse, r2 = vals.get("rmse"), vals.get("r2_median")
-        return "—" if rmse is None or pd.isna(rmse) else f"{rmse:.3f} ({r2:.2f})"
+        return rmse_cell(vals.get("rmse"), vals.get("r2_median"), r2_decimals=2)  # as the paper's Table 1
 
     rows = []
     for ds in DATASET_LABELS:
