@@ -293,6 +293,9 @@ def test_claims_are_judged_on_the_paper_and_on_ours(paper):
     summary = cmp.summarize(cells, claims.reset_index())
     assert (summary["kind"] == "claim").sum() == 7
     assert "claim (i)" not in cmp.to_markdown(cells, summary)  # claims have their own page
+    written = summary.to_csv(index=False).splitlines()  # counts stay whole numbers beside the claim rows
+    counts = written[1].split(",")[2:8]
+    assert all(c.isdigit() for c in counts), written[1]
 
 
 def test_mpc_rows_carry_this_runs_true_env_ceiling(paper):

@@ -402,7 +402,8 @@ def summarize(comparison: pd.DataFrame, claims: pd.DataFrame | None = None) -> p
         from persim.reporting.claims import claim_summary_rows
 
         out = pd.concat([out, claim_summary_rows(claims)], ignore_index=True)
-    return out
+    counts = [*VERDICTS, "worse_planner_limited", "n_cells", "n_ours", "n_compared"]
+    return out.astype({c: "Int64" for c in counts if c in out})  # whole numbers, blank on claim rows
 
 
 def split_reference(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
