@@ -3,10 +3,10 @@
 # the methods trained on it and evaluated on the five test agents. The stages are the standard rules
 # with the trial's paths and seeds (`use rule ... with`); cells are mean ± std across trials. With
 # data_scarcity.main_run_trial (MAIN_N, rules/common.smk) the main run's results are one more trial, at
-# that N: no job of its own.
+# that N: no job of its own (trial 0 of that N where data_scarcity.n_agents lists it too).
 SCARCE = config["data_scarcity"]
 from persim.reporting.labels import SCARCITY_TABLE
-from persim.reporting.scope import scarcity_note
+from persim.reporting.scope import scarcity_note, trained_trials
 
 
 wildcard_constraints:
@@ -43,7 +43,7 @@ def scarcity_inputs():
     for env in (e for e in ENVS if e in SCARCITY_TABLE):
         ds = SCARCE["datasets"][env]
         for n in SCARCE["n_agents"]:
-            for k in range(SCARCE["n_trials"]):
+            for k in trained_trials(n, SCARCE["n_trials"], MAIN_N):
                 facts = {"table": SCARCITY_TABLE[env], "n_train_agents": n, "trial": k}
                 out += [(f"{trial_dir(env, n, k)}/{ds}/{m}/reward.csv", facts) for m in SCARCE["methods"]]
         if MAIN_N is not None:

@@ -65,7 +65,7 @@ def test_overlays_validate_on_quick_and_never_overwrite_its_results(overlay):
         assert {**both, "data_scarcity": {**both["data_scarcity"], "n_agents": quick["data_scarcity"]["n_agents"]}} == quick
         from persim.reporting.scope import main_run_n
 
-        assert main_run_n(both) == main_run_n(quick)  # the workflow's parse-time check: refused N = 100 twice
+        assert main_run_n(both) == main_run_n(quick)  # the workflow's parse-time check (the main run stands for its N)
     else:
         assert both["run_name"] != quick["run_name"]
     rel = overlay.relative_to(REPO)

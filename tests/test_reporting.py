@@ -604,6 +604,9 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     assert "N = 250: not run in this profile" in main and "retrained" not in main
     retrained = table_notes({"n_agents": [50], "n_trials": 1, "main_run_n": 100, "main_run_retrained": True})[14]
     assert "averages its seeds' own retrained simulators" in retrained and "one trial: no std" in retrained
+    first = table_notes({"n_agents": [250, 100, 50, 25], "n_trials": 2, "main_run_n": 100})[14]
+    assert "N = 100's first trial is this run's main experiment" in first and "the other 1 trained apart" in first
+    assert "no std" not in first and "not run in this profile" not in first
     policies = pd.DataFrame({"env": ["halfcheetah", "halfcheetah", "mountaincar"], "policy": ["logging0", "test", "test"],
                              "mean_return": [-245.5, 57.8, -120.0], "paper_target": [3000.0, 4000.0, -150.0],
                              "off_target": [True, True, False]})
@@ -623,12 +626,13 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     assert "Scope of this run" in page and page.count("not run in this profile") == 1  # one note for the three tables
 
 
-def test_the_main_run_stands_as_a_trial_only_at_an_n_not_also_trained_as_trials():
+def test_the_main_run_stands_as_a_trial_of_its_n_and_the_others_are_trained():
     """data_scarcity.main_run_trial: the main run's N (agents.n_agents) joins Tables 14-16 as one trial;
-    listing that N among the trained N as well is refused, naming the key (it would be two experiments
-    under one N)."""
+    listing that N among the trained N as well makes the main run its trial 0 and trains trials 1 to
+    n_trials - 1; refused, naming the key, where the main run's seeds plan on retrained simulators (it
+    would be two experiments under one N)."""
     from persim.config import ConfigError
-    from persim.reporting.scope import main_run_n
+    from persim.reporting.scope import main_run_n, trained_trials
 
     scarce = {"n_agents": [50, 25], "n_trials": 2, "datasets": {"mountaincar": "random", "cartpole": "pure"},
               "methods": ["persim", "bcq_p"]}
@@ -637,8 +641,13 @@ def test_the_main_run_stands_as_a_trial_only_at_an_n_not_also_trained_as_trials(
     assert main_run_n(config) is None  # off unless asked for
     scarce["main_run_trial"] = True
     assert main_run_n(config) == 100
-    with pytest.raises(ConfigError, match="data_scarcity.main_run_trial.*N = 100"):
-        main_run_n({**config, "data_scarcity": {**scarce, "n_agents": [100, 50]}})
+    both = {**config, "data_scarcity": {**scarce, "n_agents": [100, 50]}}
+    assert main_run_n(both) == 100
+    assert list(trained_trials(100, 2, 100)) == [1] and list(trained_trials(50, 2, 100)) == [0, 1]
+    assert list(trained_trials(100, 2, None)) == [0, 1] and list(trained_trials(100, 1, 100)) == []
+    with pytest.raises(ConfigError, match="data_scarcity.main_run_trial.*N = 100.*retrain_per_seed"):
+        main_run_n({**both, "evaluation": {"reward": {"retrain_per_seed": True}}})
+    assert main_run_n({**config, "evaluation": {"reward": {"retrain_per_seed": True}}}) == 100  # N not trained apart
     # a trial at no cost: the main run must hold every method and dataset of the tables
     with pytest.raises(ConfigError, match="data_scarcity.main_run_trial.*no bcq_p"):
         main_run_n({**config, "methods": {"simulators": ["persim"], "policies": []}})

@@ -57,16 +57,23 @@ def main_run_n(config: dict) -> int | None:
     """N at which the main run stands as a trial of Tables 14-16 (``data_scarcity.main_run_trial``): the
     run's ``agents.n_agents``, or None when the option is off. Its agents, datasets and models are a
     trial of that N by construction (the five test agents and N - 5 sampled ones, one trajectory each,
-    the same methods and evaluation), so Tables 14-16 get that N from results the run has anyway.
-    Raises :class:`ConfigError`, naming the key, where that N is also trained as trials or the main run
-    lacks a method or dataset of Tables 14-16 (it would have to train them: not a trial at no cost)."""
+    the same methods and evaluation), so Tables 14-16 get that N from results the run has anyway. Where
+    that N is also in ``data_scarcity.n_agents``, the main run is its trial 0 and trials 1 to
+    ``n_trials`` - 1 are trained (:func:`trained_trials`).
+    Raises :class:`ConfigError`, naming the key, where the main run lacks a method or dataset of Tables
+    14-16 (it would have to train them: not a trial at no cost), or where that N is also trained as
+    trials while the main run's seeds plan on their own retrained simulators
+    (``evaluation.reward.retrain_per_seed``; a trial trains one per method: two experiments under one N)."""
     scarce = config.get("data_scarcity") or {}
     if not scarce.get("main_run_trial"):
         return None
     key, n = "config key 'data_scarcity.main_run_trial'", int(config["agents"]["n_agents"])
-    if n in {int(k) for k in scarce["n_agents"]}:
-        raise ConfigError(f"{key}: N = {n} (agents.n_agents) is also in data_scarcity.n_agents; train it as "
-                          "separate trials there, or let the main run stand for it, not both")
+    retrained = bool(((config.get("evaluation") or {}).get("reward") or {}).get("retrain_per_seed"))
+    if retrained and n in {int(k) for k in scarce["n_agents"]}:
+        raise ConfigError(f"{key}: N = {n} (agents.n_agents) is also in data_scarcity.n_agents, but the main run's "
+                          "seeds plan on their own retrained simulators (evaluation.reward.retrain_per_seed) where "
+                          "a trial trains one per method; train N = {n} as separate trials there, or let the main "
+                          "run stand for it, not both".replace("{n}", str(n)))
     run = set(config["methods"]["simulators"]) | set(config["methods"]["policies"])
     lacking = [m for m in scarce["methods"] if m not in run]
     lacking += [f"{env} {ds} data" for env, ds in scarce["datasets"].items()
@@ -76,6 +83,12 @@ def main_run_n(config: dict) -> int | None:
                           "behaviours), so it holds no such cells of Tables 14-16; add them there or turn the "
                           "option off")
     return n
+
+
+def trained_trials(n: int, n_trials: int, main_n: int | None = None) -> range:
+    """The trials of N that Tables 14-16 train: all ``n_trials``, or, at the main run's N (``main_n``,
+    :func:`main_run_n`), trials 1 to ``n_trials`` - 1 (the main run is its trial 0)."""
+    return range(1 if main_n is not None and int(n) == int(main_n) else 0, int(n_trials))
 
 
 def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = None,
@@ -90,7 +103,11 @@ def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = N
             f"{', '.join(map(str, paper))}) with {n_trials} trials per N (data_scarcity.n_trials; "
             f"the paper: {PAPER_SCARCITY_TRIALS}); each trial trains one simulator per method, which every "
             "seed of the trial plans on" + ("; one trial: no std." if n_trials == 1 else "."))
-    if main_n is not None:
+    if main_n is not None and main_n in ran:
+        others = f", the other {n_trials - 1} trained apart" if n_trials > 1 else ""
+        note += (f" N = {main_n}'s first trial is this run's main experiment (agents.n_agents; the models and "
+                 f"rewards of Tables 9-11; data_scarcity.main_run_trial){others}.")
+    elif main_n is not None:
         note += (f" N = {main_n} is this run's main experiment (agents.n_agents; the models and rewards of "
                  "Tables 9-11) as its one trial (data_scarcity.main_run_trial), so its cells have no std"
                  + ("; its value averages its seeds' own retrained simulators." if main_retrained else "."))
