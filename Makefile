@@ -18,7 +18,7 @@ space := $(empty) $(empty)
 ENVS_CONFIG := $(if $(strip $(ENVS)),--config 'envs=[$(subst $(space),$(comma),$(strip $(ENVS)))]')
 # Config files laid over the profile, in order (config/overlays/, or your own). One that changes what the
 # profile's jobs compute sets its own outdir (its results beside the profile's); one that only adds experiments
-# keeps the profile's and reuses its results (config/overlays/scarcity-n250.yaml), e.g.
+# keeps the profile's and reuses its results (config/overlays/scarcity-all-n.yaml), e.g.
 #   make quick OVERLAY=config/overlays/mountaincar-200x50.yaml ENVS=mountaincar
 OVERLAY ?=
 
