@@ -203,3 +203,20 @@ def test_captions_list_every_training_setting_that_differs_from_the_paper_profil
     changed = merge(paper, {"evaluation": {"prediction": {"n_rollouts": 7}}})
     assert section_note(changed, paper, "evaluation.prediction", "Prediction test settings").endswith(
         "n_rollouts 7 (200)")
+
+
+def test_the_main_runs_n_listed_among_the_trials_trains_only_its_other_trials(workflow_copy):
+    """Smoke's main run (8 agents) stands as N = 8's trial 0 (data_scarcity.main_run_trial); listing 8 in
+    data_scarcity.n_agents too trains trials 1 to n_trials - 1 of it, never a second trial 0. Refused,
+    naming the key, while the main run's seeds plan on retrained simulators (smoke's retrain_per_seed)."""
+    extra = workflow_copy / "n8.yaml"
+    extra.write_text("data_scarcity: {n_agents: [25, 8]}\n")
+    res = snakemake(workflow_copy, "-n", "--configfile", "config/smoke.yaml", str(extra))
+    assert res.returncode != 0 and "config key 'data_scarcity.main_run_trial': N = 8" in res.stdout + res.stderr
+    extra.write_text("data_scarcity: {n_agents: [25, 8]}\nevaluation: {reward: {retrain_per_seed: false}}\n")
+    res = snakemake(workflow_copy, "-n", "--configfile", "config/smoke.yaml", str(extra))
+    assert res.returncode == 0, res.stderr[-2000:]
+    for env in ("mountaincar", "cartpole", "halfcheetah"):
+        assert f"results/smoke/{env}/scarcity/n8_t1/agents.parquet" in res.stdout
+        assert f"results/smoke/{env}/scarcity/n25_t0/agents.parquet" in res.stdout
+    assert "scarcity/n8_t0/" not in res.stdout
