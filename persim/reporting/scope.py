@@ -72,8 +72,8 @@ def main_run_n(config: dict) -> int | None:
     if retrained and n in {int(k) for k in scarce["n_agents"]}:
         raise ConfigError(f"{key}: N = {n} (agents.n_agents) is also in data_scarcity.n_agents, but the main run's "
                           "seeds plan on their own retrained simulators (evaluation.reward.retrain_per_seed) where "
-                          "a trial trains one per method; train N = {n} as separate trials there, or let the main "
-                          "run stand for it, not both".replace("{n}", str(n)))
+                          f"a trial trains one per method; train N = {n} as separate trials there, or let the main "
+                          "run stand for it, not both")
     run = set(config["methods"]["simulators"]) | set(config["methods"]["policies"])
     lacking = [m for m in scarce["methods"] if m not in run]
     lacking += [f"{env} {ds} data" for env, ds in scarce["datasets"].items()
