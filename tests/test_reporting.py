@@ -685,3 +685,15 @@ def test_rmse_cell_prints_the_papers_precision_and_no_r2_it_does_not_have():
                            "rmse": 0.03, "r2_median": np.nan}])
     tex = prediction_latex(prediction_long(no_r2, paper), "mountaincar")
     assert "0.030 [0.025 (0.969)]" in tex and "nan" not in tex.lower()
+
+
+def test_trials_on_disk_that_the_config_does_not_list_are_named():
+    """A plain run after an overlay's (more N in data_scarcity.n_agents) is told which N's trials on disk
+    Tables 14-16 leave out; N the config lists, and other directories, are not named."""
+    from persim.reporting.scope import unlisted_trial_ns
+
+    dirs = ["results/quick/mountaincar/scarcity/n250_t0", "results/quick/cartpole/scarcity/n250_t1/",
+            "results/quick/mountaincar/scarcity/n100_t1", "results/quick/mountaincar/scarcity/n50_t0",
+            "results/quick/mountaincar/scarcity/notes"]
+    assert unlisted_trial_ns(dirs, [50, 25]) == [250, 100]
+    assert unlisted_trial_ns(dirs, [250, 100, 50, 25]) == []

@@ -91,6 +91,15 @@ def trained_trials(n: int, n_trials: int, main_n: int | None = None) -> range:
     return range(1 if main_n is not None and int(n) == int(main_n) else 0, int(n_trials))
 
 
+def unlisted_trial_ns(trial_dirs: Sequence[str], n_agents: Sequence[int]) -> list[int]:
+    """The N, largest first, of trial directories on disk (``.../scarcity/n<N>_t<k>``, e.g. an overlay's)
+    that ``data_scarcity.n_agents`` does not list, so Tables 14-16 are written without them."""
+    import re
+
+    found = {int(m.group(1)) for d in trial_dirs if (m := re.fullmatch(r"n(\d+)_t\d+", str(d).rstrip("/").split("/")[-1]))}
+    return sorted(found - {int(n) for n in n_agents}, reverse=True)
+
+
 def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = None,
                   main_retrained: bool = False) -> str:
     """Tables 14-16's note: which of the paper's numbers of training agents this run trains, with how many
