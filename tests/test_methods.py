@@ -320,8 +320,8 @@ def test_check_config_runs_the_workflows_own_checks(tmp_path, capsys):
     with the config key and no Snakemake traceback; the quick profile passes."""
     from persim.config_check import main
 
-    both = tmp_path / "both.yaml"  # N = 100 as scarcity trials while the 100-agent main run stands for it
-    both.write_text("data_scarcity: {n_agents: [100, 50]}\n")
+    both = tmp_path / "both.yaml"  # N = 100 as scarcity trials while the main run, which retrains per seed, stands for it
+    both.write_text("data_scarcity: {n_agents: [100, 50]}\nevaluation: {reward: {retrain_per_seed: true}}\n")
     assert main([str(REPO / "config/quick.yaml"), str(both)]) == 1
     err = capsys.readouterr().err
     assert "config key 'data_scarcity.main_run_trial'" in err and "File \"" not in err
