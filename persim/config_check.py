@@ -34,7 +34,8 @@ def parse_error(stderr: str) -> str:
     """The lines of a failed Snakemake parse that name the problem: its error lines without the
     traceback (``Traceback ...``, its ``File ...`` frames and their indented source lines) and without
     Snakemake's own notices; all of ``stderr`` if nothing is left."""
-    notices = ("Using workflow specific profile", "Building DAG", "Assuming unrestricted shared filesystem")
+    notices = ("Using workflow specific profile", "Building DAG", "Assuming unrestricted shared filesystem",
+               "note: ")  # the last: the workflow's own notes (rules/scarcity.smk), not errors
     kept, in_frame = [], False
     for ln in stderr.splitlines():
         if ln.startswith("  File ") or ln.startswith("Traceback (most recent call last)"):

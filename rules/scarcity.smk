@@ -6,7 +6,7 @@
 # that N: no job of its own (trial 0 of that N where data_scarcity.n_agents lists it too).
 SCARCE = config["data_scarcity"]
 from persim.reporting.labels import SCARCITY_TABLE
-from persim.reporting.scope import scarcity_note, trained_trials, unlisted_trial_ns
+from persim.reporting.scope import scarcity_note, trained_trials, unused_trials
 
 
 wildcard_constraints:
@@ -20,12 +20,13 @@ def trial_dir(env, n, trial):
 
 TRIAL = trial_dir("{env}", "{n}", "{trial}")
 
-_UNLISTED = unlisted_trial_ns([str(d) for d in Path(OUT).glob("*/scarcity/n*_t*")], SCARCE["n_agents"])
-if _UNLISTED:  # e.g. a plain `make quick` after one with config/overlays/scarcity-all-n.yaml
-    print(f"note: {OUT} holds Tables 14-16 trials at N = {', '.join(map(str, _UNLISTED))} that this config's "
-          "data_scarcity.n_agents does not list: Tables 14-16 are written without them (their files stay; "
-          "run with the overlay that listed them, e.g. OVERLAY=config/overlays/scarcity-all-n.yaml, to "
-          "include them again)", file=sys.stderr)
+_UNUSED = unused_trials([str(d) for d in Path(OUT).glob("*/scarcity/n*_t*")], SCARCE["n_agents"], SCARCE["n_trials"],
+                        MAIN_N)
+if _UNUSED:  # e.g. a plain `make quick` after one with config/overlays/scarcity-all-n.yaml
+    print(f"note: {OUT} holds Tables 14-16 trials ({', '.join(_UNUSED)}) that this config's data_scarcity "
+          "(n_agents, n_trials) does not use: Tables 14-16 are written without them (their files stay; run "
+          "with the overlay that used them, e.g. OVERLAY=config/overlays/scarcity-all-n.yaml, to include them "
+          "again)", file=sys.stderr)
 
 
 def trial_seed(w, *what):

@@ -338,6 +338,7 @@ def test_config_check_keeps_the_message_and_drops_the_traceback():
 
     err = ("Using workflow specific profile profiles/default for setting default command line arguments.\n"
            "Config file config/config.yaml is extended by additional config specified via the command line.\n"
+           "note: results/quick holds Tables 14-16 trials (n250_t0) that this config's data_scarcity ...\n"
            "Traceback (most recent call last):\n  File \"/x/common.smk\", line 100, in <module>\n"
            "    MAIN_N = main_run_n(config)\n             ^^^^^^^^^^\n"
            "ConfigError: config key 'data_scarcity.main_run_trial': bad\n"

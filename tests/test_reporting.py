@@ -605,8 +605,13 @@ def test_scope_notes_say_which_paper_settings_a_run_leaves_out_and_which_envs_da
     retrained = table_notes({"n_agents": [50], "n_trials": 1, "main_run_n": 100, "main_run_retrained": True})[14]
     assert "averages its seeds' own retrained simulators" in retrained and "one trial: no std" in retrained
     first = table_notes({"n_agents": [250, 100, 50, 25], "n_trials": 2, "main_run_n": 100})[14]
-    assert "N = 100's first trial is this run's main experiment" in first and "the other 1 trained apart" in first
+    assert "This run trains N = 250, 50, 25 (config" in first and "2 trials per N" in first
+    assert "N = 100 has 2 trials too: its first is this run's main experiment" in first
+    assert "its second trial is trained apart" in first
     assert "no std" not in first and "not run in this profile" not in first
+    assert "trials 2-5 are trained apart" in table_notes({"n_agents": [100], "n_trials": 5, "main_run_n": 100})[14]
+    alone = table_notes({"n_agents": [100], "n_trials": 1, "main_run_n": 100})[14]  # listed, nothing to train
+    assert "trains no other N than its main run's" in alone and "as its one trial" in alone
     policies = pd.DataFrame({"env": ["halfcheetah", "halfcheetah", "mountaincar"], "policy": ["logging0", "test", "test"],
                              "mean_return": [-245.5, 57.8, -120.0], "paper_target": [3000.0, 4000.0, -150.0],
                              "off_target": [True, True, False]})
@@ -687,13 +692,15 @@ def test_rmse_cell_prints_the_papers_precision_and_no_r2_it_does_not_have():
     assert "0.030 [0.025 (0.969)]" in tex and "nan" not in tex.lower()
 
 
-def test_trials_on_disk_that_the_config_does_not_list_are_named():
-    """A plain run after an overlay's (more N in data_scarcity.n_agents) is told which N's trials on disk
-    Tables 14-16 leave out; N the config lists, and other directories, are not named."""
-    from persim.reporting.scope import unlisted_trial_ns
+def test_trials_on_disk_that_the_config_does_not_use_are_named():
+    """A plain run after an overlay's (more N in data_scarcity.n_agents, or more trials) is told which
+    trials on disk Tables 14-16 leave out; the trials it uses, and other directories, are not named."""
+    from persim.reporting.scope import unused_trials
 
     dirs = ["results/quick/mountaincar/scarcity/n250_t0", "results/quick/cartpole/scarcity/n250_t1/",
-            "results/quick/mountaincar/scarcity/n100_t1", "results/quick/mountaincar/scarcity/n50_t0",
+            "results/quick/halfcheetah/scarcity/n250_t0", "results/quick/mountaincar/scarcity/n100_t1",
+            "results/quick/mountaincar/scarcity/n50_t0", "results/quick/mountaincar/scarcity/n50_t2",
             "results/quick/mountaincar/scarcity/notes"]
-    assert unlisted_trial_ns(dirs, [50, 25]) == [250, 100]
-    assert unlisted_trial_ns(dirs, [250, 100, 50, 25]) == []
+    assert unused_trials(dirs, [50, 25], 2, 100) == ["n250_t0", "n250_t1", "n100_t1", "n50_t2"]
+    assert unused_trials(dirs, [250, 100, 50, 25], 3, 100) == []
+    assert unused_trials(dirs, [250, 100, 50], 2, None) == ["n50_t2"]  # no main run: n100_t0 would be trained

@@ -91,31 +91,41 @@ def trained_trials(n: int, n_trials: int, main_n: int | None = None) -> range:
     return range(1 if main_n is not None and int(n) == int(main_n) else 0, int(n_trials))
 
 
-def unlisted_trial_ns(trial_dirs: Sequence[str], n_agents: Sequence[int]) -> list[int]:
-    """The N, largest first, of trial directories on disk (``.../scarcity/n<N>_t<k>``, e.g. an overlay's)
-    that ``data_scarcity.n_agents`` does not list, so Tables 14-16 are written without them."""
+def unused_trials(trial_dirs: Sequence[str], n_agents: Sequence[int], n_trials: int,
+                  main_n: int | None = None) -> list[str]:
+    """The trials on disk (directories ``.../scarcity/n<N>_t<k>``, e.g. an overlay's) that Tables 14-16 of
+    this config leave out: an N that ``data_scarcity.n_agents`` does not list, or a trial beyond what
+    :func:`trained_trials` trains at that N. Names such as ``n250_t0``, largest N first, each once."""
     import re
 
-    found = {int(m.group(1)) for d in trial_dirs if (m := re.fullmatch(r"n(\d+)_t\d+", str(d).rstrip("/").split("/")[-1]))}
-    return sorted(found - {int(n) for n in n_agents}, reverse=True)
+    used = {(int(n), k) for n in n_agents for k in trained_trials(n, n_trials, main_n)}
+    found = {(int(m.group(1)), int(m.group(2))) for d in trial_dirs
+             if (m := re.fullmatch(r"n(\d+)_t(\d+)", str(d).rstrip("/").split("/")[-1]))}
+    return [f"n{n}_t{k}" for n, k in sorted(found - used, key=lambda nk: (-nk[0], nk[1]))]
 
 
 def scarcity_note(n_agents: Sequence[int], n_trials: int, main_n: int | None = None,
                   main_retrained: bool = False) -> str:
     """Tables 14-16's note: which of the paper's numbers of training agents this run trains, with how many
-    trials, and ``main_n``, the N of the main run's one trial (:func:`main_run_n`; ``main_retrained``: its
-    seeds plan on their own retrained simulators); the paper's other N stand as missing cells, not run
-    here."""
-    ran, paper = sorted({int(n) for n in n_agents}, reverse=True), paper_scarcity_n()
-    skipped = [n for n in paper if n not in ran and n != main_n]
-    note = (f"This run trains N = {', '.join(map(str, ran))} (config data_scarcity.n_agents; the paper: "
-            f"{', '.join(map(str, paper))}) with {n_trials} trials per N (data_scarcity.n_trials; "
-            f"the paper: {PAPER_SCARCITY_TRIALS}); each trial trains one simulator per method, which every "
-            "seed of the trial plans on" + ("; one trial: no std." if n_trials == 1 else "."))
-    if main_n is not None and main_n in ran:
-        others = f", the other {n_trials - 1} trained apart" if n_trials > 1 else ""
-        note += (f" N = {main_n}'s first trial is this run's main experiment (agents.n_agents; the models and "
-                 f"rewards of Tables 9-11; data_scarcity.main_run_trial){others}.")
+    trials, and ``main_n`` (:func:`main_run_n`), the N at which the main run is a trial: its one trial, or,
+    where ``n_agents`` lists it too and ``n_trials`` > 1, its trial 0 beside trained ones
+    (``main_retrained``: the main run's seeds plan on their own retrained simulators); the paper's other
+    N stand as missing cells, not run here."""
+    listed, paper = sorted({int(n) for n in n_agents}, reverse=True), paper_scarcity_n()
+    shared = main_n is not None and main_n in listed and n_trials > 1  # main run = trial 0, the rest trained
+    trained = [n for n in listed if n != main_n]
+    skipped = [n for n in paper if n not in listed and n != main_n]
+    where = (f"config data_scarcity.n_agents; the paper: {', '.join(map(str, paper))}")
+    if trained:
+        note = (f"This run trains N = {', '.join(map(str, trained))} ({where}) with {n_trials} trials per N "
+                f"(data_scarcity.n_trials; the paper: {PAPER_SCARCITY_TRIALS}); each trial trains one simulator "
+                "per method, which every seed of the trial plans on" + ("; one trial: no std." if n_trials == 1 else "."))
+    else:
+        note = f"This run trains no other N than its main run's ({where})."
+    if shared:
+        rest = "its second trial is" if n_trials == 2 else f"trials 2-{n_trials} are"
+        note += (f" N = {main_n} has {n_trials} trials too: its first is this run's main experiment (agents.n_agents; "
+                 f"the models and rewards of Tables 9-11; data_scarcity.main_run_trial), {rest} trained apart.")
     elif main_n is not None:
         note += (f" N = {main_n} is this run's main experiment (agents.n_agents; the models and rewards of "
                  "Tables 9-11) as its one trial (data_scarcity.main_run_trial), so its cells have no std"
