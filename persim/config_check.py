@@ -64,10 +64,9 @@ def check_workflow(files: list[str]) -> str | None:
 
 def outdir(files: list[str]) -> str:
     """The ``outdir`` of ``files`` merged over ``config/config.yaml`` as Snakemake merges them, without
-    a trailing slash (raises ConfigError as :func:`persim.config.load_config` does)."""
-    base = ROOT / "config" / "config.yaml"
-    paths = [base] + [Path(f) for f in files if Path(f).resolve() != base.resolve()]
-    return str(load_config(*paths)["outdir"]).rstrip("/")
+    a trailing slash (raises ConfigError as :func:`persim.config.load_config` does; ``config/config.yaml``
+    among ``files`` merges onto itself unchanged)."""
+    return str(load_config(ROOT / "config" / "config.yaml", *files)["outdir"]).rstrip("/")
 
 
 def main(argv: list[str] | None = None) -> int:
