@@ -51,24 +51,31 @@ def _quick(*overlays):
     return load_config(REPO / "config/config.yaml", REPO / "config/quick.yaml", *overlays)
 
 
-@pytest.mark.parametrize("overlay", sorted((REPO / "config/overlays").glob("*.yaml")), ids=lambda p: p.name)
-def test_overlays_validate_on_quick_and_never_overwrite_its_results(overlay):
-    """Each file of config/overlays/ lays over quick as ``make quick OVERLAY=...`` passes it (after
-    config/quick.yaml, to persim.config and to snakemake), and writes beside quick's results, not over
-    them; or, sharing quick's outdir, only adds Tables 14-16 trials at more N (no quick job reruns)."""
+_OVERLAYS = sorted((REPO / "config/overlays").glob("*.yaml"))
+_SCARCITY_PAIR = (REPO / "config/overlays/scarcity-all-n.yaml", REPO / "config/overlays/scarcity-5-trials.yaml")
+
+
+@pytest.mark.parametrize("overlays", [(p,) for p in _OVERLAYS] + [_SCARCITY_PAIR],
+                         ids=lambda ps: "+".join(p.name for p in ps))
+def test_overlays_validate_on_quick_and_never_overwrite_its_results(overlays):
+    """Each file of config/overlays/ (and the two scarcity overlays together) lays over quick as ``make
+    quick OVERLAY=...`` passes it (after config/quick.yaml, to persim.config and to snakemake), and
+    writes beside quick's results, not over them; or, sharing quick's outdir, only adds Tables 14-16
+    trials, at more N or more trials per N (no quick job reruns)."""
     import subprocess
 
-    quick, both = _quick(), _quick(overlay)
+    quick, both = _quick(), _quick(*overlays)
     if both["outdir"] == quick["outdir"]:
-        added = both["data_scarcity"]["n_agents"]
-        assert set(quick["data_scarcity"]["n_agents"]) < set(added)
-        assert {**both, "data_scarcity": {**both["data_scarcity"], "n_agents": quick["data_scarcity"]["n_agents"]}} == quick
+        qs, bs = quick["data_scarcity"], both["data_scarcity"]
+        assert set(qs["n_agents"]) <= set(bs["n_agents"]) and bs["n_trials"] >= qs["n_trials"]
+        assert (set(bs["n_agents"]), bs["n_trials"]) != (set(qs["n_agents"]), qs["n_trials"])  # it adds trials
+        assert {**both, "data_scarcity": {**bs, "n_agents": qs["n_agents"], "n_trials": qs["n_trials"]}} == quick
         from persim.reporting.scope import main_run_n
 
         assert main_run_n(both) == main_run_n(quick)  # the workflow's parse-time check (the main run stands for its N)
     else:
         assert both["run_name"] != quick["run_name"]
-    rel = overlay.relative_to(REPO)
+    rel = " ".join(str(p.relative_to(REPO)) for p in overlays)
     dry = subprocess.run(["make", "-n", "quick", f"OVERLAY={rel}", "ENVS=mountaincar"], cwd=REPO,
                          capture_output=True, text=True, check=True).stdout
     assert f"-m persim.config config/quick.yaml {rel}" in dry
@@ -76,7 +83,7 @@ def test_overlays_validate_on_quick_and_never_overwrite_its_results(overlay):
     # make report with the same OVERLAY reports on that run: its files, into its own outdir
     from persim.config_check import outdir
 
-    assert outdir(["config/quick.yaml", str(rel)]) == both["outdir"].rstrip("/")
+    assert outdir(["config/quick.yaml", *rel.split()]) == both["outdir"].rstrip("/")
     report = " ".join(subprocess.run(["make", "-n", "report", f"OVERLAY={rel}"], cwd=REPO,
                                      capture_output=True, text=True, check=True).stdout.split())
     assert f"-m persim.config_check --outdir config/quick.yaml {rel}" in report
