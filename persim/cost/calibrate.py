@@ -41,7 +41,10 @@ from persim.methods import REGISTRY
 
 LOG = logging.getLogger("persim.cost")
 ROWS = 4000                # transitions of the calibration dataset per env (about)
-MAX_EPISODES = {"rollout": 50, "mpc": 20}  # lock-step batch sizes timed; larger ones scale linearly
+# Lock-step batch sizes timed; larger ones scale linearly. A policy evaluation is timed at up to 200 episodes:
+# its per-episode cost falls with the batch (HalfCheetah BCQ, 100 episodes: 0.79 s per 1k episode-steps timed at
+# 50 episodes, 0.61 s at 100, the quick run's jobs ~0.60 s), and 15 steps of 200 episodes take seconds.
+MAX_EPISODES = {"rollout": 50, "policy_eval": 200, "mpc": 20}
 LONG_CAP, MIN_ROWS = 200, 5000  # a dataset kernel's long run: its episode cap, the transitions it writes at least
 IMPORTS = "import snakemake.script, persim.workflow, pandas, pyarrow.parquet, gymnasium, d3rlpy, torch"
 CONTENTION_WORKLOAD = """
@@ -107,7 +110,9 @@ def machine_id(device: str) -> str:
 # overhead 2: the server start-up. rollout 2: a d3rlpy policy (was an MLP). dataset 2: short cap 1, best of 5.
 # mpc 3: PerSim's discrete step on the fused C kernel (persim.models.native_step).
 # dataset 3: the long run to 200 steps (was: within the shortest episode), repeated to >= 5,000 transitions.
-METHOD_VERSION = {"mpc": 3, "contention": 2, "overhead": 2, "rollout": 2, "dataset": 3}
+# policy_eval 2: timed at up to 200 lock-step episodes (was 50), best of 3 (was 2; one HalfCheetah BCQ figure
+# came out 1.4x its repeats'). rollout 3: best of 3.
+METHOD_VERSION = {"mpc": 3, "contention": 2, "overhead": 2, "rollout": 3, "dataset": 3, "policy_eval": 2}
 
 
 def kernel_id(kernel: Kernel) -> str:
@@ -428,7 +433,7 @@ class Calibrator:
         _, agents, _ = self.calibration_data(env, cap)
         ids = agents.query("test_agent > 0")["agent_id"].to_numpy()
         want = int(payload["episodes"])
-        n = min(want, MAX_EPISODES["rollout"])
+        n = min(want, MAX_EPISODES["policy_eval"])
         index = np.arange(n) % len(ids)
 
         per_step, fixed = _lockstep_fit(env, n, want,
@@ -518,7 +523,7 @@ def mpc_steps(context_length: int) -> tuple[int, int]:
 
 def _lockstep_fit(env: str, n: int, want: int, actor: Callable[[], PolicyActor]) -> tuple[float, float]:
     """(seconds per env step, set-up seconds for ``want`` episodes) of ``n`` episodes of ``env`` in lock
-    step under ``actor()``, from the best of 2 runs of 5 and of 15 steps after a 1-step warm-up (env
+    step under ``actor()``, from the best of 3 runs of 5 and of 15 steps after a 1-step warm-up (env
     creation scales with episodes, so the set-up is scaled by ``want / n``)."""
     def run(steps: int) -> float:
         envs = [make(env).unwrapped for _ in range(n)]
@@ -527,7 +532,7 @@ def _lockstep_fit(env: str, n: int, want: int, actor: Callable[[], PolicyActor])
             return _timed(lambda: rollout(envs, list(range(n)), act, n_steps=steps))[0]
 
     run(1)  # warm-up: first-call costs are not per step
-    t5, t15 = min(run(5) for _ in range(2)), min(run(15) for _ in range(2))  # best of 2: a busy machine's noise
+    t5, t15 = min(run(5) for _ in range(3)), min(run(15) for _ in range(3))  # best of 3: a busy machine's noise
     per_step = max(0.0, (t15 - t5) / (10 * n))
     return per_step, max(0.0, t5 - 5 * n * per_step) * want / n
 
