@@ -14,6 +14,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/common_extended.smk"
 include: "rules/agents.smk"
 include: "rules/policies.smk"
 include: "rules/datasets.smk"

@@ -1,22 +1,7 @@
 # Table 3 (App. F.4): PerSim's synthetic trajectories added to each test agent's data for BCQ-A / CQL-A.
 # The methods PerSim-BCQ-5 / PerSim-CQL-5 are registry rows (persim/methods.py, synthetic_from) trained
 # by the generic train_policy_set rule, which adds this rule's output to their dataset.
-AUG = config["augmentation"]
-
-
-def synthetic_settings(wildcards):
-    env = wildcards.env
-    mpc = augmentation_mpc_settings(config, env)
-    return {"env": env, "behaviour": wildcards.behaviour, "simulator": wildcards.method,
-            "n_trajectories": AUG["n_trajectories"], "mpc": mpc, "max_episode_steps": config["episode_steps"][env],
-            "seed": derive_seed(config["seed"], "synthetic", env, wildcards.behaviour, wildcards.method)}
-
-
-def table3_inputs():
-    """(path, facts) of every Table-3 cell file: the BCQ/CQL -P/-A runs of Tables 9-11 on the
-    augmentation dataset (reused, not retrained) and the augmented methods."""
-    return [(method_path(e, AUG["dataset"], m, "reward.csv"), {"table": 3, "n_train_agents": PAPER_N_AGENTS})
-            for e in ENVS for m in table3_methods(AUG["methods"])]
+# Its params and input functions: rules/common_extended.smk.
 
 
 rule synthetic_trajectories:

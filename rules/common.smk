@@ -142,12 +142,12 @@ def scale_note(dataset=None, methods=(), extra="", trials=False):
     note, persim.reporting.scope.scarcity_note), so the main run's simulators-per-seed clause is left out."""
     n = config["agents"]["n_agents"]
     r = config["evaluation"]["reward"]
+    true_env = f" (True env + MPC: {r['true_env_episodes']} episodes per seed)" if r.get("true_env_episodes") else ""
+    seeds = "" if trials else seeds_clause()
     note = (f"This run ({config['run_name']}): {n} training agents (paper {PAPER_N_AGENTS}), "
             f"{r['n_seeds']} seeds x {r['n_episodes']} MPC episodes{mpc_episodes_note(config, ENVS)} / "
-            f"{r['policy_episodes']} policy episodes per agent"
-            + (f" (True env + MPC: {r['true_env_episodes']} episodes per seed)" if r.get("true_env_episodes") else "")
-            + ("" if trials else seeds_clause())
-            + "; " + mpc_budget_note(config, ENVS) + " (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
+            f"{r['policy_episodes']} policy episodes per agent{true_env}{seeds}; "
+            f"{mpc_budget_note(config, ENVS)} (paper: 1000 x 50 discrete, 200 x 30 x 5 CEM it.)")
     updates = policy_updates_note(config, ENVS, list(methods))
     note += f"; {updates}" if updates else ""
     note += f"; {extra}" if extra else ""
@@ -398,7 +398,7 @@ def policy_reward_settings(wildcards):
 
 
 def policy_rewards_settings(wildcards):
-    """Settings of rule eval_policy_rewards: one entry per policy method of the run, in its order."""
+    """Settings of the eval_policy_rewards rule, one entry per policy method of the run, in its order."""
     return {"env": wildcards.env, "dataset": wildcards.behaviour,
             "methods": {m: _policy_reward(wildcards.env, wildcards.behaviour, m) for m in POLICIES}}
 

@@ -4,60 +4,7 @@
 # with the trial's paths and seeds (`use rule ... with`); cells are mean ± std across trials. With
 # data_scarcity.main_run_trial (MAIN_N, rules/common.smk) the main run's results are one more trial, at
 # that N: no job of its own (trial 0 of that N where data_scarcity.n_agents lists it too).
-SCARCE = config["data_scarcity"]
-from persim.reporting.labels import SCARCITY_TABLE
-from persim.reporting.scope import scarcity_note, trained_trials, unused_trials
-
-
-wildcard_constraints:
-    n=r"\d+",
-    trial=r"\d+",
-
-
-def trial_dir(env, n, trial):
-    return f"{OUT}/{env}/scarcity/n{n}_t{trial}"
-
-
-TRIAL = trial_dir("{env}", "{n}", "{trial}")
-
-_UNUSED = unused_trials([str(d) for d in Path(OUT).glob("*/scarcity/n*_t*")], SCARCE["n_agents"], SCARCE["n_trials"],
-                        MAIN_N)
-if _UNUSED:  # e.g. a plain `make quick` after one with config/overlays/scarcity-all-n.yaml
-    print(f"note: {OUT} holds Tables 14-16 trials ({', '.join(_UNUSED)}) that this config's data_scarcity "
-          "(n_agents, n_trials) does not use: Tables 14-16 are written without them (their files stay; run "
-          "with the overlay that used them, e.g. OVERLAY=config/overlays/scarcity-all-n.yaml, to include them "
-          "again)", file=sys.stderr)
-
-
-def trial_seed(w, *what):
-    return derive_seed(config["seed"], "scarcity", w.env, int(w.n), int(w.trial), *what)
-
-
-def _trial(settings_fn, *what):
-    """A standard params function with the trial's seed."""
-    def settings(wildcards):
-        return {**settings_fn(wildcards), "seed": trial_seed(wildcards, *what), "trial": int(wildcards.trial)}
-    return settings
-
-
-def trial_agents_settings(wildcards):
-    """The agents table of a trial: N agents, the trial's seed."""
-    return {**_trial(agents_settings, "agents")(wildcards), "n_agents": int(wildcards.n)}
-
-
-def scarcity_inputs():
-    """(path, facts) of every cell file of Tables 14-16: each env x N x trial x method."""
-    out = []
-    for env in (e for e in ENVS if e in SCARCITY_TABLE):
-        ds = SCARCE["datasets"][env]
-        for n in SCARCE["n_agents"]:
-            for k in trained_trials(n, SCARCE["n_trials"], MAIN_N):
-                facts = {"table": SCARCITY_TABLE[env], "n_train_agents": n, "trial": k}
-                out += [(f"{trial_dir(env, n, k)}/{ds}/{m}/reward.csv", facts) for m in SCARCE["methods"]]
-        if MAIN_N is not None:
-            facts = {"table": SCARCITY_TABLE[env], "n_train_agents": MAIN_N, "trial": 0}
-            out += [(method_path(env, ds, m, "reward.csv"), facts) for m in SCARCE["methods"]]
-    return out
+# Its params and input functions: rules/common_extended.smk.
 
 
 use rule agents as scarcity_agents with:

@@ -1,61 +1,7 @@
 # Tables 12-13 (App. F.5): agents with no data. PerSim(p) = the trained PerSim with factors predicted
 # from covariates (rule unseen_simulator); the baselines are the models and policies trained for the
 # standard tables, evaluated on the unseen agents exactly as on the seen ones (the same scripts).
-UNSEEN = config["unseen_agents"]
-UNSEEN_ENV = UNSEEN["env"]
-
-
-wildcard_constraints:
-    umethod=r"persim_p[0-9.]+|" + "|".join(SIMULATOR_METHODS),
-
-
-def unseen_dir(env=UNSEEN_ENV):
-    return f"{OUT}/{env}/unseen"
-
-
-def persim_p_names():
-    return [f"persim_p{p}" for p in UNSEEN["fractions"]]
-
-
-def fraction_of(umethod):
-    """p of a PerSim(p) wildcard value (persim_p0.25 -> 0.25); None for a baseline's name."""
-    return float(umethod[len("persim_p"):]) if umethod.startswith("persim_p") else None
-
-
-def unseen_label(umethod):
-    """(loader method, table label): persim_p0.5 -> ("persim", "PerSim(p=0.5)")."""
-    p = fraction_of(umethod)
-    return ("persim", f"PerSim(p={p})") if p is not None else (umethod, METHOD_LABELS[umethod])
-
-
-def unseen_model(wildcards):
-    if fraction_of(wildcards.umethod) is not None:
-        return f"{unseen_dir(wildcards.env)}/{wildcards.behaviour}/{wildcards.umethod}/model.pt"
-    return method_path(wildcards.env, wildcards.behaviour, wildcards.umethod, "model.pt")
-
-
-def unseen_eval_settings(kind):
-    def settings(wildcards):
-        method, label = unseen_label(wildcards.umethod)
-        base = (prediction_settings if kind == "prediction" else reward_settings)(
-            Namespace(env=wildcards.env, behaviour=wildcards.behaviour, method=method))
-        return {**base, "method": method, "method_label": label, "agents": "unseen"}
-    return settings
-
-
-def unseen_simulator_settings(wildcards):
-    return {"env": wildcards.env, "dataset": wildcards.behaviour, "p": fraction_of(wildcards.umethod), "factor_map": UNSEEN["factor_map"],
-            "seed": derive_seed(config["seed"], "unseen", wildcards.env, wildcards.behaviour, wildcards.umethod)}
-
-
-def unseen_table_inputs():
-    """(path, facts) of every cell file of Tables 12 (prediction) and 13 (reward)."""
-    sims = persim_p_names() + [m for m in UNSEEN["baselines"] if m in SIMULATOR_METHODS]
-    pols = [m for m in UNSEEN["baselines"] if m in POLICY_METHODS]
-    facts = lambda t: {"table": t, "n_train_agents": PAPER_N_AGENTS}  # noqa: E731
-    out = [(f"{unseen_dir()}/{b}/{m}/prediction.csv", facts(12)) for b in UNSEEN["datasets"] for m in sims]
-    out += [(f"{unseen_dir()}/{b}/{m}/reward.csv", facts(13)) for b in UNSEEN["datasets"] for m in sims + pols]
-    return out
+# Its params and input functions: rules/common_extended.smk.
 
 
 rule unseen_agent_table:
