@@ -56,11 +56,13 @@ check-config: setup
 	$(BIN)/python -m persim.config_check $(CONFIG) $(OVERLAY)
 
 # Estimated wall time of a profile before running it (a short calibration run on this machine, cached):
-#   make cost PROFILE=quick [CORES=2] [GPUS=1]
+#   make cost PROFILE=quick [CORES=2] [GPUS=1]     (PROFILE: quick, smoke, paper = config/config.yaml, or a path)
 PROFILE ?= quick
 GPUS ?= 0
+PROFILE_FILE := $(if $(filter paper config,$(PROFILE)),config/config.yaml,$(if $(filter %.yaml,$(PROFILE)),$(PROFILE),config/$(PROFILE).yaml))
 cost: setup
-	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/python -m persim.cost --configfile config/$(PROFILE).yaml $(OVERLAY) --cores $(CORES) --gpus $(GPUS) $(ENVS_CONFIG)
+	@test -f $(PROFILE_FILE) || { echo "error: PROFILE=$(PROFILE): no config file $(PROFILE_FILE) (use quick, smoke, paper or a path to a .yaml)" >&2; exit 1; }
+	PERSIM_JOB_SERVER=$(JOB_SERVER) $(BIN)/python -m persim.cost --configfile $(PROFILE_FILE) $(OVERLAY) --cores $(CORES) --gpus $(GPUS) $(ENVS_CONFIG)
 
 test: setup
 	$(BIN)/python -m pytest -q -rs --durations=10

@@ -41,8 +41,10 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -50,6 +52,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from persim.baselines.cadm import CaDMConfig, CaDMNet, CaDMSimulator
+from persim.cli import device_name, device_problem, int_at_least, output_file_problem
 from persim.data.schema import OfflineDataset
 from persim.envs.specs import SPECS
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
@@ -365,12 +368,13 @@ def run(device: str, threads: int, repeats: int, epochs: int,
     return measures, pred
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (CPU)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed calls per kernel (after one warm-up)")
-    ap.add_argument("--epochs", type=int, default=2, help="timed training epochs")
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; a bad count or device, or a CUDA device this machine lacks, is a usage error."""
+    ap = argparse.ArgumentParser(prog="python -m persim.benchmark", description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", type=device_name, help="cpu or cuda[:N]")
+    ap.add_argument("--threads", type=int_at_least(1), nargs="+", default=[1, 2], help="torch thread counts (CPU)")
+    ap.add_argument("--repeats", type=int_at_least(1), default=5, help="timed calls per kernel (after one warm-up)")
+    ap.add_argument("--epochs", type=int_at_least(1), default=2, help="timed training epochs")
     ap.add_argument("--json", help="also write the measures to this JSON file")
     ap.add_argument("--compile", choices=list(COMPILE_MODES),
                     help="also time the discrete PerSim MPC steps with their step function through torch.compile "
@@ -381,8 +385,19 @@ def main(argv: list[str] | None = None) -> None:
                          "the bfloat16 matmul peak (a lead for CPUs and GPUs with native bfloat16: elsewhere bfloat16 "
                          "products are emulated and these timings can take minutes; the pipeline computes in float32)")
     args = ap.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error("--device cuda but torch sees no CUDA device")
+    problem = device_problem(args.device)
+    if problem:
+        ap.error(problem)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 1 with one ``error:`` line, before any measuring, if ``--json`` cannot be written."""
+    args = _args(argv)
+    problem = output_file_problem("--json", args.json)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     threads = args.threads if args.device == "cpu" else [1]
     gpu = f", GPU {torch.cuda.get_device_name(args.device)}" if args.device.startswith("cuda") else ""
     print(f"persim.benchmark: torch {torch.__version__}, python {platform.python_version()}, "
@@ -408,7 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"load_before_after": os.getloadavg()[0], "records": records}, fh, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -28,14 +28,29 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key given twice in one mapping (plain YAML keeps the last one,
+    silently dropping the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (given twice in one mapping)",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """One config file as a dict; a missing file, a YAML syntax error (with its line and column) or a
-    top level that is not a mapping raises ConfigError naming the file."""
+    """One config file as a dict; a missing file, a YAML syntax error or a key given twice (with its line
+    and column) or a top level that is not a mapping raises ConfigError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -82,7 +97,7 @@ def check_config(config: dict[str, Any], schema: str | Path = SCHEMA) -> None:
 def _with_method_names(spec: dict[str, Any]) -> dict[str, Any]:
     """The schema with the registry's method names as the enums of ``methods.*`` and of the
     baseline sections' ``variants`` keys."""
-    from persim.methods import AUGMENTED_METHODS, METHODS, POLICY_METHODS, SIMULATOR_METHODS
+    from persim.methods import AUGMENTED_METHODS, METHODS, POLICY_METHODS, REGISTRY, SIMULATOR_METHODS
 
     props = spec.get("properties", {})
     methods = props.get("methods", {}).get("properties", {})
@@ -99,6 +114,10 @@ def _with_method_names(spec: dict[str, Any]) -> dict[str, Any]:
     variants = spec.get("$defs", {}).get("baseline_section", {}).get("properties", {}).get("variants")
     if variants is not None:
         variants["propertyNames"] = {"enum": list(METHODS)}
+    sections = props.get("baselines", {}).get("properties")
+    if sections is not None:  # a registered method's own section, baselines.<key> (a new method: README)
+        for key in {m.config_key.split(".", 1)[1] for m in REGISTRY if m.config_key.startswith("baselines.")}:
+            sections.setdefault(key, {"$ref": "#/$defs/baseline_section"})
     return spec
 
 
@@ -162,6 +181,38 @@ def check_method_episodes(config: dict[str, Any]) -> None:
         if method not in SIMULATOR_METHODS:
             raise ConfigError(f"config key 'evaluation.reward.method_episodes.{method}': not a simulator method "
                               f"(simulators: {sorted(SIMULATOR_METHODS)})")
+
+
+def check_planners(config: dict[str, Any], envs: list[str]) -> None:
+    """Build every planner a run uses on ``envs`` (the reward evaluation's, Table 3's synthetic
+    trajectories', the reference budget's) from its merged settings; an impossible one (e.g. more CEM
+    elites than candidates) raises ConfigError naming its config section and env, before any job."""
+    from persim.planning.factory import make_planner
+    from persim.planning.mpc import MPCConfig
+    from persim.reference_budget import reference_mpc_settings
+
+    for env in envs:
+        for key, settings in (("evaluation.reward.mpc", mpc_settings(config, env)),
+                              (f"augmentation.mpc.{env}", augmentation_mpc_settings(config, env)),
+                              (f"evaluation.reward.reference_mpc.{env}", reference_mpc_settings(config, env))):
+            if settings is not None:
+                build_dataclass(lambda **s: make_planner(env, s, n_members=1, seed=0), settings, f"{key} ({env})",
+                                fields_of=MPCConfig)
+
+
+def check_unseen_covariates(config: dict[str, Any]) -> None:
+    """Raise ConfigError naming ``unseen_agents.covariates.<k>`` where an unseen agent does not give
+    exactly its env's covariates (a misspelt name would otherwise stop its job, not the parse)."""
+    from persim.envs import get_spec
+
+    unseen = config.get("unseen_agents")
+    if not unseen:
+        return
+    names = list(get_spec(unseen["env"]).covariates)
+    for k, cov in enumerate(unseen["covariates"]):
+        if set(cov) != set(names):
+            raise ConfigError(f"config key 'unseen_agents.covariates.{k}': {cov} must give exactly "
+                              f"{unseen['env']}'s covariates {names}")
 
 
 def mpc_episodes_note(config: dict[str, Any], envs: list[str]) -> str:
@@ -261,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     files = list(sys.argv[1:] if argv is None else argv)
+    if files[:1] in (["-h"], ["--help"]):
+        print("usage: python -m persim.config [FILE ...]   (merged over config/config.yaml as Snakemake merges "
+              "them;\n       checks the schema, every method's settings and planner; `make check-config` runs more)")
+        return 0
     base = ROOT / "config" / "config.yaml"
     paths = [base] + [Path(f) for f in files if Path(f).resolve() != base.resolve()]
     try:
@@ -268,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         from persim.methods import check_method_settings, run_methods
 
         check_method_settings(config, config["envs"], run_methods(config))
+        check_planners(config, config["envs"])
+        check_unseen_covariates(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

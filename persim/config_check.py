@@ -69,8 +69,19 @@ def outdir(files: list[str]) -> str:
     return str(load_config(ROOT / "config" / "config.yaml", *files)["outdir"]).rstrip("/")
 
 
+USAGE = """usage: python -m persim.config_check [FILE [OVERLAY ...]]   (make check-config CONFIG=FILE [OVERLAY=...])
+       python -m persim.config_check --outdir FILE [OVERLAY ...]
+Checks config files (none: config/config.yaml alone) merged over config/config.yaml as Snakemake merges
+them: YAML syntax (with line numbers), the schema, every method's settings, then the checks that run where
+Snakemake parses the workflow.
+--outdir prints the merged outdir instead."""
+
+
 def main(argv: list[str] | None = None) -> int:
     files = list(sys.argv[1:] if argv is None else argv)
+    if files[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
     if files[:1] == ["--outdir"]:
         try:
             print(outdir(files[1:]))

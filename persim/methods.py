@@ -16,6 +16,7 @@ that importing the registry pulls in no method's code.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import ModuleType
@@ -151,7 +152,7 @@ def check_method_settings(config: Mapping[str, Any], envs, names) -> None:
     each unknown or invalid setting with its full config key (run when the workflow is parsed,
     before any job starts)."""
     unknown: dict[str, tuple[list[str], list[str]]] = {}  # config key -> (methods, known fields)
-    invalid: list[str] = []
+    invalid: dict[str, tuple[list[str], list[str]]] = {}  # message -> (methods, envs)
     for name in names:
         spec = get_method(name)
         for env in envs:
@@ -165,11 +166,23 @@ def check_method_settings(config: Mapping[str, Any], envs, names) -> None:
                 try:
                     spec.make_config(spec.settings(config, env), env, steps)
                 except ConfigError as exc:
-                    invalid.append(f"{exc} (method {name}, env {env})")
+                    where = _invalid_at(str(exc), spec.setting_keys(config, env))
+                    methods, envs = invalid.setdefault(f"{exc}{where}", ([], []))
+                    methods += [name] if name not in methods else []
+                    envs += [env] if env not in envs else []
     errors = [f"config key '{key}': unknown setting of {', '.join(methods)}; known: {known}"
-              for key, (methods, known) in sorted(unknown.items())] + list(dict.fromkeys(invalid))
+              for key, (methods, known) in sorted(unknown.items())]
+    errors += [f"{message} (methods {', '.join(methods)}; envs {', '.join(envs)})"
+               for message, (methods, envs) in invalid.items()]
     if errors:
         raise ConfigError("invalid method settings:\n  " + "\n  ".join(errors))
+
+
+def _invalid_at(message: str, keys: Mapping[str, str]) -> str:
+    """`` (set at baselines.cadm.common.epochs)``: the full config keys of the settings (field -> key,
+    :meth:`MethodSpec.setting_keys`) whose field names ``message`` mentions; "" when it names none."""
+    named = [key for name, key in keys.items() if re.search(rf"\b{re.escape(name)}\b", message)]
+    return f" (set at {', '.join(named)})" if named else ""
 
 
 def load_simulator(method: str, path: str | Path, device: str = "cpu"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from persim.cli import int_at_least
 from persim.envs import get_spec
 from persim.evaluation.reward import evaluate_mpc, true_step_factory
 from persim.planning.factory import make_planner
@@ -31,16 +32,26 @@ def agent_means(env: str, flags: dict, candidates: int, horizon: int, episodes: 
     return returns.reshape(len(spec.test_agents), episodes).mean(1).tolist()
 
 
+def _variants(text: str) -> list[str]:
+    """An argparse type: comma-separated names of :data:`VARIANTS`, all checked before any runs."""
+    names = [name.strip() for name in text.split(",")]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m persim.planner_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("env", choices=["mountaincar", "cartpole"])
-    ap.add_argument("--candidates", type=int, default=1000)
-    ap.add_argument("--horizon", type=int, default=50)
-    ap.add_argument("--episodes", type=int, default=20, help="episodes per test agent")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {list(VARIANTS)}")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--candidates", type=int_at_least(1), default=1000)
+    ap.add_argument("--horizon", type=int_at_least(1), default=50)
+    ap.add_argument("--episodes", type=int_at_least(1), default=20, help="episodes per test agent")
+    ap.add_argument("--variants", type=_variants, default=list(VARIANTS),
+                    help=f"comma-separated, of {list(VARIANTS)} (default: all)")
+    ap.add_argument("--seed", type=int_at_least(0), default=0)
     args = ap.parse_args(argv)
-    for name in args.variants.split(","):
+    for name in args.variants:
         start = time.perf_counter()
         means = agent_means(args.env, VARIANTS[name], args.candidates, args.horizon, args.episodes, args.seed)
         print(f"{args.env} {name:16s} {args.candidates}x{args.horizon}, {args.episodes} episodes/agent: "

@@ -34,6 +34,7 @@ import argparse
 import json
 import logging
 import re
+import sys
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -44,6 +45,7 @@ import pandas as pd
 import torch
 import yaml
 
+from persim.cli import int_at_least
 from persim.config import ConfigError, build_dataclass
 from persim.data import load_dataset
 from persim.device import resolve_device
@@ -52,7 +54,7 @@ from persim.evaluation.prediction import TestRollouts, evaluate_prediction
 from persim.evaluation.reward import plan_rewards, reward_episodes
 from persim.methods import SIMULATOR_METHODS, get_method, load_simulator
 from persim.planning.mpc import MPCConfig
-from persim.prediction_check import test_agent_rollouts
+from persim.prediction_check import check_run, test_agent_rollouts
 from persim.provenance import sidecar_path
 from persim.reporting.compare import normalize_dataset, normalize_env, normalize_method, paper_prediction, paper_reward
 from persim.reporting.paper import load_paper_tables
@@ -63,11 +65,15 @@ GOOD = ("reproduced", "better")
 
 
 def sidecar(path: Path) -> dict[str, Any]:
-    """The provenance record of ``path`` (:func:`persim.trace.read_provenance`); a clear error if absent."""
+    """The provenance record of ``path`` (:func:`persim.trace.read_provenance`); a clear error if absent
+    or unreadable."""
     try:
         record = read_provenance(path)
     except json.JSONDecodeError as err:
         raise ValueError(f"{sidecar_path(path)}: not a readable provenance record ({err})") from err
+    except Exception as err:  # no sidecar: the record embedded in a damaged .pt or Parquet file
+        raise ValueError(f"{path}: no sidecar, and no readable provenance record in the file "
+                         f"({type(err).__name__}: {err})") from err
     if record is None:
         raise FileNotFoundError(f"{sidecar_path(path)} not found: retrain_check needs a finished run's "
                                 f"{path.name} and its record")
@@ -78,9 +84,10 @@ def run_facts(run_dir: Path, env: str, dataset: str, method: str) -> dict[str, A
     """What the run did for one (env, dataset, method): ``train`` (settings, seed, dataset path, the
     config it ``trained_with``, device); ``train_seeds`` and ``models``, the seed and file of each
     simulator its reward evaluation planned on (one, or one per reward seed); ``prediction`` and
-    ``reward`` (each rule's settings); and its recorded ``cells`` per test agent. A record that lacks
-    a field raises ValueError naming the file and the field."""
-    where = run_dir / env / dataset / method
+    ``reward`` (each rule's settings); and its recorded ``cells`` per test agent. No run, env or
+    trained dataset raises FileNotFoundError naming it (:func:`~persim.prediction_check.check_run`);
+    a record that lacks a field raises ValueError naming the file and the field."""
+    where = check_run(run_dir, env, dataset, method)
     train, reward = sidecar(where / "model.pt"), sidecar(where / "reward.csv")
     try:
         outdir = Path(train["outputs"][0]).parents[3]  # <outdir>/<env>/<dataset>/<method>/model.pt
@@ -248,13 +255,6 @@ def _line(label: str, cells: pd.DataFrame, paper: pd.DataFrame, width: int) -> s
     return f"{label:<{width}s} rmse {rmse} | reward {reward} | {good_counts(cells, paper)}"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m persim.retrain_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path, help="a finished run's outdir, e.g. results/quick")
@@ -268,10 +268,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                     help="score the run's own saved simulator(s) instead of retraining (with --mpc / --episodes)")
     ap.add_argument("--mpc", nargs="+", default=[], metavar="FIELD=VALUE",
                     help="planner settings to change, e.g. n_candidates=1000 horizon=50")
-    ap.add_argument("--episodes", type=_positive, default=None, help="MPC episodes per seed (default: the run's)")
+    ap.add_argument("--episodes", type=int_at_least(1), default=None, help="MPC episodes per seed (default: the run's)")
     ap.add_argument("--device", default=None,
                     help="auto, cpu or cuda[:N] for training and planning (default: the devices the run used)")
-    ap.add_argument("--threads", type=_positive, default=None,
+    ap.add_argument("--threads", type=int_at_least(1), default=None,
                     help="torch threads for training (default: the run's, from its training log, else 1); "
                          "scoring uses 1, as the pipeline's evaluation rules")
     args = ap.parse_args(argv)
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inp = _inputs(args)
     except (ConfigError, OSError, ValueError, RuntimeError) as err:  # missing files, bad records, no CUDA
-        print(f"error: {err}")
+        print(f"error: {err}", file=sys.stderr)
         return 1
     facts, paper = inp["facts"], paper_cells(args.env, args.dataset, args.method)
     trials = _trial_seeds(args, facts)

@@ -1,6 +1,6 @@
 """Check every cached output of a run against what was recorded when it was written.
 
-    python -m persim.verify results/quick            # list damaged outputs (exit 1 if any)
+    python -m persim.verify results/quick            # list damaged outputs (exit 1 if any, or no run)
     python -m persim.verify results/quick --delete   # ... and delete them: the next run rebuilds them
 
 Snakemake reruns a job only when an input is newer or a setting or the code changed; it never
@@ -60,13 +60,18 @@ def _check_parquet(path: Path) -> Finding:
 
 
 def verify(root: str | Path) -> list[Finding]:
-    """Findings for every sidecar-recorded output and every Parquet file under ``root``."""
+    """Findings for every sidecar-recorded output and every Parquet file under ``root``.
+    FileNotFoundError if ``root`` is no folder or holds neither (not a run's output folder: nothing
+    would be checked)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a directory (give a run's output folder, e.g. results/quick)")
     findings = [_check_sidecar(p) for p in sorted(root.rglob("*" + SIDECAR))]
     recorded = {f.path for f in findings}
     findings += [_check_parquet(p) for p in sorted(root.rglob("*.parquet")) if p not in recorded]
+    if not findings:
+        raise FileNotFoundError(f"{root}: no provenance files found under it (no *{SIDECAR} sidecars, no "
+                                "Parquet files): not a run's output folder? give one, e.g. results/quick")
     return findings
 
 
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         findings = verify(args.root)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     bad = [f for f in findings if f.status in ("damaged", "orphan")]
     counts = {s: sum(f.status == s for f in findings) for s in ("ok", "damaged", "orphan", "unchecked")}
     for f in bad + [f for f in findings if f.status == "unchecked"]:

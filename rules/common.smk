@@ -9,7 +9,8 @@ from snakemake.utils import validate
 
 from persim.codehash import code_hash
 from persim.config import (augmentation_budget_note, augmentation_mpc_settings, check_config, check_method_episodes,
-                           mpc_budget_note, mpc_episodes, mpc_episodes_note, mpc_settings, policy_updates_note)
+                           check_planners, check_unseen_covariates, mpc_budget_note, mpc_episodes, mpc_episodes_note,
+                           mpc_settings, policy_updates_note)
 from persim.envs import ENV_NAMES, get_spec
 from persim.jobserver import stop as stop_job_server
 from persim.policies.targets import paper_target
@@ -42,6 +43,8 @@ POLICIES = config["methods"]["policies"]
 # every method's settings built into its config dataclass now: a bad key stops `snakemake -n`
 check_method_settings(config, ENVS, run_methods(config))  # Tables 3 and 12-16's methods too
 check_method_episodes(config)
+check_planners(config, ENVS)  # e.g. more CEM elites than candidates
+check_unseen_covariates(config)
 
 
 wildcard_constraints:

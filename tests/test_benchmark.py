@@ -57,3 +57,27 @@ def test_bf16_autocast_runs_the_cadm_planning_step_in_bfloat16():
     assert half.dtype == torch.float32 and not torch.equal(half, full)
     torch.testing.assert_close(half, full, rtol=0.05, atol=0.05)
     assert torch.equal(step(), full)
+
+
+@pytest.mark.parametrize("argv, said", [(["--device", "bogus"], "argument --device: must be cpu, cuda or cuda:N"),
+                                        (["--device", "cuda:99"], "--device cuda:99 but torch sees"),
+                                        (["--threads", "0"], "argument --threads: must be a positive integer, got 0"),
+                                        (["--threads", "2", "-1"], "argument --threads"),
+                                        (["--repeats", "0"], "argument --repeats")])
+def test_bad_arguments_are_usage_errors_before_any_measuring(argv, said, capsys, monkeypatch):
+    import persim.benchmark as benchmark
+
+    monkeypatch.setattr(benchmark, "run", lambda *a, **k: pytest.fail("measured before the argument was checked"))
+    with pytest.raises(SystemExit) as exit_:
+        benchmark.main(argv)
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_json_file_in_a_missing_folder_is_an_error_before_any_measuring(tmp_path, capsys, monkeypatch):
+    import persim.benchmark as benchmark
+
+    monkeypatch.setattr(benchmark, "run", lambda *a, **k: pytest.fail("measured before --json was checked"))
+    target = tmp_path / "missing" / "bench.json"
+    assert benchmark.main(["--json", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: --json {target}: folder {target.parent} does not exist (create it first)\n"

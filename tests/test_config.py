@@ -1,5 +1,6 @@
 """Bad configuration stops Snakemake before any job, with an error naming the key."""
 import copy
+import re
 
 import pytest
 import yaml
@@ -52,10 +53,11 @@ def _quick(*overlays):
 
 
 _OVERLAYS = sorted((REPO / "config/overlays").glob("*.yaml"))
-_SCARCITY_PAIR = (REPO / "config/overlays/scarcity-all-n.yaml", REPO / "config/overlays/scarcity-5-trials.yaml")
+_SCARCITY_PAIRS = [(REPO / f"config/overlays/{n}.yaml", REPO / "config/overlays/scarcity-5-trials.yaml")
+                   for n in ("scarcity-all-n", "scarcity-n100-trials")]
 
 
-@pytest.mark.parametrize("overlays", [(p,) for p in _OVERLAYS] + [_SCARCITY_PAIR],
+@pytest.mark.parametrize("overlays", [(p,) for p in _OVERLAYS] + _SCARCITY_PAIRS,
                          ids=lambda ps: "+".join(p.name for p in ps))
 def test_overlays_validate_on_quick_and_never_overwrite_its_results(overlays):
     """Each file of config/overlays/ (and the two scarcity overlays together) lays over quick as ``make
@@ -227,3 +229,34 @@ def test_the_main_runs_n_listed_among_the_trials_trains_only_its_other_trials(wo
         assert f"results/smoke/{env}/scarcity/n8_t1/agents.parquet" in res.stdout
         assert f"results/smoke/{env}/scarcity/n25_t0/agents.parquet" in res.stdout
     assert "scarcity/n8_t0/" not in res.stdout
+
+
+@pytest.mark.parametrize("overlay, message", [
+    ("evaluation: {reward: {mpc: {continuous: {n_candidates: 5, n_elites: 50}}}}",
+     r"'evaluation.reward.mpc \(halfcheetah\)': n_elites must be between 1 and n_candidates \(5\)"),
+    ("evaluation: {reward: {mpc: {continuous: {n_elites: 1, cem_iterations: 3}}}}",
+     r"'evaluation.reward.mpc \(halfcheetah\)': n_elites must be >= 2 with cem_iterations 3"),
+    ("evaluation: {reward: {mpc: {continuous: {init_std_low: 0.9, init_std_high: 0.1}}}}",
+     r"need 0 < init_std_low <= init_std_high"),
+    ("unseen_agents: {covariates: [{gravty: 0.001}]}", r"'unseen_agents.covariates.0'.*\['gravity'\]"),
+    ("seed: 1\nseed: 2\n", r"line 2, column 1: .*duplicate key 'seed'"),
+])
+def test_settings_a_job_would_fail_on_stop_the_config_check(tmp_path, capsys, overlay, message):
+    """Planner settings that cannot plan (more CEM elites than candidates, one elite over several
+    iterations, an inverted initial std), a misspelt unseen agent's covariate and a key given twice stop
+    `python -m persim.config` (half of `make check-config`, also run where Snakemake parses the workflow)
+    with one line naming the key, instead of a traceback inside a job or a silently dropped value."""
+    from persim.config import main
+
+    (tmp_path / "bad.yaml").write_text(overlay)
+    assert main([str(REPO / "config/quick.yaml")]) == 0
+    assert main([str(REPO / "config/quick.yaml"), str(tmp_path / "bad.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_config_checks_answer_help():
+    from persim.config import main
+    from persim.config_check import main as check_main
+
+    assert main(["--help"]) == 0 and check_main(["-h"]) == 0

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import REPO
 from persim.cost.__main__ import main as cost_main
-from persim.cost.calibrate import CalibrationCache, Calibrator, kernel_id, mpc_steps, short_and_long
+from persim.cost.calibrate import (CacheError, CalibrationCache, Calibrator, kernel_id, mpc_steps,
+                                   short_and_long)
 from persim.cost.estimate import (JobCost, job_costs, job_group, largest_groups, recorded_run, stage_of, stage_table,
                                   wall_time)
 from persim.cost.jobs import load_jobs
@@ -319,6 +320,91 @@ def test_cli_refuses_an_empty_cache_then_prints_the_estimate(smoke_jobs, tmp_pat
         est[flag] = json.loads(out_json.read_text())["total_job_s"]
     # the server's start-up (its preload) is paid once per run, the fork per job
     assert est["--no-job-server"] - est["--job-server"] == pytest.approx(3.8 * len(jobs) - 5.0)
+    # --check on a folder without this profile's benchmark files: the table, and one line that says so
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    assert cost_main(["--configfile", SMOKE, "--cores", "2", "--cache", str(cache_file), "--no-calibrate",
+                      "--check", str(empty)]) == 0
+    printed = capsys.readouterr().out
+    assert "(no job recorded)" in printed
+    assert f"no benchmark file of these jobs in {empty}: nothing to compare" in printed
+
+
+def _cli_error(capsys, argv: list[str]) -> str:
+    """``python -m persim.cost argv``'s stderr, asserting exit status 1 and one ``error:`` message, no traceback."""
+    assert cost_main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "\nerror: " not in err and "Traceback" not in err
+    return err
+
+
+@pytest.fixture
+def no_dag(monkeypatch):
+    """The CLI run from the repository, failing the test if it builds the DAG (bad input is found before)."""
+    import persim.cost.__main__ as cli
+
+    def built(*args, **kwargs):
+        raise AssertionError("the DAG was built before the bad input was found")
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(cli, "load_jobs", built)
+
+
+def test_cli_names_the_bad_config_key_file_or_override(tmp_path, capsys, no_dag):
+    typo, syntax, missing = tmp_path / "typo.yaml", tmp_path / "syntax.yaml", tmp_path / "missing.yaml"
+    typo.write_text("envz: [cartpole]\n")
+    syntax.write_text("envs: [cartpole\nfoo: 1\n")
+    for files, config, said in (([typo], [], "config key 'envz'"), ([missing], [], f"config file not found: {missing}"),
+                                ([syntax], [], f"{syntax} line 2, column"), ([], ["envs"], "--config envs: "),
+                                ([], ["envs=[cartpole"], "config key 'envs'")):
+        argv = ["--configfile", SMOKE, *map(str, files), "--no-calibrate", "--cache", str(tmp_path / "c.json")]
+        assert said in _cli_error(capsys, argv + (["--config", *config] if config else []))
+
+
+def test_cli_reports_the_workflows_own_config_checks_in_one_error(tmp_path, capsys, monkeypatch):
+    """A setting the schema allows but the workflow's parse refuses (rules/common.smk) is one error too."""
+    monkeypatch.chdir(REPO)
+    overlay = tmp_path / "bad_setting.yaml"
+    overlay.write_text("baselines:\n  bcq:\n    common:\n      bogus_setting: 1\n")
+    err = _cli_error(capsys, ["--configfile", SMOKE, str(overlay), "--no-calibrate", "--cache", str(tmp_path / "c.json")])
+    assert "config key 'baselines.bcq.common.bogus_setting'" in err
+
+
+@pytest.mark.parametrize("argv, said", [(["--cores", "0"], "argument --cores: must be a positive integer, got 0"),
+                                        (["--cores", "-2"], "argument --cores"), (["--gpus", "-1"], "argument --gpus"),
+                                        (["--cores", "two"], "not an integer: 'two'"),
+                                        (["--device", "bogus"], "must be cpu, cuda or cuda:N, got 'bogus'"),
+                                        (["--device", "cuda:99"], "--device cuda:99 but torch sees")])
+def test_cli_refuses_counts_and_devices_it_cannot_use(argv, said, capsys, no_dag):
+    with pytest.raises(SystemExit) as exit_:
+        cost_main(["--configfile", SMOKE, *argv])
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_cli_checks_its_paths_before_estimating(tmp_path, capsys, no_dag):
+    base = ["--configfile", SMOKE, "--no-calibrate", "--cache", str(tmp_path / "c.json")]
+    gone = tmp_path / "gone"
+    assert f"--check {gone}: no such folder" in _cli_error(capsys, base + ["--check", str(gone)])
+    elsewhere = tmp_path / "elsewhere.yaml"  # --check alone: the profile's outdir, not there either
+    elsewhere.write_text(f"outdir: {gone}\n")
+    err = _cli_error(capsys, ["--configfile", SMOKE, str(elsewhere)] + base[2:] + ["--check"])
+    assert "config key 'outdir'" in err and f"{gone}: no such folder" in err
+    assert f"folder {gone} does not exist" in _cli_error(capsys, base + ["--json", str(gone / "est.json")])
+    assert "--snakefile nope.smk: no such file" in _cli_error(capsys, base + ["--snakefile", "nope.smk"])
+    corrupt = tmp_path / "cache.json"
+    corrupt.write_text('{"machine": {"kernel": ')
+    err = _cli_error(capsys, base[:2] + ["--no-calibrate", "--cache", str(corrupt)])
+    assert f"calibration cache {corrupt} is not valid JSON" in err and "--cache" in err
+    assert corrupt.read_text() == '{"machine": {"kernel": '  # the user's measurements are not deleted
+
+
+def test_a_cache_file_that_is_not_a_cache_is_named_and_kept(tmp_path):
+    path = tmp_path / "cache.json"
+    for text in ("[1, 2]", '{"machine": 3}', "not json"):
+        path.write_text(text)
+        with pytest.raises(CacheError, match=f"calibration cache {path} .*delete it"):
+            CalibrationCache(path, "machine")
+        assert path.read_text() == text
 
 
 def test_dataset_timing_retries_while_noise_hides_the_long_runs_rows(caplog):

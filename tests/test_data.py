@@ -1,4 +1,6 @@
 """Datasets: schema, validating loader, determinism and independent behaviour streams."""
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -160,3 +162,40 @@ def test_terminal_reward_replaces_only_the_step_that_ended_an_episode():
                      truncated=np.array([False, False, False, False, True]))
     np.testing.assert_array_equal(tr.episode_returns(2), [-3, -2])
     np.testing.assert_array_equal(tr.episode_returns(2, terminal_reward=0.0), [-2, -2])
+
+
+@pytest.mark.parametrize("extra", [["obs_4", "next_obs_4"], ["action_0"]])
+def test_state_or_action_columns_beyond_the_envs_dimensions_are_named(tmp_path, extra):
+    """CartPole has D = 4 and one discrete ``action`` column: more ``obs_i`` / ``action_i`` columns
+    would otherwise load with those dimensions silently dropped."""
+    path = _written(tmp_path, edit=lambda f: [f.__setitem__(c, np.float32(0.0)) for c in extra])
+    with pytest.raises(DatasetError, match=re.escape(f"unexpected columns {extra}: env 'cartpole' has obs_dim D=4")):
+        load_dataset(path)
+
+
+def test_other_extra_columns_still_load(tmp_path):
+    """Columns outside the schema's patterns (your annotations) are allowed and not loaded."""
+    ds = load_dataset(_written(tmp_path, edit=lambda f: f.__setitem__("source", "lab 2")))
+    assert ds.obs.shape[1] == 4
+
+
+def test_a_covariate_changing_within_an_agent_is_named(tmp_path):
+    def edit(frame):
+        frame.loc[frame.index[frame["agent_id"] == 3][2], "force"] += 1.0
+
+    with pytest.raises(DatasetError, match=r"covariate column 'force' changes within agent 3's rows"):
+        load_dataset(_written(tmp_path, edit=edit))
+
+
+@pytest.mark.parametrize("col, dtype", [("agent_id", "float64"), ("t", "Int64"), ("action", "float64"),
+                                        ("terminated", "object"), ("truncated", "boolean")])
+def test_missing_values_in_int_or_bool_columns_are_named(tmp_path, col, dtype):
+    """pandas holds a NaN in an int64 / bool column as float64, Int64, object or boolean: the error
+    says the value is missing, naming the column and the row, not only that the dtype is off."""
+    def edit(frame):
+        frame[col] = frame[col].astype(dtype)
+        frame.loc[4, col] = None
+
+    with pytest.raises(DatasetError, match=rf"column '{col}' has 1 missing value\(s\) \(NaN/null\), the first in "
+                                           r"row 4"):
+        load_dataset(_written(tmp_path, edit=edit))

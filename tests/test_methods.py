@@ -14,7 +14,8 @@ import torch
 from conftest import REPO, job_counts, snakemake
 from persim.baselines.cadm import CaDMConfig, CaDMNet, CaDMSimulator
 from persim.codehash import closure, code_hash
-from persim.config import ConfigError, load_config
+import persim.methods as methods_module
+from persim.config import ConfigError, check_config, load_config, merge
 from persim.data.schema import OfflineDataset
 from persim.evaluation.prediction import TestRollouts as Rollouts
 from persim.evaluation.prediction import evaluate_prediction
@@ -194,6 +195,12 @@ def test_a_new_method_is_its_module_and_one_registry_row(tmp_path, monkeypatch):
     assert out[0, :4, 0].tolist() == [0.5] * 4 and out[0, 4:, 0].tolist() == [1.5] * 4
     with pytest.raises(ConfigError, match=r"baselines\.toy\.scal"):
         toy.make_config({"scal": 1.0}, "mountaincar", 60)
+    # its settings section, baselines.toy, is accepted by the schema once the row is registered
+    config = merge(load_config(), {"baselines": {"toy": {"common": {"scale": 0.5}}}})
+    with pytest.raises(ConfigError, match=r"baselines"):
+        check_config(config)
+    monkeypatch.setattr(methods_module, "REGISTRY", [*methods_module.REGISTRY, toy])
+    check_config(config)
 
 
 def test_unknown_or_invalid_method_settings_name_their_key():
@@ -206,6 +213,19 @@ def test_unknown_or_invalid_method_settings_name_their_key():
     assert "'baselines.bcq.common.n_stepz': unknown setting of bcq_p, bcq_a" in text
     assert "cadm.n_particles (7) must be a multiple of cadm.n_members (5)" in text and "cadm_pets" in text
     assert "cql" not in text.split("known")[0]
+    assert "set at baselines.cadm.variants.cadm_pets.n_members, baselines.cadm.variants.cadm_pets.n_particles" in text
+
+
+def test_one_invalid_setting_is_one_line_naming_its_full_key():
+    """A bad value shared by several methods and envs is reported once, at the key where it is set,
+    with the methods and envs it reaches (not one line per method and env naming only the section)."""
+    config = load_config()
+    config["baselines"]["cadm"]["common"]["epochs"] = 0
+    with pytest.raises(ConfigError) as err:
+        check_method_settings(config, ["mountaincar", "cartpole"], ["cadm_vanilla", "cadm_pets"])
+    lines = str(err.value).splitlines()[1:]
+    assert len(lines) == 1 and "(set at baselines.cadm.common.epochs)" in lines[0]
+    assert lines[0].endswith("(methods cadm_vanilla, cadm_pets; envs mountaincar, cartpole)")
 
 
 def test_a_variant_can_override_one_env_and_the_captions_say_so():

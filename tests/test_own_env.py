@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from persim.data.schema import DatasetError, load_dataset, write_dataset
-from persim.envs import SPECS, EnvSpec, get_spec, make, register_env, unregister_env
+from persim.envs import ENV_NAMES, SPECS, EnvSpec, get_spec, make, register_env, unregister_env
 from persim.evaluation.prediction import TestRollouts as Rollouts
 from persim.evaluation.prediction import collect_rollouts, evaluate_prediction
 from persim.methods import get_method
@@ -297,3 +297,47 @@ def test_a_continuous_family_with_its_own_action_bounds(tmp_path):
     finally:
         unregister_env(env)
         unregister_reward(env)
+
+
+def test_the_papers_specs_pass_the_checks():
+    for name in ENV_NAMES:
+        get_spec(name).check()
+
+
+@pytest.mark.parametrize("covariates, low, high, match", [
+    (("k",), (2.0,), (0.5,), r"covariate's low must be below its high, got k \[2, 0.5\]"),
+    (("k", "m"), (0.5, 1.0), (2.0, 1.0), r"low must be below its high, got m \[1, 1\]"),
+    (("obs_0",), (0.0,), (1.0,), r"covariates \['obs_0'\] clash with the dataset's columns"),
+    (("k", "t"), (0.0, 0.0), (1.0, 1.0), r"covariates \['t'\] clash"),
+    (("agent_id",), (0.0,), (1.0,), r"covariates \['agent_id'\] clash"),
+    (("reward", "next_obs_7"), (0.0, 0.0), (1.0, 1.0), r"covariates \['reward', 'next_obs_7'\] clash"),
+    (("k", "k"), (0.0, 0.0), (1.0, 1.0), r"covariates \['k'\] are named more than once"),
+])
+def test_a_covariate_with_an_empty_range_or_a_columns_name_is_refused(covariates, low, high, match):
+    """Named by ``EnvSpec.for_data`` and by ``register_env`` (a clashing name would overwrite that
+    column's dtype in the schema's expected columns)."""
+    with pytest.raises(ValueError, match=match):
+        EnvSpec.for_data("bad_cov", obs_dim=2, n_actions=3, covariates=covariates, low=low, high=high)
+    good = EnvSpec.for_data("bad_cov", obs_dim=2, n_actions=3)
+    with pytest.raises(ValueError, match=match):
+        register_env(dataclasses.replace(good, covariates=covariates, low=low, high=high))
+    assert "bad_cov" not in SPECS
+
+
+def test_data_with_more_dimensions_than_the_registered_spec_is_refused(spring_env, tmp_path):
+    frame = dataset_frame(np.ones(3))
+    frame["obs_2"] = frame["next_obs_2"] = np.float32(0.0)
+    write_dataset(frame, tmp_path / "wide.parquet", {"env": ENV})
+    with pytest.raises(DatasetError, match=r"unexpected columns \['obs_2', 'next_obs_2'\]: env 'toy_spring' has "
+                                           r"obs_dim D=2 .* and 3 discrete actions"):
+        load_dataset(tmp_path / "wide.parquet", env=ENV)
+
+
+def test_agent_ids_beyond_the_agents_table_are_named_when_its_size_is_passed(spring_env, tmp_path):
+    """Training sizes the agent one-hot by the agents table: ``n_agents=len(agents)`` at load time
+    names an id it lacks, instead of an index error deep in torch."""
+    frame = dataset_frame(np.ones(3))
+    frame["agent_id"] = frame["agent_id"].replace(2, 3)
+    write_dataset(frame, tmp_path / "ids.parquet", {"env": ENV})
+    with pytest.raises(DatasetError, match=r"column 'agent_id' holds 3: .* >= 3 \(the agents table's size\)"):
+        load_dataset(tmp_path / "ids.parquet", env=ENV, n_agents=3)

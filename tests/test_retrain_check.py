@@ -51,14 +51,15 @@ def test_retrain_check_applies_typed_overrides_and_reports_bad_input_in_one_line
     out = capsys.readouterr().out
     assert "changed: {'epochs': 1}" in out and "the run (recorded)" in out and "retrained, seed 5/6" in out
     assert out.count("good ") == 2  # the recorded row and the retrained one, each with its count
-    for argv, what in ((["mountaincar", "nodata"], "model.pt.meta.json not found"),
+    for argv, what in ((["mountaincar", "nodata"], "dataset 'nodata' not trained for env mountaincar"),
                        (["mountaincar", "random", "--set", "epochs"], "expected field=value"),
                        (["mountaincar", "random", "--set", "epochs=1.5"], "expected type int"),
                        (["mountaincar", "random", "--reuse", "--mpc", "candidates=5"], "unknown setting for MPCConfig"),
                        (["mountaincar", "random", "--reuse", "--mpc", "horizon=[2]"], "expected type int")):
         assert main([str(run), *argv]) == 1
-        lines = capsys.readouterr().out.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error:") and what in lines[0]
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert out == "" and len(lines) == 1 and lines[0].startswith("error:") and what in lines[0]
 
 
 @pytest.mark.slow

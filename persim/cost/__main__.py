@@ -25,10 +25,12 @@ from pathlib import Path
 from snakemake.cli import parse_config
 
 from persim import jobserver
-from persim.cost.calibrate import CalibrationCache, Calibrator, machine_id
+from persim.cli import device_name, device_problem, int_at_least, output_file_problem
+from persim.config import ROOT, ConfigError, check_config, merge, read_yaml
+from persim.cost.calibrate import CacheError, CalibrationCache, Calibrator, machine_id
 from persim.cost.estimate import (H200_RATIOS, JobCost, job_costs, largest_groups, recorded_run, stage_table,
                                   wall_time)
-from persim.cost.jobs import load_jobs
+from persim.cost.jobs import Job, load_jobs
 from persim.cost.work import SCHEDULER, Kernel, job_work, modelled_methods, run_start
 from persim.progress import format_seconds as hms
 
@@ -38,9 +40,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--configfile", nargs="+", required=True, help="profile file(s), as given to snakemake")
     ap.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
                     help="overrides, as snakemake's --config takes them (e.g. 'envs=[mountaincar,cartpole]')")
-    ap.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores of the machine that will run it")
-    ap.add_argument("--gpus", type=int, default=0, help="GPUs of that machine")
-    ap.add_argument("--device", default="cpu", help="device the calibration runs on (cpu, cuda)")
+    ap.add_argument("--cores", type=int_at_least(1), default=os.cpu_count() or 1,
+                    help="cores of the machine that will run it")
+    ap.add_argument("--gpus", type=int_at_least(0), default=0, help="GPUs of that machine")
+    ap.add_argument("--device", default="cpu", type=device_name,
+                    help="device the calibration runs on (cpu, cuda[:N])")
     ap.add_argument("--cache", default=".cache/persim-cost.json", help="calibration cache (JSON)")
     ap.add_argument("--no-calibrate", action="store_true", help="use the cache only; fail if a kernel is missing")
     ap.add_argument("--check", metavar="RUN_DIR", nargs="?", const="", default=None,
@@ -50,14 +54,71 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                          "PERSIM_JOB_SERVER says; --no-job-server: every job a fresh Python, as on Slurm)")
     ap.add_argument("--json", help="also write the estimate to this JSON file")
     ap.add_argument("--snakefile", default="Snakefile")
-    ap.add_argument("--top", type=int, default=12, help="how many of the largest job groups to list")
-    return ap.parse_args(argv)
+    ap.add_argument("--top", type=int_at_least(0), default=12, help="how many of the largest job groups to list")
+    args = ap.parse_args(argv)
+    problem = device_problem(args.device)
+    if problem:
+        ap.error(problem)
+    return args
+
+
+class BadInput(Exception):
+    """A path given on the command line cannot be used; the message names the option and the path."""
+
+
+def checked_config(configfiles: list[str], entries: list[str]) -> tuple[dict, dict]:
+    """``(overrides, config)``: ``--config``'s ``entries`` parsed as Snakemake parses them, and
+    ``configfiles`` merged over ``config/config.yaml`` with the overrides on top (as Snakemake merges them),
+    checked against the schema. A missing file, a YAML syntax error (file, line), a bad ``--config`` entry
+    or a schema violation (the config key) raises :class:`ConfigError`, before the DAG is built."""
+    try:
+        overrides = parse_config(entries)
+    except ValueError as exc:
+        raise ConfigError(f"--config {' '.join(entries)}: {exc}") from exc
+    config: dict = {}
+    for path in [ROOT / "config" / "config.yaml", *configfiles]:
+        config = merge(config, read_yaml(path))
+    config = merge(config, overrides)
+    check_config(config)
+    return overrides, config
+
+
+def check_paths(args: argparse.Namespace, config: dict) -> None:
+    """Raise :class:`BadInput` for a ``--snakefile`` that is not there, a ``--check`` folder that is not
+    there (by default the profile's ``outdir``), or a ``--json`` file that cannot be written, before the
+    estimate is made."""
+    if not Path(args.snakefile).is_file():
+        raise BadInput(f"--snakefile {args.snakefile}: no such file")
+    if args.check is not None:
+        run_dir = args.check or str(config["outdir"])
+        if not Path(run_dir).is_dir():
+            which = "--check" if args.check else "--check (no folder given: the profile's outdir, config key 'outdir')"
+            raise BadInput(f"{which} {run_dir}: no such folder (give a finished run's outdir, which holds its "
+                           "benchmark files)")
+    problem = output_file_problem("--json", args.json)
+    if problem:
+        raise BadInput(problem)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print the estimate; 1 with one ``error:`` message (naming the config key, file or option) for bad
+    input, found before anything is measured; 2 for a usage error or kernels missing with --no-calibrate."""
     args = _args(argv)
-    t0 = time.perf_counter()
-    jobs, config = load_jobs(args.configfile, args.snakefile, args.cores, parse_config(args.config))
+    try:
+        overrides, config = checked_config(args.configfile, args.config)
+        check_paths(args, config)
+        cache = CalibrationCache(args.cache, machine_id(args.device))
+        t0 = time.perf_counter()
+        jobs, config = load_jobs(args.configfile, args.snakefile, args.cores, overrides)  # the workflow's checks
+    except (BadInput, CacheError, ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return estimate(args, jobs, config, cache, t0)
+
+
+def estimate(args: argparse.Namespace, jobs: list[Job], config: dict, cache: CalibrationCache, t0: float) -> int:
+    """Calibrate what ``cache`` lacks (unless --no-calibrate: then 2), print the estimate of ``jobs`` and
+    write it to ``--json``; ``t0``: when the DAG's building started."""
     served = jobserver.enabled() if args.job_server is None else args.job_server
     works = [job_work(j, config, served) for j in jobs]
     start = run_start(served)
@@ -66,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
           "(calibrate on an idle machine)")
     print("job start-up: " + ("forks of the warm job server (as `make quick` runs them)" if served else
                               "a fresh Python per job (--job-server for runs like `make quick`)"))
-    cache = CalibrationCache(args.cache, machine_id(args.device))
     busy = Kernel("contention", key=json.dumps({"cores": max(1, min(args.cores, os.cpu_count() or 1))}))
     missing = cache.missing([busy, SCHEDULER] + [w.kernel for work in works + [start] for w in work])
     if missing and args.no_calibrate:
@@ -109,6 +169,9 @@ def _report(args: argparse.Namespace, config: dict, costs: list[JobCost], conten
         elif check:
             line += f" {'-':>10s}  (no job recorded)"
         print(line)
+    if check and not any(r["recorded_jobs"] for r in rows):
+        print(f"no benchmark file of these jobs in {args.check or config['outdir']}: nothing to compare (a run of "
+              "another profile, or one that finished no job yet)")
     if start_s:
         print(f"{'job server start-up (once per run)':<38s} {'':5s} {hms(start_s):>10s}"
               + ("  (recorded in whichever job started first)" if check else ""))

@@ -537,12 +537,35 @@ def _lockstep_fit(env: str, n: int, want: int, actor: Callable[[], PolicyActor])
     return per_step, max(0.0, t5 - 5 * n * per_step) * want / n
 
 
+class CacheError(ValueError):
+    """The calibration cache file cannot be used; the message names the file and what to do."""
+
+
+def read_cache(path: Path) -> dict[str, Any]:
+    """The cache file's {machine id: {kernel id: {part: seconds}}} ({} if there is none yet); a file that
+    cannot be read, is not JSON or is not such a mapping raises :class:`CacheError` naming it (the file
+    is left as it is: it may hold hours of measurements)."""
+    if not path.exists():
+        return {}
+    fix = "delete it (its kernels are measured again) or pass another --cache"
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CacheError(f"calibration cache {path} is not valid JSON ({exc}); {fix}") from exc
+    except OSError as exc:
+        raise CacheError(f"calibration cache {path} cannot be read ({exc.strerror}); pass another --cache") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise CacheError(f"calibration cache {path} is not a cache (a JSON object of machines' kernels); {fix}")
+    return data
+
+
 class CalibrationCache:
     """Measured kernels in a JSON file: {machine id: {kernel id: {part: seconds per unit}}}."""
 
     def __init__(self, path: str | Path, machine: str):
+        """Read ``path`` (raises :class:`CacheError` naming it if it is not a cache) for ``machine``."""
         self.path, self.machine = Path(path), machine
-        self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.data = read_cache(self.path)
         self.entries: dict[str, dict[str, float]] = self.data.setdefault(machine, {})
 
     def missing(self, kernels: Iterable[Kernel]) -> list[Kernel]:

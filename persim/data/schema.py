@@ -14,6 +14,9 @@ covariate columns   float64    e.g. ``gravity`` or ``force``, ``length``
 ``truncated``       bool       episode ended by the time limit
 ==================  =========  =====================================================
 
+Other columns (your annotations) are allowed and not loaded; ``obs_i``, ``next_obs_i`` or ``action_i``
+columns beyond the env's D and A are refused, as is a covariate that changes within an agent's rows.
+
 File metadata key ``persim`` holds JSON: env, behaviour, epsilon, seed, settings, settings hash,
 package versions, git commit (see :mod:`persim.provenance`).
 """
@@ -32,6 +35,7 @@ import pyarrow.parquet as pq
 
 from persim.data.rollout import Transitions
 from persim.envs import SPECS, EnvSpec, get_spec
+from persim.envs.specs import STEP_COLUMN
 
 META_KEY = b"persim"
 
@@ -173,9 +177,12 @@ def load_dataset(path: str | Path, env: str | None = None, n_agents: int | None 
 
     Raises :class:`DatasetError` naming the file and the offending column for: a damaged file (page
     checksums), metadata that is not JSON, a file of another env than ``env``, a missing column, a
-    wrong dtype, a NaN/inf, an action outside the env's action space, an ``agent_id`` outside
-    ``0 .. n_agents - 1`` (the agents table's ids; only >= 0 when ``n_agents`` is None), a
-    trajectory whose ``t`` does not start at 0 or is not consecutive.
+    wrong dtype, a NaN/inf (or a missing value in an int or bool column), an ``obs_i`` /
+    ``next_obs_i`` / ``action_i`` column beyond the env's dimensions, a covariate that changes within
+    an agent's rows, an action outside the env's action space, an ``agent_id`` outside
+    ``0 .. n_agents - 1`` (the agents table's ids; only >= 0 when ``n_agents`` is None: pass
+    ``n_agents=len(agents)`` where the agents table is at hand, as training sizes its agent one-hot
+    by it), a trajectory whose ``t`` does not start at 0 or is not consecutive.
     """
     path = Path(path)
     if not path.is_file():
@@ -215,12 +222,16 @@ def _validate(frame: pd.DataFrame, env: str, path: Path) -> None:
     for col, dtype in expected_columns(env).items():
         if col not in frame.columns:
             raise DatasetError(f"{path}: missing column {col!r} (env {env})")
+        if not dtype.startswith("float"):
+            _check_complete(frame[col], dtype, path)
         if str(frame[col].dtype) != dtype:
             raise DatasetError(f"{path}: column {col!r} has dtype {frame[col].dtype}, expected {dtype}")
         if dtype.startswith("float") and not np.isfinite(frame[col].to_numpy()).all():
             raise DatasetError(f"{path}: column {col!r} contains NaN or inf")
+    _check_unexpected(frame, env, path)
     if len(frame) == 0:
         raise DatasetError(f"{path}: dataset has no rows")
+    _check_covariates(frame, env, path)
     # within an agent, t counts up by 1; it may restart at 0 only after a row that ended an episode
     # (an agent with several episodes: synthetic trajectories, persim.augmentation)
     by_agent = frame.groupby("agent_id", sort=False)
@@ -234,6 +245,44 @@ def _validate(frame: pd.DataFrame, env: str, path: Path) -> None:
         bad = first[first != 0]
         raise DatasetError(f"{path}: column 't' must start at 0 in every trajectory; agent {bad.index[0]} starts at "
                            f"{bad.iloc[0]}")
+
+
+def _check_complete(column: pd.Series, dtype: str, path: Path) -> None:
+    """An int or bool column ``[T]`` without missing values: pandas reads an int64 column with nulls as
+    float64 (or Int64), a bool one as object (or boolean); name the column and the first row."""
+    missing = column.isna().to_numpy()
+    if missing.any():
+        raise DatasetError(f"{path}: column {column.name!r} has {int(missing.sum())} missing value(s) (NaN/null), "
+                           f"the first in row {int(missing.argmax())}; {dtype} columns cannot hold missing values")
+
+
+def _check_unexpected(frame: pd.DataFrame, env: str, path: Path) -> None:
+    """No ``obs_i`` / ``next_obs_i`` / ``action_i`` column beyond the spec's D and A: data with more
+    dimensions than the registered spec would otherwise load with the extra ones silently dropped."""
+    expected = expected_columns(env)
+    extra = [c for c in frame.columns if isinstance(c, str) and STEP_COLUMN.fullmatch(c) and c not in expected]
+    if extra:
+        spec = get_spec(env)
+        actions = (f"{spec.n_actions} discrete actions (one 'action' column)" if spec.discrete
+                   else f"action_dim A={spec.action_dim} (action_0..action_{spec.action_dim - 1})")
+        raise DatasetError(f"{path}: unexpected columns {extra}: env {env!r} has obs_dim D={spec.obs_dim} "
+                           f"(obs_0..obs_{spec.obs_dim - 1}, next_obs_0..next_obs_{spec.obs_dim - 1}) and {actions}; "
+                           "register the env with the data's dimensions, or drop or rename these columns")
+
+
+def _check_covariates(frame: pd.DataFrame, env: str, path: Path) -> None:
+    """Each agent's covariates ``[C]`` are one value over all its rows: they describe the agent."""
+    covariates = list(get_spec(env).covariates)
+    if not covariates:
+        return
+    varying = frame.groupby("agent_id", sort=True)[covariates].nunique() > 1  # [N, C]
+    for col in covariates:
+        if varying[col].any():
+            agent = varying.index[varying[col].to_numpy()][0]
+            values = frame.loc[frame["agent_id"] == agent, col].unique()
+            raise DatasetError(f"{path}: covariate column {col!r} changes within agent {agent}'s rows (values "
+                               f"{values[:3].tolist()}{' ...' if len(values) > 3 else ''}); a covariate describes "
+                               f"the agent, so it must be constant over the agent's rows")
 
 
 def _check_ranges(frame: pd.DataFrame, env: str, path: Path, n_agents: int | None) -> None:

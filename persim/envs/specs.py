@@ -6,9 +6,15 @@ how many agents to sample and the episode caps are configuration.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
+
+# the dataset schema's column names (persim.data.schema), which no covariate may take: the fixed ones, and
+# one obs_i / next_obs_i / action_i per dimension
+DATASET_FIELDS: frozenset[str] = frozenset({"agent_id", "t", "action", "reward", "terminated", "truncated"})
+STEP_COLUMN: re.Pattern[str] = re.compile(r"(obs|next_obs|action)_\d+")
 
 
 @dataclass(frozen=True)
@@ -94,19 +100,22 @@ class EnvSpec:
         ``obs_dim``; discrete actions ``0..n_actions-1`` or, with ``n_actions = 0``, continuous actions
         bounded by ``action_low`` / ``action_high`` (``[A]`` each); optional observed covariates with
         their ranges (PerSim does not need them: its agent factors are learned). No gymnasium env, test
-        agents or logging policies: register it with :func:`register_spec` (or ``persim.envs.register_env``)."""
+        agents or logging policies: register it with :func:`register_spec` (or ``persim.envs.register_env``).
+        Raises ``ValueError`` naming the field when the spec is inconsistent (:meth:`check`)."""
         if n_actions < 0:
             raise ValueError(f"EnvSpec {name!r}: n_actions must be >= 0 (0 means continuous actions), got {n_actions}")
         if n_actions and (action_low or action_high):
             raise ValueError(f"EnvSpec {name!r}: action_low / action_high bound continuous actions; with "
                              f"n_actions={n_actions} the actions are discrete")
         discrete = n_actions > 0
-        return cls(name=name, gym_id="", reference_id="", covariates=tuple(covariates), low=tuple(low),
+        spec = cls(name=name, gym_id="", reference_id="", covariates=tuple(covariates), low=tuple(low),
                    high=tuple(high), default=tuple((a + b) / 2 for a, b in zip(low, high)), test_agents=(),
                    policy_agents=(), discrete=discrete, max_episode_steps=int(max_episode_steps), policy_algo="",
                    label=label or name, obs_dim=int(obs_dim), n_actions=int(n_actions),
                    action_dim=0 if discrete else len(action_low), action_low=tuple(action_low),
                    action_high=tuple(action_high))
+        spec.check()
+        return spec
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the field when the spec is inconsistent."""
@@ -126,12 +135,32 @@ class EnvSpec:
                                   or len(self.action_high) != self.action_dim):
             problems.append(f"continuous actions need action_dim >= 1 and one bound per coordinate in action_low / "
                             f"action_high, got {self.action_dim}, {len(self.action_low)}, {len(self.action_high)}")
+        problems += self._covariate_problems()
         if any(a >= b for a, b in zip(self.action_low, self.action_high)):
             problems.append("every action_low must be below its action_high")
         if self.max_episode_steps < 1:
             problems.append(f"max_episode_steps must be >= 1, got {self.max_episode_steps}")
         if problems:
             raise ValueError(f"EnvSpec {self.name!r}: " + "; ".join(problems))
+
+    def _covariate_problems(self) -> list[str]:
+        """Covariates the dataset schema cannot hold, each named: a name of one of its columns or given
+        twice (one column per covariate, ``[C]``), a range ``low[c] .. high[c]`` that is empty."""
+        problems = []
+        unnamed = [c for c in self.covariates if not isinstance(c, str) or not c]
+        if unnamed:
+            problems.append(f"covariate names must be non-empty strings, got {unnamed}")
+        clash = [c for c in self.covariates if isinstance(c, str) and (c in DATASET_FIELDS or STEP_COLUMN.fullmatch(c))]
+        if clash:
+            problems.append(f"covariates {clash} clash with the dataset's columns (agent_id, t, obs_i, action or "
+                            "action_i, reward, next_obs_i, terminated, truncated): rename them")
+        twice = sorted({c for c in self.covariates if self.covariates.count(c) > 1}, key=str)
+        if twice:
+            problems.append(f"covariates {twice} are named more than once")
+        empty = [f"{c} [{lo:g}, {hi:g}]" for c, lo, hi in zip(self.covariates, self.low, self.high) if not lo < hi]
+        if empty:
+            problems.append(f"every covariate's low must be below its high, got {', '.join(empty)}")
+        return problems
 
     def policy_covariates(self, policy: str) -> tuple[float, ...]:
         """Covariates of the agent a named policy is trained on (``test`` = the default agent)."""

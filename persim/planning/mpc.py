@@ -58,6 +58,15 @@ class MPCConfig:
     count_terminal_reward: bool = False
     resample_out_of_bounds: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("n_candidates", "horizon", "cem_iterations", "n_elites"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing}")
+        if not 0 < self.init_std_low <= self.init_std_high:
+            raise ValueError(f"need 0 < init_std_low <= init_std_high, got {self.init_std_low} and {self.init_std_high}")
+
 
 def rollout_scores(step_fn: StepFn, reward: RewardFn, states: torch.Tensor, actions: torch.Tensor,
                    n_members: int, position_bonus: float = 0.0, bonus_per_step: bool = True,
@@ -141,6 +150,11 @@ class CEM:
 
     def __init__(self, cfg: MPCConfig, action_low: torch.Tensor, action_high: torch.Tensor, reward: RewardFn,
                  n_members: int, generator: torch.Generator | None = None):
+        if not 1 <= cfg.n_elites <= cfg.n_candidates:
+            raise ValueError(f"n_elites must be between 1 and n_candidates ({cfg.n_candidates}), got {cfg.n_elites}")
+        if cfg.cem_iterations > 1 and cfg.n_elites < 2:
+            raise ValueError(f"n_elites must be >= 2 with cem_iterations {cfg.cem_iterations} > 1 (the elites' std "
+                             "sets the next iteration's)")
         self.cfg, self.reward, self.m, self.gen = cfg, reward, n_members, generator
         self.low, self.high = action_low, action_high
         self.mid, self.half = (action_low + action_high) / 2, (action_high - action_low) / 2  # [A] box centre, half-width

@@ -17,6 +17,8 @@ reference budget (their own row, ``reference budget``, and out of the focus unle
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -40,7 +42,7 @@ def load_comparison(path: str | Path) -> pd.DataFrame:
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no comparison here (run the pipeline's `comparison` rule, or pass "
                                 "a run's outdir or its report/comparison.csv)")
-    frame = pd.read_csv(file)
+    frame = _read_csv(file)
     missing = [c for c in NEEDED if c not in frame.columns]
     if missing:
         raise ValueError(f"{file}: not a comparison.csv, it lacks columns {missing}")
@@ -50,6 +52,49 @@ def load_comparison(path: str | Path) -> pd.DataFrame:
     frame["dataset"] = frame["dataset"].fillna("")
     frame["n_train_agents"] = pd.to_numeric(frame["n_train_agents"], errors="coerce").fillna(-1).astype(int)
     return frame.drop_duplicates(CELL, keep="last")
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    """``file`` read as CSV; ValueError naming it and what is expected if it is no text table (a Parquet
+    or other binary file, an empty file, malformed rows)."""
+    try:
+        return pd.read_csv(file)
+    except UnicodeDecodeError:
+        reason = "not a text file (a Parquet or other binary file?)"
+    except pd.errors.EmptyDataError:
+        reason = "the file is empty"
+    except pd.errors.ParserError as err:
+        reason = f"not readable as CSV ({str(err).strip()})"
+    raise ValueError(f"{file}: {reason}; expected a run's comparison.csv (its report/comparison.csv, "
+                     "written by the pipeline's `comparison` rule), or the run's outdir")
+
+
+def check_focus(cells: pd.DataFrame, tables: Sequence[str] | None, methods: Sequence[str] | None) -> None:
+    """ValueError naming the ``tables`` / ``methods`` (any spelling :func:`select` accepts) that no cell
+    of ``cells`` (both runs' together) has, with those it has: a focus on them would compare nothing."""
+    for option, wanted, column, key in (("--tables", tables, "table", str),
+                                        ("--methods", methods, "method", _quiet_label)):
+        have = set(cells[column])
+        missing = [w for w in wanted or () if key(w) not in have]
+        if missing:
+            raise ValueError(f"{option} {missing}: in neither comparison; they have {_sorted(have)}")
+
+
+def _quiet_label(method: str) -> str:
+    """:func:`normalize_method` without its warning on an unknown label (:func:`check_focus` names it as
+    the error)."""
+    log = logging.getLogger("persim")  # persim.reporting.compare's logger
+    drop = lambda record: False  # noqa: E731
+    log.addFilter(drop)
+    try:
+        return normalize_method(method)
+    finally:
+        log.removeFilter(drop)
+
+
+def _sorted(values: set[str]) -> list[str]:
+    """Table numbers in numeric order, then other labels."""
+    return sorted(values, key=lambda t: (not str(t).isdigit(), int(t) if str(t).isdigit() else 0, str(t)))
 
 
 def select(cells: pd.DataFrame, tables: Sequence[str] | None = None,
@@ -86,7 +131,7 @@ def per_table(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     :func:`persim.reporting.compare.overall_cells`): each count of
     :func:`counts` for both runs (columns ``<count>_old``, ``<count>_new``)."""
     (old, old_ref), (new, new_ref) = split_reference(old), split_reference(new)
-    tables = sorted(set(old["table"]) | set(new["table"]), key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
+    tables = _sorted(set(old["table"]) | set(new["table"]))
     pairs = []
     for table in [*tables, "overall"]:
         pick = overall_cells if table == "overall" else (lambda f, t=table: f[f["table"] == t])
@@ -127,7 +172,7 @@ def format_table(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m persim.reporting.diff", description=__doc__.split("\n\n")[0])
     ap.add_argument("old", help="the earlier run's outdir or comparison.csv")
     ap.add_argument("new", help="the later run's outdir or comparison.csv")
@@ -137,8 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     try:
         old, new = load_comparison(args.old), load_comparison(args.new)
-    except (FileNotFoundError, ValueError) as err:
-        ap.exit(2, f"error: {err}\n")
+        check_focus(pd.concat([old, new]), args.tables, args.methods)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(f"{args.old} -> {args.new}: paper cells per table (reproduced / better / worse: "
           "persim.reporting.compare's verdicts)")
     print(format_table(per_table(old, new)))
@@ -154,7 +201,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{len(diff)} cells changed verdict:")
         if len(diff):
             print(diff.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
