@@ -14,6 +14,22 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "persim", "environment.yml", "report")
 
 
+class DriftSimulator:
+    """A one-member simulator that predicts s + 1 for every state (the Simulator protocol's prediction
+    half), for tests of the prediction evaluation and its tools."""
+
+    n_members = planning_members = 1
+    context_length = 0
+
+    def predict(self, agents, states, actions, context=None):
+        import torch
+
+        return torch.as_tensor(states) + 1.0
+
+    def member_predictions(self, agents, states, actions, context=None):
+        return self.predict(agents, states, actions)[None]
+
+
 def copy_workflow(dest: Path) -> Path:
     """Copy the workflow definition (not results, not the package) into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from conftest import DriftSimulator
 
 
 def _one_error(capsys) -> str:
@@ -32,19 +32,6 @@ def run(tmp_path):
     (env / "test_rollouts.json").write_text(json.dumps({"rule": "test_rollouts", "settings": settings}))
     (env / "random" / "persim" / "model.pt").write_bytes(b"not a model")
     return tmp_path / "run"
-
-
-class _Drift:
-    """A simulator that predicts s + 1 (stands in for the run's model)."""
-
-    n_members = planning_members = 1
-    context_length = 0
-
-    def predict(self, agents, states, actions, context=None):
-        return torch.as_tensor(states) + 1.0
-
-    def member_predictions(self, agents, states, actions, context=None):
-        return self.predict(agents, states, actions)[None]
 
 
 # persim.planner_check
@@ -95,7 +82,7 @@ def test_prediction_check_defaults_to_the_runs_own_prediction_settings(run, caps
     prediction.csv's record, else its test rollouts' record; an option given overrides it."""
     import persim.prediction_check as pc
 
-    monkeypatch.setattr(pc, "load_simulator", lambda method, path: _Drift())
+    monkeypatch.setattr(pc, "load_simulator", lambda method, path: DriftSimulator())
     assert pc.main([str(run), "mountaincar", "random"]) == 0
     assert "(raw units; warmup 3, horizon 5, feedback members)" in capsys.readouterr().out
     record = {"rule": "eval_prediction", "settings": {"warmup": 2, "horizon": 4, "feedback": "mean"}}

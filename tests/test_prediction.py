@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import DriftSimulator
 from persim.evaluation.prediction import TestRollouts as Rollouts
 from persim.evaluation.prediction import (collect_rollouts, evaluate_prediction, load_test_rollouts, rmse_r2,
                                          rollout_spread, save_test_rollouts)
@@ -52,19 +53,6 @@ def test_rmse_r2_ignores_steps_past_termination():
     assert rmse[0] == 0.0 and np.isnan(r2[0]) and np.isnan(rmse[1]) and np.isnan(r2[1])
 
 
-class _Drift:
-    """A simulator that predicts s + 1 for every state (true dynamics here: s stays put)."""
-
-    n_members = planning_members = 1
-    context_length = 0
-
-    def predict(self, agents, states, actions, context=None):
-        return torch.as_tensor(states) + 1.0
-
-    def member_predictions(self, agents, states, actions, context=None):
-        return self.predict(agents, states, actions)[None]
-
-
 def test_evaluate_prediction_cuts_and_drops_terminated_rollouts():
     r, length, warmup, horizon = 3, 8, 2, 6
     ro = Rollouts(np.zeros((r, length + 1, 1), np.float32), np.zeros((r, length), np.int64),
@@ -72,18 +60,18 @@ def test_evaluate_prediction_cuts_and_drops_terminated_rollouts():
     ro.terminated[1, 4] = True   # cut: predicted steps 0..2 (env steps 2..4) count
     ro.terminated[2, 0] = True   # within the warm-up: dropped
     ro.states[1, 6:] = 1e6       # what the env shows past termination must not count
-    res = evaluate_prediction(_Drift(), 0, ro, warmup=warmup, horizon=horizon)
+    res = evaluate_prediction(DriftSimulator(), 0, ro, warmup=warmup, horizon=horizon)
     # the prediction drifts by one per step: errors 1..k over the scored steps
     rmse0 = np.sqrt(np.mean(np.arange(1, 7) ** 2))
     rmse1 = np.sqrt(np.mean(np.arange(1, 4) ** 2))
     assert res["rmse"] == pytest.approx((rmse0 + rmse1) / 2)
     assert (res["n_rollouts"], res["n_cut"], res["n_dropped"]) == (2, 1, 1)
     # without termination flags every step of every rollout counts
-    res_all = evaluate_prediction(_Drift(), 0, Rollouts(ro.states, ro.actions), warmup, horizon)
+    res_all = evaluate_prediction(DriftSimulator(), 0, Rollouts(ro.states, ro.actions), warmup, horizon)
     assert res_all["n_rollouts"] == 3 and res_all["rmse"] > 1e5
     # every rollout ended within the warm-up: nothing to score, NaN rather than an error
     ro.terminated[:, 0] = True
-    res_none = evaluate_prediction(_Drift(), 0, ro, warmup, horizon)
+    res_none = evaluate_prediction(DriftSimulator(), 0, ro, warmup, horizon)
     assert np.isnan(res_none["rmse"]) and np.isnan(res_none["r2_median"]) and res_none["n_dropped"] == 3
 
 
@@ -130,14 +118,14 @@ def test_coordinate_errors_split_compounding_from_one_step_error():
     ro = Rollouts(np.zeros((r, length + 1, 2), np.float32), np.zeros((r, length), np.int64), np.zeros((r, length), bool))
     ro.terminated[1, 3] = True  # rollout 1 scores predicted steps 1..3 only
     ro.states[1, 5:] = 1e6
-    err = coordinate_errors(_Drift(), 0, ro, warmup=warmup, horizon=horizon)
+    err = coordinate_errors(DriftSimulator(), 0, ro, warmup=warmup, horizon=horizon)
     sq = np.concatenate([np.arange(1, 6) ** 2, np.arange(1, 4) ** 2])
     np.testing.assert_allclose(err["open_loop"], [np.sqrt(sq.mean())] * 2, rtol=1e-6)
     np.testing.assert_allclose(err["one_step"], [1.0, 1.0], rtol=1e-6)
     np.testing.assert_allclose(err["state_std"], [0.0, 0.0], atol=1e-12)
 
 
-class _RunAway(_Drift):
+class _RunAway(DriftSimulator):
     """Predicts s + 1.5 below s = 40 and 3 s above: a rollout that starts high runs away."""
 
     def predict(self, agents, states, actions, context=None):
